@@ -1,0 +1,83 @@
+//! Shared by the host's and the tests' build scripts: compiles piece crates of this
+//! workspace to wasm32-wasip2 components with a nested cargo, in their own target dir
+//! (`target/pieces`), and copies each to `target/pieces/<name>.wasm`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Builds `crates` (`(package, artifact file stem, short name)`) and returns
+/// `(short name, path of the .wasm)`.
+pub fn build(workspace: &Path, crates: &[(&str, &str, &str)]) -> Vec<(String, PathBuf)> {
+    for dir in ["wit", "sdk", "pieces", "tests/pieces", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
+    }
+    let target_root = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let target_dir = target_root.join("pieces");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args([
+            "build",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "pieces",
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    for (package, _, _) in crates {
+        cmd.args(["-p", package]);
+    }
+    // The outer build's settings must not leak into the nested one (clippy's wrapper,
+    // coverage flags, the jobserver, a target dir).
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+        "CARGO_LLVM_COV",
+        "LLVM_PROFILE_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("running cargo to build the pieces");
+    assert!(
+        status.success(),
+        "building the pieces for wasm32-wasip2 failed (see above)"
+    );
+    crates
+        .iter()
+        .map(|(_, stem, short)| {
+            let built = target_dir
+                .join("wasm32-wasip2/pieces")
+                .join(format!("{stem}.wasm"));
+            let dest = target_dir.join(format!("{short}.wasm"));
+            std::fs::copy(&built, &dest)
+                .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
+            (short.to_string(), dest)
+        })
+        .collect()
+}
+
+/// Writes `const NAME: &[(&str, &str)]` listing the built pieces into `$OUT_DIR/file`.
+pub fn write_paths(file: &str, name: &str, built: &[(String, PathBuf)]) {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let mut src = format!(
+        "/// Built pieces: (name, path of the component).\npub const {name}: &[(&str, &str)] = &[\n"
+    );
+    for (short, path) in built {
+        src.push_str(&format!(
+            "    ({short:?}, {:?}),\n",
+            path.display().to_string()
+        ));
+    }
+    src.push_str("];\n");
+    std::fs::write(out.join(file), src).expect("writing the pieces' paths");
+}

@@ -1,0 +1,346 @@
+//! The `thinkfleet` command line (clap). Each subcommand is a thin layer over the
+//! library; errors are printed as one clear line and mapped to an exit code.
+
+use crate::auth_input::credentials_from_fields;
+use crate::piece::{AuthSchema, PieceError, Prop};
+use crate::runtime::{
+    CallError, Limits, LoadedPiece, OutboundPolicy, Override, Runtime, RuntimeConfig,
+};
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// ThinkFleet Connections: the credential host for workflow automation pieces.
+#[derive(Debug, Parser)]
+#[command(name = "thinkfleet", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, validate and run piece components locally.
+    #[command(subcommand)]
+    Piece(PieceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PieceCommand {
+    /// Show a piece's metadata, auth schema and actions.
+    Inspect {
+        /// The piece's component (.wasm).
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// Run the piece's `validate` with credentials; exit 0 when valid, 1 when not.
+    Validate {
+        /// The piece's component (.wasm).
+        file: PathBuf,
+        #[command(flatten)]
+        auth: AuthArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// Run one action of the piece and print its JSON output.
+    Run {
+        /// The piece's component (.wasm).
+        file: PathBuf,
+        /// The action's name.
+        action: String,
+        /// The action's input, as JSON.
+        #[arg(long, default_value = "{}")]
+        input: String,
+        #[command(flatten)]
+        auth: AuthArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// List the example pieces this build ships, with their paths.
+    List,
+}
+
+#[derive(Debug, Args)]
+struct AuthArgs {
+    /// A credential field, NAME=VALUE (repeatable): `secret_text` for secret text,
+    /// `username`/`password` for basic, `access_token` for OAuth2, the prop names for custom.
+    #[arg(long = "auth", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    fields: Vec<(String, String)>,
+}
+
+/// Sandbox settings shared by every command that runs a piece.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Route a host to another base URL, HOST=BASE_URL (repeatable; the target may be loopback).
+    #[arg(
+        long = "outbound-override",
+        value_name = "HOST=BASE_URL",
+        env = "THINKFLEET_OUTBOUND_OVERRIDES",
+        value_delimiter = ','
+    )]
+    overrides: Vec<Override>,
+    /// Allow pieces to reach loopback and private addresses.
+    #[arg(long, env = "THINKFLEET_ALLOW_PRIVATE_NETWORKS")]
+    allow_private_networks: bool,
+    /// Only these hosts (of those a piece declares) may be reached (repeatable).
+    #[arg(long = "narrow-outbound", value_name = "HOST")]
+    narrow: Vec<String>,
+    /// Deadline of one call, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// Memory limit of one call, in MiB.
+    #[arg(long, default_value_t = 64)]
+    memory_mib: usize,
+    /// Where compiled components are cached (default: $XDG_CACHE_HOME/thinkfleet or ~/.cache/thinkfleet).
+    #[arg(long, env = "THINKFLEET_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time; keep no cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl SandboxArgs {
+    /// The runtime configuration these flags describe.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(default_cache_dir)
+        };
+        RuntimeConfig {
+            limits: Limits {
+                call_timeout: Duration::from_millis(self.timeout_ms),
+                memory_bytes: self.memory_mib << 20,
+                ..Limits::default()
+            },
+            outbound: OutboundPolicy {
+                overrides: self.overrides.clone(),
+                allow_private: self.allow_private_networks,
+                narrow_to: (!self.narrow.is_empty()).then(|| self.narrow.clone()),
+            },
+            cache_dir,
+        }
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("thinkfleet").join("components"))
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| "expected NAME=VALUE".to_string())?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+/// Exit codes: 0 success, 1 the piece said no (invalid credentials, failed action),
+/// 2 bad usage or a piece that cannot be loaded or misbehaved.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let Command::Piece(cmd) = cli.command;
+    match cmd {
+        PieceCommand::List => {
+            for (name, path) in crate::examples::EXAMPLE_PIECES {
+                println!("{name}\t{path}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PieceCommand::Inspect {
+            file,
+            json,
+            sandbox,
+        } => {
+            let piece = load(&file, &sandbox).await?;
+            if json {
+                let text = serde_json::to_string_pretty(piece.info()).map_err(|e| e.to_string())?;
+                println!("{text}");
+            } else {
+                print_info(&piece);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PieceCommand::Validate {
+            file,
+            auth,
+            sandbox,
+        } => {
+            let piece = load(&file, &sandbox).await?;
+            let creds = credentials_from_fields(
+                &piece.info().auth,
+                auth.fields.into_iter().collect::<BTreeMap<_, _>>(),
+            )
+            .map_err(|e| e.to_string())?;
+            match piece.validate(&creds).await {
+                Ok(()) => {
+                    println!("valid");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(CallError::Piece(e)) => {
+                    eprintln!("invalid: {}", piece_message(&e));
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        PieceCommand::Run {
+            file,
+            action,
+            input,
+            auth,
+            sandbox,
+        } => {
+            let piece = load(&file, &sandbox).await?;
+            if !piece.info().actions.iter().any(|a| a.name == action) {
+                let names: Vec<_> = piece
+                    .info()
+                    .actions
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
+                return Err(format!(
+                    "piece {} has no action {action:?}; it has: {}",
+                    piece.info().name,
+                    names.join(", ")
+                ));
+            }
+            let input: serde_json::Value =
+                serde_json::from_str(&input).map_err(|e| format!("--input is not JSON: {e}"))?;
+            let creds = credentials_from_fields(
+                &piece.info().auth,
+                auth.fields.into_iter().collect::<BTreeMap<_, _>>(),
+            )
+            .map_err(|e| e.to_string())?;
+            match piece.run_action(&action, &input, &creds).await {
+                Ok(output) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&output).map_err(|e| e.to_string())?
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(CallError::Piece(e)) => {
+                    eprintln!("failed: {}", piece_message(&e));
+                    Ok(ExitCode::from(1))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    }
+}
+
+async fn load(file: &std::path::Path, sandbox: &SandboxArgs) -> Result<LoadedPiece, String> {
+    let runtime = Runtime::new(sandbox.runtime_config()).map_err(|e| e.to_string())?;
+    runtime
+        .load_file(file)
+        .await
+        .map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn piece_message(e: &PieceError) -> String {
+    match e {
+        PieceError::InvalidCredentials(m) => format!("invalid credentials: {m}"),
+        PieceError::InvalidInput(m) => format!("invalid input: {m}"),
+        PieceError::Upstream(m) => format!("the service failed: {m}"),
+        PieceError::Other(m) => m.clone(),
+    }
+}
+
+fn print_info(piece: &LoadedPiece) {
+    let info = piece.info();
+    println!("{} ({}) v{}", info.display_name, info.name, info.version);
+    println!("  {}", info.description);
+    println!("auth: {}", info.auth.kind());
+    let fields: Vec<&Prop> = match &info.auth {
+        AuthSchema::None => Vec::new(),
+        AuthSchema::SecretText { field } => vec![field],
+        AuthSchema::Basic { username, password } => vec![username, password],
+        AuthSchema::Oauth2 {
+            auth_url,
+            token_url,
+            scopes,
+            props,
+            ..
+        } => {
+            println!(
+                "  authorize: {auth_url}\n  token: {token_url}\n  scopes: {}",
+                scopes.join(" ")
+            );
+            props.iter().collect()
+        }
+        AuthSchema::Custom { props } => props.iter().collect(),
+    };
+    for f in fields {
+        let flags = [(f.required, "required"), (f.secret, "secret")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, s)| *s)
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "  - {} ({}) {}",
+            f.name,
+            f.display_name,
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!("[{flags}]")
+            }
+        );
+    }
+    match &info.placement {
+        Some(p) => println!(
+            "credential applied by the host: {}",
+            serde_json::to_string(p).unwrap_or_default()
+        ),
+        None => println!("credential passed in to the piece"),
+    }
+    println!(
+        "outbound hosts: {}",
+        if info.allowed_hosts.is_empty() {
+            "none".into()
+        } else {
+            info.allowed_hosts.join(", ")
+        }
+    );
+    println!("actions:");
+    for a in &info.actions {
+        println!("  - {}: {}", a.name, a.description);
+    }
+    println!("digest: sha256:{}", piece.digest());
+}

@@ -1,0 +1,11 @@
+//! The generated host bindings for `thinkfleet:piece`, in one place, out of the way.
+#![allow(missing_docs)]
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "piece-world",
+    exports: { default: async },
+});
+
+pub use thinkfleet::piece::host_log;
+pub use thinkfleet::piece::types as wit;

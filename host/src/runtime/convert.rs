@@ -1,0 +1,211 @@
+//! Conversions between the WIT bindings and the host's own types, and the one place that
+//! decides which credential fields the guest sees redacted.
+
+use super::bindings::wit;
+use crate::piece::{
+    Action, AuthPlacement, AuthSchema, Choice, Credentials, CustomValue, PieceError, PieceInfo,
+    Prop, PropKind,
+};
+use secrecy::ExposeSecret;
+
+/// Converts and checks a piece's metadata.
+pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
+    if info.name.is_empty()
+        || !info
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "piece name {:?} must be lower-case letters, digits, - or _",
+            info.name
+        ));
+    }
+    let auth = match info.auth {
+        wit::AuthSchema::None => AuthSchema::None,
+        wit::AuthSchema::SecretText(c) => AuthSchema::SecretText {
+            field: Prop {
+                name: "secret_text".into(),
+                display_name: c.display_name,
+                description: c.description,
+                kind: PropKind::SecretText,
+                required: true,
+                secret: true,
+                default_value: None,
+            },
+        },
+        wit::AuthSchema::Basic(c) => AuthSchema::Basic {
+            username: fixed_prop("username", c.username_label, PropKind::ShortText),
+            password: fixed_prop("password", c.password_label, PropKind::SecretText),
+        },
+        wit::AuthSchema::Oauth2(c) => AuthSchema::Oauth2 {
+            auth_url: c.auth_url,
+            token_url: c.token_url,
+            scopes: c.scopes,
+            pkce: c.pkce,
+            extra_params: c.extra_params,
+            props: props(c.props)?,
+        },
+        wit::AuthSchema::Custom(p) => AuthSchema::Custom { props: props(p)? },
+    };
+    let placement = info.placement.map(|p| match p {
+        wit::AuthPlacement::Bearer => AuthPlacement::Bearer,
+        wit::AuthPlacement::Basic => AuthPlacement::Basic,
+        wit::AuthPlacement::Header(t) => AuthPlacement::Header {
+            name: t.name,
+            value: t.value,
+        },
+        wit::AuthPlacement::Query(t) => AuthPlacement::Query {
+            name: t.name,
+            value: t.value,
+        },
+    });
+    let actions = info
+        .actions
+        .into_iter()
+        .map(|a| {
+            Ok(Action {
+                name: a.name,
+                display_name: a.display_name,
+                description: a.description,
+                props: props(a.props)?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(PieceInfo {
+        name: info.name,
+        display_name: info.display_name,
+        version: info.version,
+        description: info.description,
+        auth,
+        placement,
+        allowed_hosts: info
+            .allowed_hosts
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        actions,
+    })
+}
+
+fn fixed_prop(name: &str, label: String, kind: PropKind) -> Prop {
+    let secret = kind == PropKind::SecretText;
+    Prop {
+        name: name.into(),
+        display_name: label,
+        description: None,
+        kind,
+        required: true,
+        secret,
+        default_value: None,
+    }
+}
+
+fn props(props: Vec<wit::Prop>) -> Result<Vec<Prop>, String> {
+    props
+        .into_iter()
+        .map(|p| {
+            let kind = match p.kind {
+                wit::PropKind::ShortText => PropKind::ShortText,
+                wit::PropKind::LongText => PropKind::LongText,
+                wit::PropKind::SecretText => PropKind::SecretText,
+                wit::PropKind::Number => PropKind::Number,
+                wit::PropKind::Checkbox => PropKind::Checkbox,
+                wit::PropKind::StaticDropdown(c) => PropKind::StaticDropdown {
+                    choices: c
+                        .into_iter()
+                        .map(|c| Choice {
+                            label: c.label,
+                            value: c.value,
+                        })
+                        .collect(),
+                },
+            };
+            let default_value = p
+                .default_value
+                .map(|d| {
+                    serde_json::from_str(&d)
+                        .map_err(|e| format!("prop {}: default is not JSON: {e}", p.name))
+                })
+                .transpose()?;
+            Ok(Prop {
+                secret: kind == PropKind::SecretText,
+                name: p.name,
+                display_name: p.display_name,
+                description: p.description,
+                kind,
+                required: p.required,
+                default_value,
+            })
+        })
+        .collect()
+}
+
+/// Converts credentials for the guest, replacing every field in `withheld` (the fields
+/// the host applies itself) with `redacted`.
+pub fn guest_credentials(creds: &Credentials, withheld: &[String]) -> wit::Credentials {
+    let secret = |name: &str, s: &secrecy::SecretString| {
+        if withheld.iter().any(|w| w == name) {
+            wit::Secret::Redacted
+        } else {
+            wit::Secret::Value(s.expose_secret().to_owned())
+        }
+    };
+    match creds {
+        Credentials::None => wit::Credentials::None,
+        Credentials::SecretText(s) => wit::Credentials::SecretText(secret("secret_text", s)),
+        Credentials::Basic { username, password } => {
+            wit::Credentials::Basic(wit::BasicCredentials {
+                username: username.clone(),
+                password: secret("password", password),
+            })
+        }
+        Credentials::Oauth2 {
+            access_token,
+            scopes,
+            props,
+        } => wit::Credentials::Oauth2(wit::Oauth2Token {
+            access_token: secret("access_token", access_token),
+            scopes: scopes.clone(),
+            props: props.clone(),
+        }),
+        Credentials::Custom(fields) => wit::Credentials::Custom(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        CustomValue::Text(t) => wit::CustomValue::Text(t.clone()),
+                        CustomValue::Secret(s) => wit::CustomValue::Secret(secret(k, s)),
+                        CustomValue::Number(n) => wit::CustomValue::Number(*n),
+                        CustomValue::Flag(b) => wit::CustomValue::Flag(*b),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Converts a guest error, capping its message so a piece cannot flood the host.
+pub fn piece_error(e: wit::PieceError, cap: usize) -> PieceError {
+    let cut = |s: String| truncate(s, cap);
+    match e {
+        wit::PieceError::InvalidCredentials(m) => PieceError::InvalidCredentials(cut(m)),
+        wit::PieceError::InvalidInput(m) => PieceError::InvalidInput(cut(m)),
+        wit::PieceError::Upstream(m) => PieceError::Upstream(cut(m)),
+        wit::PieceError::Other(m) => PieceError::Other(cut(m)),
+    }
+}
+
+/// Cuts `s` to at most `cap` bytes on a character boundary, marking the cut.
+pub fn truncate(mut s: String, cap: usize) -> String {
+    if s.len() > cap {
+        let mut end = cap;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}

@@ -1,0 +1,79 @@
+//! Errors of the sandbox boundary, each saying whose fault it is.
+
+use crate::piece::PieceError;
+
+/// Why a file could not be loaded as a piece. The host goes on serving.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Reading the file failed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not WebAssembly at all.
+    #[error("not a WebAssembly file (no `\\0asm` header)")]
+    NotWasm,
+    /// A core module, not a component.
+    #[error(
+        "this is a core WebAssembly module, not a component: build the piece for wasm32-wasip2 (cargo build --target wasm32-wasip2)"
+    )]
+    CoreModule,
+    /// The component is malformed.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    /// The component needs imports the host does not grant.
+    #[error("the component imports something the host does not grant: {0}")]
+    Imports(String),
+    /// A component for another world.
+    #[error(
+        "not a ThinkFleet piece: the component does not export thinkfleet:piece/piece@0.1.0 ({0})"
+    )]
+    NotAPiece(String),
+    /// The piece's `info()` failed or returned unusable metadata.
+    #[error("the piece's metadata is unusable: {0}")]
+    BadInfo(String),
+    /// The host itself failed.
+    #[error("host error while loading: {0}")]
+    Host(String),
+}
+
+/// Why a call into a piece failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The piece returned an error (its own message). Not a sandbox failure.
+    #[error("{0}")]
+    Piece(PieceError),
+    /// The piece trapped (panicked, hit `unreachable`, …). The piece's fault.
+    #[error("the piece crashed: {0}")]
+    Trap(String),
+    /// The call ran past its deadline. The piece's fault.
+    #[error("the piece did not finish within {0} ms and was stopped")]
+    Timeout(u128),
+    /// The piece tried to use more memory than allowed. The piece's fault.
+    #[error("the piece exceeded its memory limit of {0} MiB and was stopped")]
+    MemoryLimit(usize),
+    /// The piece returned more output than allowed. The piece's fault.
+    #[error("the piece's output of {actual} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// Bytes returned.
+        actual: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The action's output is not JSON. The piece's fault.
+    #[error("the piece's output is not JSON: {0}")]
+    BadOutput(String),
+    /// The host failed (not the piece's fault).
+    #[error("host error: {0}")]
+    Host(String),
+}
+
+impl CallError {
+    /// Whether the piece (rather than the host) is to blame.
+    pub fn is_guest_fault(&self) -> bool {
+        !matches!(self, CallError::Host(_))
+    }
+}

@@ -1,0 +1,402 @@
+//! The piece runtime: the only code that knows wasmtime.
+//!
+//! One [`Runtime`] per process holds the engine (pooling allocator, copy-on-write memory
+//! init, epoch interruption), the linker (WASI with an empty context, filtered
+//! `wasi:http`, the host log) and the compiled-component cache. [`Runtime::load`] turns a
+//! component into a [`LoadedPiece`] with its `InstancePre`; each call gets a fresh store
+//! and instance, bounded by a deadline, a memory limit and an output limit, so nothing
+//! survives a call.
+
+mod bindings;
+mod cache;
+mod convert;
+mod error;
+pub mod outbound;
+mod state;
+
+pub use error::{CallError, LoadError};
+pub use outbound::{OutboundPolicy, Override};
+
+use crate::piece::{Credentials, PieceInfo};
+use bindings::{PieceWorld, PieceWorldPre};
+use state::{HostState, LogSink, MemoryLimiter};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+/// How often the epoch ticks; deadlines are counted in these.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Per-call bounds.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock deadline of one call, outbound HTTP included.
+    pub call_timeout: Duration,
+    /// Linear memory a piece may use.
+    pub memory_bytes: usize,
+    /// Largest action output, in bytes of JSON.
+    pub output_bytes: usize,
+    /// Calls running at once (the pooling allocator's slots).
+    pub max_concurrent_calls: u32,
+    /// Log lines a call may write.
+    pub log_lines: usize,
+    /// Longest log line or error message kept, in bytes.
+    pub message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_timeout: Duration::from_secs(30),
+            memory_bytes: 64 << 20,
+            output_bytes: 1 << 20,
+            max_concurrent_calls: 64,
+            log_lines: 100,
+            message_bytes: 2048,
+        }
+    }
+}
+
+/// The runtime's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// Per-call bounds.
+    pub limits: Limits,
+    /// Outbound HTTP policy.
+    pub outbound: OutboundPolicy,
+    /// Where compiled components are kept; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+struct Shared {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    outbound: Arc<OutboundPolicy>,
+    cache_dir: Option<PathBuf>,
+    permits: Semaphore,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The sandbox host for pieces. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+/// A loaded piece: its metadata and its pre-instantiated component. Cheap to clone.
+#[derive(Clone)]
+pub struct LoadedPiece {
+    shared: Arc<Shared>,
+    pre: PieceWorldPre<HostState>,
+    info: Arc<PieceInfo>,
+    allowed_hosts: Arc<[String]>,
+    digest: Arc<str>,
+}
+
+enum Call<'a> {
+    Info,
+    Validate(&'a Credentials),
+    Run {
+        action: &'a str,
+        input: String,
+        creds: &'a Credentials,
+    },
+}
+
+enum Output {
+    Info(bindings::wit::PieceInfo),
+    Validated,
+    Ran(String),
+}
+
+impl Runtime {
+    /// Builds the engine and linker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let host = |e: wasmtime::Error| LoadError::Host(e.to_string());
+        let limits = config.limits;
+        let slots = limits.max_concurrent_calls.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 8)
+            .total_memories(slots * 2)
+            .total_tables(slots * 8)
+            .total_stacks(slots)
+            .max_memory_size(limits.memory_bytes);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(host)?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(host)?;
+        bindings::host_log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(host)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                limits,
+                outbound: Arc::new(config.outbound),
+                cache_dir: config.cache_dir,
+                permits: Semaphore::new(slots as usize),
+                ticker_stop,
+            }),
+        })
+    }
+
+    /// Loads a piece from a file.
+    pub async fn load_file(&self, path: &Path) -> Result<LoadedPiece, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load(&bytes).await
+    }
+
+    /// Loads a piece: checks it is a component for the piece world, compiles it (or
+    /// takes it from the cache), pre-instantiates it and reads its metadata.
+    pub async fn load(&self, bytes: &[u8]) -> Result<LoadedPiece, LoadError> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm);
+        }
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(LoadError::CoreModule);
+        }
+        let shared = &self.shared;
+        let digest = cache::digest(bytes);
+        let component = self.compile(bytes, &digest)?;
+        let instance_pre = shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+        let pre =
+            PieceWorldPre::new(instance_pre).map_err(|e| LoadError::NotAPiece(format!("{e:#}")))?;
+        let mut piece = LoadedPiece {
+            shared: shared.clone(),
+            pre,
+            info: Arc::new(placeholder_info()),
+            allowed_hosts: Arc::from(Vec::new()),
+            digest: digest.into(),
+        };
+        let info = match piece.invoke(Call::Info).await {
+            Ok(Output::Info(info)) => convert::piece_info(info).map_err(LoadError::BadInfo)?,
+            Ok(_) => return Err(LoadError::Host("unexpected output of info()".into())),
+            Err(e) => return Err(LoadError::BadInfo(e.to_string())),
+        };
+        piece.allowed_hosts = info.allowed_hosts.clone().into();
+        piece.info = Arc::new(info);
+        Ok(piece)
+    }
+
+    fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
+        let engine = &self.shared.engine;
+        let entry = self
+            .shared
+            .cache_dir
+            .as_deref()
+            .map(|dir| cache::entry(dir, engine, digest));
+        if let Some(component) = entry.as_deref().and_then(|p| cache::load(engine, p)) {
+            return Ok(component);
+        }
+        let component =
+            Component::new(engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        if let Some(path) = entry {
+            if let Err(e) = cache::store(&component, &path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
+            }
+        }
+        Ok(component)
+    }
+
+    /// The per-call limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+}
+
+fn placeholder_info() -> PieceInfo {
+    PieceInfo {
+        name: String::new(),
+        display_name: String::new(),
+        version: String::new(),
+        description: String::new(),
+        auth: crate::piece::AuthSchema::None,
+        placement: None,
+        allowed_hosts: Vec::new(),
+        actions: Vec::new(),
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the runtime is dropped.
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("thinkfleet-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "could not start the epoch ticker; deadlines rely on the wall-clock timeout");
+    }
+}
+
+impl LoadedPiece {
+    /// The piece's metadata and auth schema.
+    pub fn info(&self) -> &PieceInfo {
+        &self.info
+    }
+
+    /// The SHA-256 of the component, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Runs the piece's `validate` with these credentials.
+    pub async fn validate(&self, creds: &Credentials) -> Result<(), CallError> {
+        match self.invoke(Call::Validate(creds)).await? {
+            Output::Validated => Ok(()),
+            _ => Err(CallError::Host("unexpected output of validate".into())),
+        }
+    }
+
+    /// Runs an action with a JSON input; returns its JSON output.
+    pub async fn run_action(
+        &self,
+        action: &str,
+        input: &serde_json::Value,
+        creds: &Credentials,
+    ) -> Result<serde_json::Value, CallError> {
+        let input = input.to_string();
+        match self
+            .invoke(Call::Run {
+                action,
+                input,
+                creds,
+            })
+            .await?
+        {
+            Output::Ran(json) => {
+                serde_json::from_str(&json).map_err(|e| CallError::BadOutput(e.to_string()))
+            }
+            _ => Err(CallError::Host("unexpected output of run-action".into())),
+        }
+    }
+
+    /// One sandboxed call: a fresh store and instance, bounded, then dropped.
+    async fn invoke(&self, call: Call<'_>) -> Result<Output, CallError> {
+        let shared = &self.shared;
+        let limits = &shared.limits;
+        let _permit = shared
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| CallError::Host("runtime shut down".into()))?;
+
+        let creds = match &call {
+            Call::Info => None,
+            Call::Validate(c) | Call::Run { creds: c, .. } => Some(*c),
+        };
+        let (applied, withheld) = match (&self.info.placement, creds) {
+            (Some(placement), Some(creds)) => {
+                match outbound::applied_credential(placement, creds) {
+                    Some((applied, withheld)) => (Some(applied), withheld),
+                    None => (None, Vec::new()),
+                }
+            }
+            _ => (None, Vec::new()),
+        };
+        let state = HostState {
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: outbound::OutboundHooks {
+                policy: shared.outbound.clone(),
+                allowed_hosts: self.allowed_hosts.clone(),
+                applied,
+            },
+            memory: MemoryLimiter {
+                limit: limits.memory_bytes,
+                exceeded: false,
+            },
+            log: LogSink {
+                piece: self.info.name.clone(),
+                lines: 0,
+                max_lines: limits.log_lines,
+                max_line_bytes: limits.message_bytes,
+            },
+        };
+        let mut store = Store::new(&shared.engine, state);
+        store.limiter(|s| &mut s.memory);
+        let ticks = (limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let guest_creds = creds.map(|c| convert::guest_credentials(c, &withheld));
+        let run = async {
+            let world: PieceWorld = self.pre.instantiate_async(&mut store).await?;
+            let piece = world.thinkfleet_piece_piece();
+            wasmtime::Result::Ok(match (call, guest_creds) {
+                (Call::Info, _) => Ok(Output::Info(piece.call_info(&mut store).await?)),
+                (Call::Validate(_), Some(c)) => piece
+                    .call_validate(&mut store, &c)
+                    .await?
+                    .map(|()| Output::Validated),
+                (Call::Run { action, input, .. }, Some(c)) => piece
+                    .call_run_action(&mut store, action, &input, &c)
+                    .await?
+                    .map(Output::Ran),
+                _ => unreachable!("calls with credentials always carry them"),
+            })
+        };
+        let outcome = tokio::time::timeout(limits.call_timeout, run).await;
+        let memory_exceeded = store.data().memory.exceeded;
+        match outcome {
+            Err(_) => Err(CallError::Timeout(limits.call_timeout.as_millis())),
+            Ok(Err(_)) if memory_exceeded => Err(CallError::MemoryLimit(limits.memory_bytes >> 20)),
+            Ok(Err(e)) => Err(classify_trap(e, limits)),
+            Ok(Ok(Err(piece_error))) => Err(CallError::Piece(convert::piece_error(
+                piece_error,
+                limits.message_bytes,
+            ))),
+            Ok(Ok(Ok(Output::Ran(json)))) if json.len() > limits.output_bytes => {
+                Err(CallError::OutputTooLarge {
+                    actual: json.len(),
+                    limit: limits.output_bytes,
+                })
+            }
+            Ok(Ok(Ok(output))) => Ok(output),
+        }
+    }
+}
+
+fn classify_trap(e: wasmtime::Error, limits: &Limits) -> CallError {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => CallError::Timeout(limits.call_timeout.as_millis()),
+        Some(trap) => CallError::Trap(trap.to_string()),
+        None if e.to_string().contains("pooling allocator")
+            || e.to_string().contains("resource limit") =>
+        {
+            CallError::Host(format!("{e}"))
+        }
+        None => CallError::Trap(convert::truncate(format!("{e}"), limits.message_bytes)),
+    }
+}

@@ -1,0 +1,102 @@
+//! The per-call store state: an empty WASI context (no files, env, args or sockets), the
+//! filtered `wasi:http` hooks, the memory limiter and the piece's log sink.
+
+use super::bindings::host_log;
+use super::outbound::OutboundHooks;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// What one call's `Store` holds. Dropped with the store at the end of the call.
+pub struct HostState {
+    pub(super) wasi: WasiCtx,
+    pub(super) http: WasiHttpCtx,
+    pub(super) table: ResourceTable,
+    pub(super) hooks: OutboundHooks,
+    pub(super) memory: MemoryLimiter,
+    pub(super) log: LogSink,
+}
+
+/// Caps linear memory and remembers when the piece hit the cap.
+pub struct MemoryLimiter {
+    pub(super) limit: usize,
+    pub(super) exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            // Trap rather than fail the grow: a guest allocator would abort anyway, and a
+            // trap stops the call at once.
+            return Err(wasmtime::format_err!(
+                "memory limit of {} bytes reached",
+                self.limit
+            ));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Forwards the piece's log lines to `tracing`, capped in count and length.
+pub struct LogSink {
+    pub(super) piece: String,
+    pub(super) lines: usize,
+    pub(super) max_lines: usize,
+    pub(super) max_line_bytes: usize,
+}
+
+impl host_log::Host for HostState {
+    fn log(&mut self, level: host_log::Level, message: String) {
+        let sink = &mut self.log;
+        sink.lines += 1;
+        if sink.lines > sink.max_lines {
+            if sink.lines == sink.max_lines + 1 {
+                tracing::warn!(piece = %sink.piece, "piece log limit reached; further lines dropped");
+            }
+            return;
+        }
+        let message = super::convert::truncate(message, sink.max_line_bytes);
+        let piece = &sink.piece;
+        match level {
+            host_log::Level::Debug => tracing::debug!(target: "piece", piece = %piece, "{message}"),
+            host_log::Level::Info => tracing::info!(target: "piece", piece = %piece, "{message}"),
+            host_log::Level::Warn => tracing::warn!(target: "piece", piece = %piece, "{message}"),
+            host_log::Level::Error => tracing::error!(target: "piece", piece = %piece, "{message}"),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! OpenAI: a secret-text API key that the host applies as a bearer token, so the piece
+//! never sees it.
+
+use thinkfleet_sdk::prelude::*;
+
+const API: &str = "https://api.openai.com/v1";
+
+struct OpenAi;
+
+impl Piece for OpenAi {
+    fn info() -> PieceInfo {
+        PieceInfo::new(
+            "openai",
+            "OpenAI",
+            "Chat completions and models from OpenAI.",
+        )
+        .version(env!("CARGO_PKG_VERSION"))
+        .auth(AuthSchema::secret_text(
+            "API key",
+            "Create one at platform.openai.com under API keys.",
+        ))
+        .placement(AuthPlacement::Bearer)
+        .allow_host("api.openai.com")
+        .action(
+            Action::new(
+                "ask_chatgpt",
+                "Ask ChatGPT",
+                "Sends a prompt and returns the reply.",
+            )
+            .prop(Prop::long_text("prompt", "Prompt").required())
+            .prop(Prop::short_text("model", "Model").default_json("\"gpt-4o-mini\"")),
+        )
+        .action(Action::new(
+            "list_models",
+            "List models",
+            "Models the key can use.",
+        ))
+    }
+
+    fn validate(_creds: &Credentials) -> Result<(), PieceError> {
+        let res = http::Request::get(&format!("{API}/models")).send()?;
+        match res.status {
+            200 => Ok(()),
+            401 | 403 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
+            s => Err(PieceError::Upstream(format!("OpenAI answered {s}"))),
+        }
+    }
+
+    fn run_action(name: &str, input: Value, _creds: &Credentials) -> Result<Value, PieceError> {
+        match name {
+            "ask_chatgpt" => {
+                let prompt = input["prompt"]
+                    .as_str()
+                    .ok_or_else(|| PieceError::InvalidInput("prompt is required".into()))?;
+                let model = input["model"].as_str().unwrap_or("gpt-4o-mini");
+                let body =
+                    json!({"model": model, "messages": [{"role": "user", "content": prompt}]});
+                let res = http::Request::post(&format!("{API}/chat/completions"))
+                    .json(&body)
+                    .send()?;
+                let reply = checked(res)?;
+                let text = reply["choices"][0]["message"]["content"].clone();
+                Ok(json!({"reply": text, "model": reply["model"]}))
+            }
+            "list_models" => {
+                let res = http::Request::get(&format!("{API}/models")).send()?;
+                let list = checked(res)?;
+                let ids: Vec<Value> = list["data"]
+                    .as_array()
+                    .map(|models| models.iter().map(|m| m["id"].clone()).collect())
+                    .unwrap_or_default();
+                Ok(json!({"models": ids}))
+            }
+            other => Err(PieceError::InvalidInput(format!("unknown action {other}"))),
+        }
+    }
+}
+
+fn checked(res: http::Response) -> Result<Value, PieceError> {
+    match res.status {
+        200..=299 => res.json(),
+        401 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
+        s => Err(PieceError::Upstream(format!(
+            "OpenAI answered {s}: {}",
+            res.text()
+        ))),
+    }
+}
+
+export_piece!(OpenAi);
