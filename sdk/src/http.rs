@@ -5,9 +5,9 @@
 //! itself when the piece declares an [`AuthPlacement`](crate::AuthPlacement).
 
 use crate::{PieceError, Value};
-use std::io::{Read, Write};
+use std::io::Read;
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
 /// An outgoing request. Build with [`Request::get`] / [`Request::post`], send with
 /// [`Request::send`].
@@ -186,26 +186,29 @@ fn send(req: Request) -> Result<Response, String> {
     let body = outgoing
         .body()
         .map_err(|_| "request body unavailable".to_string())?;
-    let future = outgoing_handler::handle(outgoing, None)
-        .map_err(|e| format!("request to {} refused: {e}", url.authority))?;
-    {
-        let mut stream = body
-            .write()
-            .map_err(|_| "request body unavailable".to_string())?;
+    // As wasmtime's own wasi:http tests do: write the body, hand the request over, then
+    // finish the body.
+    if !req.body.is_empty() {
+        let stream = body.write().map_err(|_| "request body unavailable".to_string())?;
         for chunk in req.body.chunks(4096) {
             stream
-                .write_all(chunk)
+                .blocking_write_and_flush(chunk)
                 .map_err(|e| format!("writing request body: {e}"))?;
         }
-        stream
-            .flush()
-            .map_err(|e| format!("writing request body: {e}"))?;
     }
+    let future = outgoing_handler::handle(outgoing, None)
+        .map_err(|e| format!("request to {} refused: {e}", url.authority))?;
     OutgoingBody::finish(body, None).map_err(|e| format!("finishing request: {e}"))?;
 
     let response = loop {
         match future.get() {
             Some(Ok(Ok(response))) => break response,
+            Some(Ok(Err(ErrorCode::HttpRequestDenied))) => {
+                return Err(format!("request to {} refused by the host: not a declared host", url.authority));
+            }
+            Some(Ok(Err(ErrorCode::DestinationIpProhibited))) => {
+                return Err(format!("request to {} refused by the host: private or loopback address", url.authority));
+            }
             Some(Ok(Err(e))) => return Err(format!("request to {} failed: {e}", url.authority)),
             Some(Err(())) => return Err("response already taken".into()),
             None => future.subscribe().block(),

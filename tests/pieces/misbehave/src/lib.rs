@@ -15,7 +15,8 @@ impl Piece for Misbehave {
         )
         .auth(AuthSchema::secret_text("Token", "Any token."))
         .placement(AuthPlacement::Bearer)
-        .allow_host("api.allowed.test");
+        .allow_host("api.allowed.test")
+        .allow_host("localhost");
         for name in [
             "trap",
             "loop",

@@ -1,0 +1,5 @@
+//! The end-to-end suite: one test binary, a module per feature.
+
+mod cli;
+mod example_pieces;
+mod sandbox;
