@@ -4,11 +4,15 @@
 mod wasm_pieces;
 
 fn main() {
-    let manifest = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
+    let manifest =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let workspace = manifest.parent().expect("workspace root");
     let built = wasm_pieces::build(
         workspace,
-        &[("piece-misbehave", "piece_misbehave", "misbehave"), ("not-a-piece", "not-a-piece", "not-a-piece")],
+        &[
+            ("piece-misbehave", "piece_misbehave", "misbehave"),
+            ("not-a-piece", "not-a-piece", "not-a-piece"),
+        ],
     );
     wasm_pieces::write_paths("test_pieces.rs", "TEST_PIECES", &built);
 }

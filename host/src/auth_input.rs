@@ -134,3 +134,110 @@ fn typed_props(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::piece::Choice;
+
+    fn prop(
+        name: &str,
+        kind: PropKind,
+        required: bool,
+        default: Option<serde_json::Value>,
+    ) -> Prop {
+        Prop {
+            name: name.into(),
+            display_name: name.into(),
+            description: None,
+            secret: kind == PropKind::SecretText,
+            kind,
+            required,
+            default_value: default,
+        }
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn schema() -> AuthSchema {
+        AuthSchema::Custom {
+            props: vec![
+                prop("host", PropKind::ShortText, true, None),
+                prop(
+                    "port",
+                    PropKind::Number,
+                    false,
+                    Some(serde_json::json!(5432)),
+                ),
+                prop("password", PropKind::SecretText, true, None),
+                prop("ssl", PropKind::Checkbox, false, None),
+                prop(
+                    "mode",
+                    PropKind::StaticDropdown {
+                        choices: vec![Choice {
+                            label: "Fast".into(),
+                            value: "fast".into(),
+                        }],
+                    },
+                    false,
+                    None,
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn custom_fields_are_typed_and_defaulted() {
+        let creds = credentials_from_fields(
+            &schema(),
+            fields(&[("host", "db"), ("password", "pw"), ("ssl", "yes")]),
+        )
+        .expect("valid");
+        let Credentials::Custom(map) = creds else {
+            panic!("custom")
+        };
+        assert!(matches!(map.get("port"), Some(CustomValue::Number(n)) if *n == 5432.0));
+        assert!(matches!(map.get("ssl"), Some(CustomValue::Flag(true))));
+        assert!(matches!(map.get("password"), Some(CustomValue::Secret(_))));
+        assert!(!map.contains_key("mode"));
+    }
+
+    #[test]
+    fn bad_fields_get_clear_errors_without_values() {
+        let check = |pairs: &[(&str, &str)], expect: AuthInputError| {
+            assert_eq!(
+                credentials_from_fields(&schema(), fields(pairs)).err(),
+                Some(expect)
+            );
+        };
+        check(
+            &[("password", "pw")],
+            AuthInputError::Missing("host".into()),
+        );
+        check(
+            &[("host", "db"), ("password", "pw"), ("port", "five")],
+            AuthInputError::Invalid("port".into(), "a number"),
+        );
+        check(
+            &[("host", "db"), ("password", "pw"), ("mode", "slow")],
+            AuthInputError::Invalid("mode".into(), "one of the dropdown's values"),
+        );
+        let err = credentials_from_fields(
+            &schema(),
+            fields(&[
+                ("host", "db"),
+                ("password", "hunter2"),
+                ("extra", "hunter2"),
+            ]),
+        )
+        .err()
+        .expect("unknown field");
+        assert!(err.to_string().contains("unknown field `extra`"));
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

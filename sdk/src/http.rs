@@ -189,7 +189,9 @@ fn send(req: Request) -> Result<Response, String> {
     // As wasmtime's own wasi:http tests do: write the body, hand the request over, then
     // finish the body.
     if !req.body.is_empty() {
-        let stream = body.write().map_err(|_| "request body unavailable".to_string())?;
+        let stream = body
+            .write()
+            .map_err(|_| "request body unavailable".to_string())?;
         for chunk in req.body.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
@@ -204,10 +206,16 @@ fn send(req: Request) -> Result<Response, String> {
         match future.get() {
             Some(Ok(Ok(response))) => break response,
             Some(Ok(Err(ErrorCode::HttpRequestDenied))) => {
-                return Err(format!("request to {} refused by the host: not a declared host", url.authority));
+                return Err(format!(
+                    "request to {} refused by the host: not a declared host",
+                    url.authority
+                ));
             }
             Some(Ok(Err(ErrorCode::DestinationIpProhibited))) => {
-                return Err(format!("request to {} refused by the host: private or loopback address", url.authority));
+                return Err(format!(
+                    "request to {} refused by the host: private or loopback address",
+                    url.authority
+                ));
             }
             Some(Ok(Err(e))) => return Err(format!("request to {} failed: {e}", url.authority)),
             Some(Err(())) => return Err("response already taken".into()),

@@ -31,8 +31,13 @@ fn path(name: &str) -> String {
 
 async fn openai_mock() -> Mock {
     Mock::start(|r: &Recorded| match r.header("authorization") {
-        "Bearer sk-good" if r.path == "/v1/models" => (200, json!({"data": [{"id": "gpt-4o"}, {"id": "o3"}]})),
-        _ => (401, json!({"error": {"message": "Incorrect API key provided"}})),
+        "Bearer sk-good" if r.path == "/v1/models" => {
+            (200, json!({"data": [{"id": "gpt-4o"}, {"id": "o3"}]}))
+        }
+        _ => (
+            401,
+            json!({"error": {"message": "Incorrect API key provided"}}),
+        ),
     })
     .await
 }
@@ -55,7 +60,12 @@ async fn inspect_text_lists_fields_and_actions() {
     let out = thinkfleet(&["piece", "inspect", &path("twilio")], &[]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("auth: basic"), "{}", out.stdout);
-    assert!(out.stdout.contains("password (Auth Token) [required, secret]"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("password (Auth Token) [required, secret]"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("send_sms"), "{}", out.stdout);
 }
 
@@ -64,27 +74,62 @@ async fn validate_exits_0_when_valid_and_1_with_the_pieces_message() {
     let api = openai_mock().await;
     let route = format!("api.openai.com={}", api.base);
     let good = thinkfleet(
-        &["piece", "validate", &path("openai"), "--auth", "secret_text=sk-good", "--outbound-override", &route],
+        &[
+            "piece",
+            "validate",
+            &path("openai"),
+            "--auth",
+            "secret_text=sk-good",
+            "--outbound-override",
+            &route,
+        ],
         &[],
     )
     .await;
-    assert_eq!((good.code, good.stdout.trim()), (0, "valid"), "{}", good.stderr);
+    assert_eq!(
+        (good.code, good.stdout.trim()),
+        (0, "valid"),
+        "{}",
+        good.stderr
+    );
     let bad = thinkfleet(
-        &["piece", "validate", &path("openai"), "--auth", "secret_text=sk-bad", "--outbound-override", &route],
+        &[
+            "piece",
+            "validate",
+            &path("openai"),
+            "--auth",
+            "secret_text=sk-bad",
+            "--outbound-override",
+            &route,
+        ],
         &[],
     )
     .await;
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("Invalid API key"), "{}", bad.stderr);
-    assert!(!bad.stderr.contains("sk-bad"), "the secret leaked: {}", bad.stderr);
+    assert!(
+        !bad.stderr.contains("sk-bad"),
+        "the secret leaked: {}",
+        bad.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn overrides_also_come_from_the_environment() {
     let api = openai_mock().await;
-    let route = format!("api.example.org=http://127.0.0.1:9,api.openai.com={}", api.base);
+    let route = format!(
+        "api.example.org=http://127.0.0.1:9,api.openai.com={}",
+        api.base
+    );
     let out = thinkfleet(
-        &["piece", "run", &path("openai"), "list_models", "--auth", "secret_text=sk-good"],
+        &[
+            "piece",
+            "run",
+            &path("openai"),
+            "list_models",
+            "--auth",
+            "secret_text=sk-good",
+        ],
         &[("THINKFLEET_OUTBOUND_OVERRIDES", &route)],
     )
     .await;
@@ -95,22 +140,70 @@ async fn overrides_also_come_from_the_environment() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_a_clear_error() {
-    let not_wasm = std::env::temp_dir().join(format!("thinkfleet-not-wasm-{}.wasm", std::process::id()));
+    let not_wasm =
+        std::env::temp_dir().join(format!("thinkfleet-not-wasm-{}.wasm", std::process::id()));
     std::fs::write(&not_wasm, "hello").expect("write");
     let out = thinkfleet(&["piece", "inspect", not_wasm.to_str().expect("utf8")], &[]).await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("not a WebAssembly file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a WebAssembly file"),
+        "{}",
+        out.stderr
+    );
     std::fs::remove_file(&not_wasm).ok();
 
-    let missing = thinkfleet(&["piece", "validate", &path("twilio"), "--auth", "username=AC1"], &[]).await;
+    let missing = thinkfleet(
+        &[
+            "piece",
+            "validate",
+            &path("twilio"),
+            "--auth",
+            "username=AC1",
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("missing required field `password`"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("missing required field `password`"),
+        "{}",
+        missing.stderr
+    );
 
-    let unknown = thinkfleet(&["piece", "run", &path("openai"), "no_such_action", "--auth", "secret_text=x"], &[]).await;
+    let unknown = thinkfleet(
+        &[
+            "piece",
+            "run",
+            &path("openai"),
+            "no_such_action",
+            "--auth",
+            "secret_text=x",
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("has no action \"no_such_action\""), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("has no action \"no_such_action\""),
+        "{}",
+        unknown.stderr
+    );
 
-    let bad_override = thinkfleet(&["piece", "inspect", &path("openai"), "--outbound-override", "nonsense"], &[]).await;
+    let bad_override = thinkfleet(
+        &[
+            "piece",
+            "inspect",
+            &path("openai"),
+            "--outbound-override",
+            "nonsense",
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(bad_override.code, 2);
-    assert!(bad_override.stderr.contains("HOST=BASE_URL"), "{}", bad_override.stderr);
+    assert!(
+        bad_override.stderr.contains("HOST=BASE_URL"),
+        "{}",
+        bad_override.stderr
+    );
 }

@@ -15,11 +15,20 @@ fn secret_text(s: &str) -> Credentials {
 }
 
 fn oauth2(token: &str) -> Credentials {
-    Credentials::Oauth2 { access_token: SecretString::from(token.to_string()), scopes: vec![], props: vec![] }
+    Credentials::Oauth2 {
+        access_token: SecretString::from(token.to_string()),
+        scopes: vec![],
+        props: vec![],
+    }
 }
 
 fn custom(fields: &[(&str, CustomValue)]) -> Credentials {
-    Credentials::Custom(fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    Credentials::Custom(
+        fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
 }
 
 fn text(s: &str) -> CustomValue {
@@ -50,7 +59,10 @@ fn check_schema(
         AuthSchema::None => vec![],
         AuthSchema::SecretText { field } => vec![(field.name.clone(), field.secret)],
         AuthSchema::Basic { username, password } => {
-            vec![(username.name.clone(), username.secret), (password.name.clone(), password.secret)]
+            vec![
+                (username.name.clone(), username.secret),
+                (password.name.clone(), password.secret),
+            ]
         }
         AuthSchema::Oauth2 { props, .. } | AuthSchema::Custom { props } => {
             props.iter().map(|p| (p.name.clone(), p.secret)).collect()
@@ -67,9 +79,27 @@ fn check_schema(
 async fn every_example_piece_declares_its_schema() {
     let rt = runtime(&[]);
     let cases: &[(&str, &str, &[(&str, bool)], Option<AuthPlacement>, &[&str])] = &[
-        ("openai", "secret_text", &[("secret_text", true)], Some(AuthPlacement::Bearer), &["api.openai.com"]),
-        ("twilio", "basic", &[("username", false), ("password", true)], Some(AuthPlacement::Basic), &["api.twilio.com"]),
-        ("slack", "oauth2", &[], Some(AuthPlacement::Bearer), &["slack.com"]),
+        (
+            "openai",
+            "secret_text",
+            &[("secret_text", true)],
+            Some(AuthPlacement::Bearer),
+            &["api.openai.com"],
+        ),
+        (
+            "twilio",
+            "basic",
+            &[("username", false), ("password", true)],
+            Some(AuthPlacement::Basic),
+            &["api.twilio.com"],
+        ),
+        (
+            "slack",
+            "oauth2",
+            &[],
+            Some(AuthPlacement::Bearer),
+            &["slack.com"],
+        ),
         (
             "google-sheets",
             "oauth2",
@@ -92,7 +122,13 @@ async fn every_example_piece_declares_its_schema() {
             None,
             &[],
         ),
-        ("binance", "custom", &[("api_key", true), ("api_secret", true)], None, &["api.binance.com"]),
+        (
+            "binance",
+            "custom",
+            &[("api_key", true), ("api_secret", true)],
+            None,
+            &["api.binance.com"],
+        ),
     ];
     for (name, kind, fields, placement, hosts) in cases {
         let piece = load(&rt, name).await;
@@ -100,7 +136,12 @@ async fn every_example_piece_declares_its_schema() {
     }
     let sheets = load(&rt, "google-sheets").await;
     match &sheets.info().auth {
-        AuthSchema::Oauth2 { pkce, extra_params, scopes, .. } => {
+        AuthSchema::Oauth2 {
+            pkce,
+            extra_params,
+            scopes,
+            ..
+        } => {
             assert!(pkce);
             assert!(extra_params.contains(&("access_type".into(), "offline".into())));
             assert!(scopes.iter().any(|s| s.ends_with("/auth/spreadsheets")));
@@ -113,54 +154,93 @@ async fn every_example_piece_declares_its_schema() {
 async fn openai_validates_with_a_host_applied_bearer_and_asks_chatgpt() {
     let api = Mock::start(|r: &Recorded| {
         if r.header("authorization") != "Bearer sk-good" {
-            return (401, json!({"error": {"message": "Incorrect API key provided"}}));
+            return (
+                401,
+                json!({"error": {"message": "Incorrect API key provided"}}),
+            );
         }
         match r.path.as_str() {
             "/v1/models" => (200, json!({"data": [{"id": "gpt-4o-mini"}]})),
-            "/v1/chat/completions" => (200, json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": "Hello!"}}]})),
+            "/v1/chat/completions" => (
+                200,
+                json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": "Hello!"}}]}),
+            ),
             _ => (404, json!({})),
         }
     })
     .await;
     let rt = runtime(&[("api.openai.com", &api)]);
     let piece = load(&rt, "openai").await;
-    piece.validate(&secret_text("sk-good")).await.expect("valid key");
-    assert_eq!(invalid_credentials(piece.validate(&secret_text("sk-bad")).await), "Invalid API key");
+    piece
+        .validate(&secret_text("sk-good"))
+        .await
+        .expect("valid key");
+    assert_eq!(
+        invalid_credentials(piece.validate(&secret_text("sk-bad")).await),
+        "Invalid API key"
+    );
     let out = piece
-        .run_action("ask_chatgpt", &json!({"prompt": "Say hello"}), &secret_text("sk-good"))
+        .run_action(
+            "ask_chatgpt",
+            &json!({"prompt": "Say hello"}),
+            &secret_text("sk-good"),
+        )
         .await
         .expect("reply");
     assert_eq!(out["reply"], "Hello!");
-    let chat = api.requests().into_iter().find(|r| r.path == "/v1/chat/completions").expect("chat call");
+    let chat = api
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/chat/completions")
+        .expect("chat call");
     let body: serde_json::Value = serde_json::from_str(&chat.body).expect("json body");
     assert_eq!(body["messages"][0]["content"], "Say hello");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn twilio_validates_with_host_applied_basic_auth_and_sends_sms() {
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("AC123:tok-good"));
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("AC123:tok-good")
+    );
     let api = Mock::start(move |r: &Recorded| {
         if r.header("authorization") != expected {
             return (401, json!({"code": 20003, "message": "Authenticate"}));
         }
         match (r.method.as_str(), r.path.as_str()) {
             ("GET", "/2010-04-01/Accounts/AC123.json") => (200, json!({"sid": "AC123"})),
-            ("POST", "/2010-04-01/Accounts/AC123/Messages.json") => (201, json!({"sid": "SM1", "status": "queued"})),
+            ("POST", "/2010-04-01/Accounts/AC123/Messages.json") => {
+                (201, json!({"sid": "SM1", "status": "queued"}))
+            }
             _ => (404, json!({})),
         }
     })
     .await;
     let rt = runtime(&[("api.twilio.com", &api)]);
     let piece = load(&rt, "twilio").await;
-    let creds = |pw: &str| Credentials::Basic { username: "AC123".into(), password: SecretString::from(pw.to_string()) };
+    let creds = |pw: &str| Credentials::Basic {
+        username: "AC123".into(),
+        password: SecretString::from(pw.to_string()),
+    };
     piece.validate(&creds("tok-good")).await.expect("valid");
-    assert_eq!(invalid_credentials(piece.validate(&creds("tok-bad")).await), "Invalid API key");
+    assert_eq!(
+        invalid_credentials(piece.validate(&creds("tok-bad")).await),
+        "Invalid API key"
+    );
     let out = piece
-        .run_action("send_sms", &json!({"from": "+15550001", "to": "+15550002", "body": "hi there"}), &creds("tok-good"))
+        .run_action(
+            "send_sms",
+            &json!({"from": "+15550001", "to": "+15550002", "body": "hi there"}),
+            &creds("tok-good"),
+        )
         .await
         .expect("sent");
     assert_eq!(out, json!({"sid": "SM1", "status": "queued"}));
-    let sms = api.requests().into_iter().find(|r| r.method == "POST").expect("sms call");
+    let sms = api
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .expect("sms call");
     assert_eq!(sms.body, "From=%2B15550001&To=%2B15550002&Body=hi%20there");
 }
 
@@ -183,7 +263,11 @@ async fn slack_validates_an_oauth2_token_and_posts_a_message() {
     let message = invalid_credentials(piece.validate(&oauth2("xoxb-revoked")).await);
     assert!(message.contains("invalid_auth"), "{message}");
     let out = piece
-        .run_action("send_message", &json!({"channel": "C1", "text": "deployed"}), &oauth2("xoxb-good"))
+        .run_action(
+            "send_message",
+            &json!({"channel": "C1", "text": "deployed"}),
+            &oauth2("xoxb-good"),
+        )
         .await
         .expect("posted");
     assert_eq!(out, json!({"channel": "C1", "ts": "1.2"}));
@@ -205,18 +289,28 @@ async fn google_sheets_validates_an_oauth2_token_and_appends_a_row() {
     };
     let www = Mock::start(responder).await;
     let sheets = Mock::start(responder).await;
-    let rt = runtime(&[("www.googleapis.com", &www), ("sheets.googleapis.com", &sheets)]);
+    let rt = runtime(&[
+        ("www.googleapis.com", &www),
+        ("sheets.googleapis.com", &sheets),
+    ]);
     let piece = load(&rt, "google-sheets").await;
     piece.validate(&oauth2("ya29.good")).await.expect("valid");
     invalid_credentials(piece.validate(&oauth2("ya29.expired")).await);
     let out = piece
-        .run_action("append_row", &json!({"spreadsheet_id": "sheet-1", "values": ["a", 1]}), &oauth2("ya29.good"))
+        .run_action(
+            "append_row",
+            &json!({"spreadsheet_id": "sheet-1", "values": ["a", 1]}),
+            &oauth2("ya29.good"),
+        )
         .await
         .expect("appended");
     assert_eq!(out["updated_range"], "Sheet1!A2:B2");
     let append = &sheets.requests()[0];
     assert_eq!(append.query, "valueInputOption=RAW");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&append.body).expect("json"), json!({"values": [["a", 1]]}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&append.body).expect("json"),
+        json!({"values": [["a", 1]]})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -232,8 +326,14 @@ async fn postgres_checks_the_connection_fields() {
         ("ssl", CustomValue::Flag(true)),
     ]);
     piece.validate(&good).await.expect("valid");
-    let out = piece.run_action("connection_uri", &json!({}), &good).await.expect("uri");
-    assert_eq!(out["uri"], "postgresql://svc@db.internal:5433/app?sslmode=require");
+    let out = piece
+        .run_action("connection_uri", &json!({}), &good)
+        .await
+        .expect("uri");
+    assert_eq!(
+        out["uri"],
+        "postgresql://svc@db.internal:5433/app?sslmode=require"
+    );
     assert!(!out.to_string().contains("pw"));
     let bad_port = custom(&[
         ("host", text("db.internal")),
@@ -243,7 +343,11 @@ async fn postgres_checks_the_connection_fields() {
         ("password", secret("pw")),
     ]);
     assert!(invalid_credentials(piece.validate(&bad_port).await).contains("port"));
-    let no_db = custom(&[("host", text("db.internal")), ("user", text("svc")), ("password", secret("pw"))]);
+    let no_db = custom(&[
+        ("host", text("db.internal")),
+        ("user", text("svc")),
+        ("password", secret("pw")),
+    ]);
     assert!(invalid_credentials(piece.validate(&no_db).await).contains("database"));
 }
 
@@ -265,10 +369,24 @@ async fn binance_signs_requests_in_the_guest_with_hmac() {
     let rt = runtime(&[("api.binance.com", &api)]);
     let piece = load(&rt, "binance").await;
     let creds = |s: &str| custom(&[("api_key", secret("key-good")), ("api_secret", secret(s))]);
-    piece.validate(&creds("secret-good")).await.expect("valid signature");
-    assert_eq!(invalid_credentials(piece.validate(&creds("secret-bad")).await), "Invalid API key");
-    let out = piece.run_action("balances", &json!({}), &creds("secret-good")).await.expect("balances");
+    piece
+        .validate(&creds("secret-good"))
+        .await
+        .expect("valid signature");
+    assert_eq!(
+        invalid_credentials(piece.validate(&creds("secret-bad")).await),
+        "Invalid API key"
+    );
+    let out = piece
+        .run_action("balances", &json!({}), &creds("secret-good"))
+        .await
+        .expect("balances");
     assert_eq!(out, json!({"balances": [{"asset": "BTC", "free": "0.5"}]}));
     // The secret signed the request but was never sent.
-    assert!(api.requests().iter().all(|r| !r.query.contains("secret-good") && !r.headers.values().any(|v| v.contains("secret-good"))));
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.query.contains("secret-good")
+                && !r.headers.values().any(|v| v.contains("secret-good")))
+    );
 }

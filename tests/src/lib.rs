@@ -12,7 +12,12 @@ include!(concat!(env!("OUT_DIR"), "/test_pieces.rs"));
 /// The path of a built piece: an example piece or a test-only one.
 pub fn piece_path(name: &str) -> PathBuf {
     thinkfleet::examples::path(name)
-        .or_else(|| TEST_PIECES.iter().find(|(n, _)| *n == name).map(|(_, p)| p.into()))
+        .or_else(|| {
+            TEST_PIECES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, p)| p.into())
+        })
         .unwrap_or_else(|| panic!("no built piece named {name}"))
 }
 
@@ -52,7 +57,9 @@ pub struct Mock {
 
 impl Mock {
     /// Starts a mock on an ephemeral loopback port.
-    pub async fn start(respond: impl Fn(&Recorded) -> (u16, serde_json::Value) + Send + Sync + 'static) -> Mock {
+    pub async fn start(
+        respond: impl Fn(&Recorded) -> (u16, serde_json::Value) + Send + Sync + 'static,
+    ) -> Mock {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let respond: Arc<Responder> = Arc::new(respond);
         let seen = requests.clone();
@@ -61,7 +68,9 @@ impl Mock {
             let respond = respond.clone();
             async move {
                 let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
                 let recorded = Recorded {
                     method: parts.method.to_string(),
                     path: parts.uri.path().to_string(),
@@ -69,7 +78,12 @@ impl Mock {
                     headers: parts
                         .headers
                         .iter()
-                        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
                         .collect(),
                     body: String::from_utf8_lossy(&body).into_owned(),
                 };
@@ -79,12 +93,18 @@ impl Mock {
                 (status, axum::Json(json))
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock");
         let addr = listener.local_addr().expect("mock addr");
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("mock server");
         });
-        Mock { base: format!("http://{addr}"), addr, requests }
+        Mock {
+            base: format!("http://{addr}"),
+            addr,
+            requests,
+        }
     }
 
     /// Everything received so far.
@@ -95,7 +115,10 @@ impl Mock {
 
 /// Where the suite caches compiled components (shared by all tests; keyed by digest).
 pub fn cache_dir() -> PathBuf {
-    piece_path("openai").parent().expect("pieces dir").join("test-cache")
+    piece_path("openai")
+        .parent()
+        .expect("pieces dir")
+        .join("test-cache")
 }
 
 /// A runtime whose overrides send `host` to each mock, with small limits for tests.
@@ -104,22 +127,40 @@ pub fn runtime(overrides: &[(&str, &Mock)]) -> Runtime {
 }
 
 /// Like [`runtime`], letting the test adjust the limits and policy.
-pub fn runtime_with(overrides: &[(&str, &Mock)], adjust: impl FnOnce(&mut Limits, &mut OutboundPolicy)) -> Runtime {
-    let mut limits = Limits { max_concurrent_calls: 16, ..Limits::default() };
+pub fn runtime_with(
+    overrides: &[(&str, &Mock)],
+    adjust: impl FnOnce(&mut Limits, &mut OutboundPolicy),
+) -> Runtime {
+    let mut limits = Limits {
+        max_concurrent_calls: 16,
+        ..Limits::default()
+    };
     let mut outbound = OutboundPolicy {
         overrides: overrides
             .iter()
-            .map(|(host, mock)| format!("{host}={}", mock.base).parse::<Override>().expect("override"))
+            .map(|(host, mock)| {
+                format!("{host}={}", mock.base)
+                    .parse::<Override>()
+                    .expect("override")
+            })
             .collect(),
         ..OutboundPolicy::default()
     };
     adjust(&mut limits, &mut outbound);
-    Runtime::new(RuntimeConfig { limits, outbound, cache_dir: Some(cache_dir()) }).expect("runtime")
+    Runtime::new(RuntimeConfig {
+        limits,
+        outbound,
+        cache_dir: Some(cache_dir()),
+    })
+    .expect("runtime")
 }
 
 /// Loads a built piece.
 pub async fn load(runtime: &Runtime, name: &str) -> LoadedPiece {
-    runtime.load_file(&piece_path(name)).await.unwrap_or_else(|e| panic!("loading {name}: {e}"))
+    runtime
+        .load_file(&piece_path(name))
+        .await
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
 /// The `thinkfleet` binary, built from this workspace (fresh: cargo rebuilds it if needed).
@@ -127,7 +168,10 @@ pub fn thinkfleet_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("root").to_path_buf();
+            let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("root")
+                .to_path_buf();
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let status = std::process::Command::new(cargo)
                 .current_dir(&workspace)
@@ -135,7 +179,9 @@ pub fn thinkfleet_bin() -> PathBuf {
                 .status()
                 .expect("cargo build thinkfleet");
             assert!(status.success(), "building the thinkfleet binary failed");
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(workspace.join("target"));
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or(workspace.join("target"));
             target.join("debug").join("thinkfleet")
         })
         .clone()

@@ -7,5 +7,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use thinkfleet::piece::host_log;
-pub use thinkfleet::piece::types as wit;
+pub use self::thinkfleet::piece::host_log;
+pub use self::thinkfleet::piece::types as wit;

@@ -322,3 +322,114 @@ async fn refuse_private(uri: http::Uri) -> Result<(), HttpError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn allowlist_patterns() {
+        let check = |pattern: &str, host: &str, expect: bool| {
+            assert_eq!(host_matches(pattern, host), expect, "{pattern} vs {host}");
+        };
+        check("api.openai.com", "api.openai.com", true);
+        check("api.openai.com", "evil-api.openai.com", false);
+        check("api.openai.com", "api.openai.com.evil.example", false);
+        check("*.googleapis.com", "sheets.googleapis.com", true);
+        check("*.googleapis.com", "googleapis.com", false);
+        check("*.googleapis.com", "evilgoogleapis.com", false);
+    }
+
+    #[test]
+    fn private_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(
+                is_private(ip.parse().expect("ip")),
+                "{ip} should be private"
+            );
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(
+                !is_private(ip.parse().expect("ip")),
+                "{ip} should be public"
+            );
+        }
+    }
+
+    #[test]
+    fn override_parsing() {
+        let o: Override = "API.OpenAI.com=http://127.0.0.1:9000/v"
+            .parse()
+            .expect("valid");
+        assert_eq!(o.host, "api.openai.com");
+        assert_eq!(o.base.as_str(), "http://127.0.0.1:9000/v");
+        for bad in [
+            "nonsense",
+            "=http://x",
+            "host=ftp://x",
+            "host=not a url",
+            "a/b=http://x",
+        ] {
+            assert!(bad.parse::<Override>().is_err(), "{bad} should be refused");
+        }
+    }
+
+    fn custom(fields: &[(&str, &str)]) -> Credentials {
+        Credentials::Custom(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        crate::piece::CustomValue::Secret(SecretString::from(v.to_string())),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn templates_fill_from_credentials_and_withhold_the_fields_used() {
+        let creds = custom(&[("key", "k1"), ("region", "eu")]);
+        let placement = AuthPlacement::Header {
+            name: "X-Api-Key".into(),
+            value: "Key {key}".into(),
+        };
+        let (applied, withheld) = applied_credential(&placement, &creds).expect("applies");
+        match applied {
+            Applied::Header(name, value) => {
+                assert_eq!(name.as_str(), "x-api-key");
+                assert_eq!(value.expose_secret(), "Key k1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(withheld, vec!["key".to_string()]);
+        // A template naming a field the credential lacks applies nothing.
+        let missing = AuthPlacement::Query {
+            name: "key".into(),
+            value: "{nope}".into(),
+        };
+        assert!(applied_credential(&missing, &creds).is_none());
+    }
+
+    #[test]
+    fn debug_never_prints_the_applied_secret() {
+        let creds = Credentials::SecretText(SecretString::from("sk-planted"));
+        let (applied, _) = applied_credential(&AuthPlacement::Bearer, &creds).expect("bearer");
+        let shown = format!("{applied:?} {creds:?}");
+        assert!(!shown.contains("sk-planted"), "{shown}");
+    }
+}

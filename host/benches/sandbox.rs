@@ -1,0 +1,178 @@
+//! One sandboxed call (fresh instance + `validate` of the postgres piece, which makes no
+//! HTTP call) through the host's real call path, against two bare wasmtime baselines
+//! running the same component with no host logic: the default (on-demand) allocator, and
+//! pooling + copy-on-write. Also the host path on two threads at once.
+//!
+//! Run: `cargo bench -p thinkfleet --bench sandbox`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use secrecy::SecretString;
+use std::time::{Duration, Instant};
+use thinkfleet::piece::{Credentials, CustomValue};
+use thinkfleet::runtime::{Runtime, RuntimeConfig};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+mod bare {
+    wasmtime::component::bindgen!({ path: "../wit", world: "piece-world", exports: { default: async } });
+}
+use bare::thinkfleet::piece::{host_log, types as wit};
+
+struct BareState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for BareState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for BareState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+impl host_log::Host for BareState {
+    fn log(&mut self, _level: host_log::Level, _message: String) {}
+}
+
+fn bare_pre(pooling: bool, bytes: &[u8]) -> (Engine, bare::PieceWorldPre<BareState>) {
+    let mut config = Config::new();
+    if pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+            PoolingAllocationConfig::default(),
+        ));
+        config.memory_init_cow(true);
+    }
+    let engine = Engine::new(&config).expect("engine");
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).expect("http");
+    host_log::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s).expect("log");
+    let component = Component::new(&engine, bytes).expect("compile");
+    let pre =
+        bare::PieceWorldPre::new(linker.instantiate_pre(&component).expect("pre")).expect("world");
+    (engine, pre)
+}
+
+async fn bare_call(
+    engine: &Engine,
+    pre: &bare::PieceWorldPre<BareState>,
+    creds: &wit::Credentials,
+) {
+    let state = BareState {
+        wasi: WasiCtx::builder().build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(engine, state);
+    let world = pre
+        .instantiate_async(&mut store)
+        .await
+        .expect("instantiate");
+    world
+        .thinkfleet_piece_piece()
+        .call_validate(&mut store, creds)
+        .await
+        .expect("call")
+        .expect("valid");
+}
+
+fn host_creds() -> Credentials {
+    let text = |s: &str| CustomValue::Text(s.into());
+    Credentials::Custom(
+        [
+            ("host".to_string(), text("db.example.com")),
+            ("database".to_string(), text("app")),
+            ("user".to_string(), text("svc")),
+            (
+                "password".to_string(),
+                CustomValue::Secret(SecretString::from("pw")),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+fn wit_creds() -> wit::Credentials {
+    let text = |s: &str| wit::CustomValue::Text(s.into());
+    wit::Credentials::Custom(vec![
+        ("database".into(), text("app")),
+        ("host".into(), text("db.example.com")),
+        (
+            "password".into(),
+            wit::CustomValue::Secret(wit::Secret::Value("pw".into())),
+        ),
+        ("user".into(), text("svc")),
+    ])
+}
+
+fn bench(c: &mut Criterion) {
+    let path = thinkfleet::examples::path("postgres").expect("postgres piece built");
+    let bytes = std::fs::read(&path).expect("read piece");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let piece = tokio.block_on(runtime.load(&bytes)).expect("load");
+    let creds = host_creds();
+
+    let mut group = c.benchmark_group("validate_no_http");
+    group.measurement_time(Duration::from_secs(6));
+    group.bench_function("host_path", |b| {
+        b.iter(|| tokio.block_on(piece.validate(&creds)).expect("valid"));
+    });
+    for (name, pooling) in [
+        ("bare_default_allocator", false),
+        ("bare_pooling_cow", true),
+    ] {
+        let (engine, pre) = bare_pre(pooling, &bytes);
+        let creds = wit_creds();
+        group.bench_function(name, |b| {
+            b.iter(|| tokio.block_on(bare_call(&engine, &pre, &creds)))
+        });
+    }
+    // Calls per second with both cores busy: each thread runs its share on its own
+    // current-thread tokio runtime; the figure is wall time per call.
+    group.bench_function("host_path_2_threads_per_call", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for share in [iters / 2, iters - iters / 2] {
+                    let piece = piece.clone();
+                    let creds = creds.clone();
+                    s.spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("tokio");
+                        for _ in 0..share {
+                            rt.block_on(piece.validate(&creds)).expect("valid");
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
