@@ -70,8 +70,8 @@ enum PieceCommand {
 struct AuthArgs {
     /// A credential field, NAME=VALUE (repeatable): `secret_text` for secret text,
     /// `username`/`password` for basic, `access_token` for OAuth2, the prop names for custom.
-    #[arg(long = "auth", value_name = "NAME=VALUE", value_parser = parse_key_value)]
-    fields: Vec<(String, String)>,
+    #[arg(long = "auth", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
 }
 
 /// Sandbox settings shared by every command that runs a piece.
@@ -122,7 +122,8 @@ impl SandboxArgs {
             outbound: OutboundPolicy {
                 overrides: self.overrides.clone(),
                 allow_private: self.allow_private_networks,
-                narrow_to: (!self.narrow.is_empty()).then(|| self.narrow.clone()),
+                narrow_to: (!self.narrow.is_empty())
+                    .then(|| self.narrow.iter().map(|h| h.to_ascii_lowercase()).collect()),
             },
             cache_dir,
         }
@@ -136,11 +137,18 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("thinkfleet").join("components"))
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| "expected NAME=VALUE".to_string())?;
-    Ok((k.trim().to_string(), v.to_string()))
+impl AuthArgs {
+    /// The fields by name. An error never repeats the value: it may be a secret.
+    fn fields(&self) -> Result<BTreeMap<String, String>, String> {
+        self.fields
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match s.split_once('=') {
+                Some((k, v)) => Ok((k.trim().to_string(), v.to_string())),
+                None => Err(format!("--auth value #{} must look like NAME=VALUE", i + 1)),
+            })
+            .collect()
+    }
 }
 
 /// Exit codes: 0 success, 1 the piece said no (invalid credentials, failed action),
@@ -201,11 +209,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             sandbox,
         } => {
             let piece = load(&file, &sandbox).await?;
-            let creds = credentials_from_fields(
-                &piece.info().auth,
-                auth.fields.into_iter().collect::<BTreeMap<_, _>>(),
-            )
-            .map_err(|e| e.to_string())?;
+            let creds = credentials_from_fields(&piece.info().auth, auth.fields()?)
+                .map_err(|e| e.to_string())?;
             match piece.validate(&creds).await {
                 Ok(()) => {
                     println!("valid");
@@ -241,11 +246,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let input: serde_json::Value =
                 serde_json::from_str(&input).map_err(|e| format!("--input is not JSON: {e}"))?;
-            let creds = credentials_from_fields(
-                &piece.info().auth,
-                auth.fields.into_iter().collect::<BTreeMap<_, _>>(),
-            )
-            .map_err(|e| e.to_string())?;
+            let creds = credentials_from_fields(&piece.info().auth, auth.fields()?)
+                .map_err(|e| e.to_string())?;
             match piece.run_action(&action, &input, &creds).await {
                 Ok(output) => {
                     println!(

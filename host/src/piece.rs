@@ -266,3 +266,15 @@ pub enum PieceError {
     #[error("{0}")]
     Other(String),
 }
+
+impl PieceError {
+    /// The same error with its message rewritten (used to mask secrets).
+    pub fn map_message(self, f: impl FnOnce(&str) -> String) -> Self {
+        match self {
+            PieceError::InvalidCredentials(m) => PieceError::InvalidCredentials(f(&m)),
+            PieceError::InvalidInput(m) => PieceError::InvalidInput(f(&m)),
+            PieceError::Upstream(m) => PieceError::Upstream(f(&m)),
+            PieceError::Other(m) => PieceError::Other(f(&m)),
+        }
+    }
+}

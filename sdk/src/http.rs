@@ -207,7 +207,7 @@ fn send(req: Request) -> Result<Response, String> {
             Some(Ok(Ok(response))) => break response,
             Some(Ok(Err(ErrorCode::HttpRequestDenied))) => {
                 return Err(format!(
-                    "request to {} refused by the host: not a declared host",
+                    "request to {} refused by the host: not a declared host, or a credential over plain http",
                     url.authority
                 ));
             }

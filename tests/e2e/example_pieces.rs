@@ -390,3 +390,29 @@ async fn binance_signs_requests_in_the_guest_with_hmac() {
                 && !r.headers.values().any(|v| v.contains("secret-good")))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_echoing_the_key_cannot_leak_it_through_an_error() {
+    // A misbehaving service answers 500 with the Authorization header it received.
+    let api = Mock::start(|r: &Recorded| {
+        (
+            500,
+            json!({"error": format!("bad request with {}", r.header("authorization"))}),
+        )
+    })
+    .await;
+    let rt = runtime(&[("api.openai.com", &api)]);
+    let piece = load(&rt, "openai").await;
+    let err = piece
+        .run_action(
+            "ask_chatgpt",
+            &json!({"prompt": "hi"}),
+            &secret_text("sk-planted-echo"),
+        )
+        .await
+        .err()
+        .expect("upstream error");
+    let message = err.to_string();
+    assert!(message.contains("Bearer [REDACTED]"), "{message}");
+    assert!(!message.contains("sk-planted-echo"), "{message}");
+}

@@ -176,7 +176,7 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
     let rt = runtime(&[]);
     let piece = load(&rt, "misbehave").await;
     let err = piece
-        .run_action("echo", &json!({"url": url}), &token())
+        .run_action("echo", &json!({"url": url}), &Credentials::None)
         .await
         .err()
         .expect("refused");
@@ -194,7 +194,7 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
     let rt = runtime_with(&[], |_, policy| policy.allow_private = true);
     let piece = load(&rt, "misbehave").await;
     let out = piece
-        .run_action("echo", &json!({"url": url}), &token())
+        .run_action("echo", &json!({"url": url}), &Credentials::None)
         .await
         .expect("allowed");
     assert_eq!(out["status"], 200);
@@ -299,4 +299,25 @@ async fn compiled_components_are_cached_by_engine_and_digest() {
     let again = load(&Runtime::new(config).expect("runtime"), "postgres").await;
     assert_eq!(again.info(), piece.info());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_applied_credential_never_goes_over_plain_http() {
+    let rt = runtime_with(&[], |_, policy| policy.allow_private = true);
+    let piece = load(&rt, "misbehave").await;
+    let err = piece
+        .run_action(
+            "echo",
+            &json!({"url": "http://api.allowed.test/echo"}),
+            &token(),
+        )
+        .await
+        .err()
+        .expect("refused");
+    match &err {
+        CallError::Piece(PieceError::Upstream(m)) => {
+            assert!(m.contains("refused by the host"), "{m}")
+        }
+        other => panic!("expected a refused request, got {other}"),
+    }
 }

@@ -12,6 +12,7 @@ mod cache;
 mod convert;
 mod error;
 pub mod outbound;
+mod scrub;
 mod state;
 
 pub use error::{CallError, LoadError};
@@ -132,7 +133,10 @@ impl Runtime {
             .total_memories(slots * 2)
             .total_tables(slots * 8)
             .total_stacks(slots)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            .max_memories_per_component(2)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -332,9 +336,11 @@ impl LoadedPiece {
                 policy: shared.outbound.clone(),
                 allowed_hosts: self.allowed_hosts.clone(),
                 applied,
+                requests: 0,
             },
             memory: MemoryLimiter {
                 limit: limits.memory_bytes,
+                used: 0,
                 exceeded: false,
             },
             log: LogSink {
@@ -342,6 +348,7 @@ impl LoadedPiece {
                 lines: 0,
                 max_lines: limits.log_lines,
                 max_line_bytes: limits.message_bytes,
+                scrub: scrub::Scrubber::new(creds),
             },
         };
         let mut store = Store::new(&shared.engine, state);
@@ -369,20 +376,22 @@ impl LoadedPiece {
         };
         let outcome = tokio::time::timeout(limits.call_timeout, run).await;
         let memory_exceeded = store.data().memory.exceeded;
+        let scrubber = &store.data().log.scrub;
         match outcome {
             Err(_) => Err(CallError::Timeout(limits.call_timeout.as_millis())),
             Ok(Err(_)) if memory_exceeded => Err(CallError::MemoryLimit(limits.memory_bytes >> 20)),
             Ok(Err(e)) => Err(classify_trap(e, limits)),
-            Ok(Ok(Err(piece_error))) => Err(CallError::Piece(convert::piece_error(
-                piece_error,
-                limits.message_bytes,
-            ))),
+            Ok(Ok(Err(piece_error))) => {
+                let e = convert::piece_error(piece_error, limits.message_bytes);
+                Err(CallError::Piece(e.map_message(|m| scrubber.scrub(m))))
+            }
             Ok(Ok(Ok(Output::Ran(json)))) if json.len() > limits.output_bytes => {
                 Err(CallError::OutputTooLarge {
                     actual: json.len(),
                     limit: limits.output_bytes,
                 })
             }
+            Ok(Ok(Ok(Output::Ran(json)))) => Ok(Output::Ran(scrubber.scrub(&json))),
             Ok(Ok(Ok(output))) => Ok(output),
         }
     }

@@ -187,7 +187,12 @@ pub struct OutboundHooks {
     pub allowed_hosts: Arc<[String]>,
     /// What the host applies, if anything.
     pub applied: Option<Applied>,
+    /// Requests this call has made so far.
+    pub requests: usize,
 }
+
+/// Outbound requests one call may make.
+pub const MAX_REQUESTS_PER_CALL: usize = 32;
 
 impl OutboundHooks {
     fn allowed(&self, host: &str) -> bool {
@@ -216,9 +221,32 @@ impl WasiHttpHooks for OutboundHooks {
             .host()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        if !self.allowed(&host) {
+        if !self.allowed(&host)
+            || request
+                .uri()
+                .authority()
+                .is_some_and(|a| a.as_str().contains('@'))
+        {
             tracing::warn!(host = %host, "outbound request refused: host not declared by the piece");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        self.requests += 1;
+        if self.requests > MAX_REQUESTS_PER_CALL {
+            tracing::warn!(host = %host, "outbound request refused: too many requests in one call");
+            return Box::new(async { Err(HttpError::ConnectionLimitReached) });
+        }
+        let overridden = self.policy.override_for(&host).is_some();
+        if self.applied.is_some() {
+            // A credential goes only over TLS (or to a target the operator chose), and never
+            // on a method a server may echo back.
+            let method = request.method();
+            if method == http::Method::TRACE || method == http::Method::CONNECT {
+                return Box::new(async { Err(HttpError::HttpRequestMethodInvalid) });
+            }
+            if !overridden && request.uri().scheme_str() != Some("https") {
+                tracing::warn!(host = %host, "outbound request refused: credential over plain http");
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            }
         }
         let target = self.policy.override_for(&host).cloned();
         let allow_private = self.policy.allow_private;

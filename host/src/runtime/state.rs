@@ -21,17 +21,20 @@ pub struct HostState {
 /// Caps linear memory and remembers when the piece hit the cap.
 pub struct MemoryLimiter {
     pub(super) limit: usize,
+    pub(super) used: usize,
     pub(super) exceeded: bool,
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        // The limit is for the whole call, across every memory of the component.
+        let total = self.used + desired.saturating_sub(current);
+        if total > self.limit {
             self.exceeded = true;
             // Trap rather than fail the grow: a guest allocator would abort anyway, and a
             // trap stops the call at once.
@@ -40,6 +43,7 @@ impl ResourceLimiter for MemoryLimiter {
                 self.limit
             ));
         }
+        self.used = total;
         Ok(true)
     }
 
@@ -59,6 +63,7 @@ pub struct LogSink {
     pub(super) lines: usize,
     pub(super) max_lines: usize,
     pub(super) max_line_bytes: usize,
+    pub(super) scrub: super::scrub::Scrubber,
 }
 
 impl host_log::Host for HostState {
@@ -71,6 +76,12 @@ impl host_log::Host for HostState {
             }
             return;
         }
+        // One line per call of the piece's: newlines escaped so it cannot forge host lines.
+        let message = sink
+            .scrub
+            .scrub(&message)
+            .replace('\n', "\\n")
+            .replace('\r', "\\r");
         let message = super::convert::truncate(message, sink.max_line_bytes);
         let piece = &sink.piece;
         match level {

@@ -60,9 +60,10 @@ impl Piece for Misbehave {
                 Ok(json!({"status": res.status}))
             }
             "echo" => {
-                let seen = match creds.secret_text()? {
-                    Secret::Value(v) => format!("value:{v}"),
-                    Secret::Redacted => "redacted".to_string(),
+                let seen = match creds.secret_text() {
+                    Ok(Secret::Value(v)) => format!("value:{v}"),
+                    Ok(Secret::Redacted) => "redacted".to_string(),
+                    Err(_) => "none".to_string(),
                 };
                 let url = input["url"]
                     .as_str()
