@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench -p thinkfleet --bench sandbox`.
 
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
 use std::time::{Duration, Instant};
