@@ -116,7 +116,7 @@ enum Call<'a> {
 }
 
 enum Output {
-    Info(bindings::wit::PieceInfo),
+    Info(Box<bindings::wit::PieceInfo>),
     Validated,
     Ran(String),
 }
@@ -204,7 +204,7 @@ impl Runtime {
             digest: digest.into(),
         };
         let info = match piece.invoke(Call::Info).await {
-            Ok(Output::Info(info)) => convert::piece_info(info).map_err(LoadError::BadInfo)?,
+            Ok(Output::Info(info)) => convert::piece_info(*info).map_err(LoadError::BadInfo)?,
             Ok(_) => return Err(LoadError::Host("unexpected output of info()".into())),
             Err(e) => return Err(LoadError::BadInfo(e.to_string())),
         };
@@ -225,10 +225,10 @@ impl Runtime {
         }
         let component =
             Component::new(engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        if let Some(path) = entry {
-            if let Err(e) = cache::store(&component, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
-            }
+        if let Some(path) = entry
+            && let Err(e) = cache::store(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
         }
         Ok(component)
     }
@@ -366,7 +366,7 @@ impl LoadedPiece {
             let world: PieceWorld = self.pre.instantiate_async(&mut store).await?;
             let piece = world.thinkfleet_piece_piece();
             wasmtime::Result::Ok(match (call, guest_creds) {
-                (Call::Info, _) => Ok(Output::Info(piece.call_info(&mut store).await?)),
+                (Call::Info, _) => Ok(Output::Info(Box::new(piece.call_info(&mut store).await?))),
                 (Call::Validate(_), Some(c)) => piece
                     .call_validate(&mut store, &c)
                     .await?
