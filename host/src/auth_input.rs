@@ -235,8 +235,7 @@ mod tests {
                 ("extra", "hunter2"),
             ]),
         )
-        .err()
-        .expect("unknown field");
+        .expect_err("unknown field");
         assert!(err.to_string().contains("unknown field `extra`"));
         assert!(!err.to_string().contains("hunter2"));
     }

@@ -46,6 +46,15 @@ fn invalid_credentials(result: Result<(), CallError>) -> String {
     }
 }
 
+/// A row of the schema table: piece, auth kind, fields, placement, hosts.
+type SchemaCase = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, bool)],
+    Option<AuthPlacement>,
+    &'static [&'static str],
+);
+
 /// One row of the schema table: piece, auth kind, (field, secret?) pairs, placement, hosts.
 fn check_schema(
     info: &thinkfleet::piece::PieceInfo,
@@ -78,7 +87,7 @@ fn check_schema(
 #[tokio::test(flavor = "multi_thread")]
 async fn every_example_piece_declares_its_schema() {
     let rt = runtime(&[]);
-    let cases: &[(&str, &str, &[(&str, bool)], Option<AuthPlacement>, &[&str])] = &[
+    let cases: &[SchemaCase] = &[
         (
             "openai",
             "secret_text",
@@ -410,8 +419,7 @@ async fn a_service_echoing_the_key_cannot_leak_it_through_an_error() {
             &secret_text("sk-planted-echo"),
         )
         .await
-        .err()
-        .expect("upstream error");
+        .expect_err("upstream error");
     let message = err.to_string();
     assert!(message.contains("Bearer [REDACTED]"), "{message}");
     assert!(!message.contains("sk-planted-echo"), "{message}");

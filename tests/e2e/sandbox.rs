@@ -77,8 +77,7 @@ async fn a_trapping_piece_gets_a_clear_error() {
     let err = piece
         .run_action("trap", &json!({}), &token())
         .await
-        .err()
-        .expect("trap");
+        .expect_err("trap");
     assert!(matches!(err, CallError::Trap(_)), "{err}");
     assert!(err.to_string().starts_with("the piece crashed"), "{err}");
     still_serving(&rt).await;
@@ -93,8 +92,7 @@ async fn an_endless_loop_is_stopped_at_the_deadline() {
     let err = piece
         .run_action("loop", &json!({}), &token())
         .await
-        .err()
-        .expect("stopped");
+        .expect_err("stopped");
     assert!(matches!(err, CallError::Timeout(300)), "{err}");
     still_serving(&rt).await;
 }
@@ -106,8 +104,7 @@ async fn unbounded_memory_growth_hits_the_limit() {
     let err = piece
         .run_action("memory_bomb", &json!({}), &token())
         .await
-        .err()
-        .expect("stopped");
+        .expect_err("stopped");
     assert!(matches!(err, CallError::MemoryLimit(32)), "{err}");
     still_serving(&rt).await;
 }
@@ -119,8 +116,7 @@ async fn huge_output_is_refused() {
     let err = piece
         .run_action("huge_output", &json!({}), &token())
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     match err {
         CallError::OutputTooLarge { actual, limit } => {
             assert!(actual > limit, "{actual} <= {limit}")
@@ -154,8 +150,7 @@ async fn a_host_the_piece_did_not_declare_is_refused_even_when_overridden() {
             &token(),
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     match &err {
         CallError::Piece(PieceError::Upstream(m)) => {
             assert!(m.contains("not a declared host"), "{m}")
@@ -178,8 +173,7 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
     let err = piece
         .run_action("echo", &json!({"url": url}), &Credentials::None)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     match &err {
         CallError::Piece(PieceError::Upstream(m)) => {
             assert!(m.contains("private or loopback"), "{m}")
@@ -211,8 +205,7 @@ async fn operator_narrowing_removes_a_declared_host() {
     let err = piece
         .run_action("echo", &json!({}), &token())
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(
         matches!(err, CallError::Piece(PieceError::Upstream(_))),
         "{err}"
@@ -312,8 +305,7 @@ async fn a_host_applied_credential_never_goes_over_plain_http() {
             &token(),
         )
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     match &err {
         CallError::Piece(PieceError::Upstream(m)) => {
             assert!(m.contains("refused by the host"), "{m}")

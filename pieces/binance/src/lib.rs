@@ -88,7 +88,7 @@ impl Piece for Binance {
                     .filter(|b| {
                         b["free"]
                             .as_str()
-                            .is_some_and(|f| f.trim_matches(['0', '.']) != "")
+                            .is_some_and(|f| !f.trim_matches(['0', '.']).is_empty())
                     })
                     .cloned()
                     .collect();
