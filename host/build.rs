@@ -4,11 +4,7 @@
 mod wasm_pieces;
 
 fn main() {
-    let manifest =
-        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
-    let workspace = manifest.parent().expect("workspace root");
-    let built = wasm_pieces::build(
-        workspace,
+    wasm_pieces::build_script(
         &[
             ("piece-openai", "piece_openai", "openai"),
             ("piece-twilio", "piece_twilio", "twilio"),
@@ -21,6 +17,7 @@ fn main() {
             ("piece-postgres", "piece_postgres", "postgres"),
             ("piece-binance", "piece_binance", "binance"),
         ],
+        "example_pieces.rs",
+        "EXAMPLE_PIECES",
     );
-    wasm_pieces::write_paths("example_pieces.rs", "EXAMPLE_PIECES", &built);
 }

@@ -4,15 +4,12 @@
 mod wasm_pieces;
 
 fn main() {
-    let manifest =
-        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
-    let workspace = manifest.parent().expect("workspace root");
-    let built = wasm_pieces::build(
-        workspace,
+    wasm_pieces::build_script(
         &[
             ("piece-misbehave", "piece_misbehave", "misbehave"),
             ("not-a-piece", "not-a-piece", "not-a-piece"),
         ],
+        "test_pieces.rs",
+        "TEST_PIECES",
     );
-    wasm_pieces::write_paths("test_pieces.rs", "TEST_PIECES", &built);
 }

@@ -81,3 +81,11 @@ pub fn write_paths(file: &str, name: &str, built: &[(String, PathBuf)]) {
     src.push_str("];\n");
     std::fs::write(out.join(file), src).expect("writing the pieces' paths");
 }
+
+/// The whole build script of a crate whose pieces are `crates`: build them, then write
+/// `const const_name` into `$OUT_DIR/file`.
+pub fn build_script(crates: &[(&str, &str, &str)], file: &str, const_name: &str) {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
+    let workspace = manifest.parent().expect("workspace root");
+    write_paths(file, const_name, &build(workspace, crates));
+}

@@ -13,6 +13,14 @@ fn token() -> Credentials {
     Credentials::SecretText(SecretString::from(PLANTED))
 }
 
+/// Asserts the piece reported a failed outbound request whose message says `contains`.
+fn assert_upstream(err: &CallError, contains: &str) {
+    match err {
+        CallError::Piece(PieceError::Upstream(m)) => assert!(m.contains(contains), "{m}"),
+        other => panic!("expected a refused request, got {other}"),
+    }
+}
+
 /// After any misbehaviour the same runtime still runs a well-behaved call.
 async fn still_serving(rt: &Runtime) {
     let piece = load(rt, "misbehave").await;
@@ -151,12 +159,7 @@ async fn a_host_the_piece_did_not_declare_is_refused_even_when_overridden() {
         )
         .await
         .expect_err("refused");
-    match &err {
-        CallError::Piece(PieceError::Upstream(m)) => {
-            assert!(m.contains("not a declared host"), "{m}")
-        }
-        other => panic!("expected a refused request, got {other}"),
-    }
+    assert_upstream(&err, "not a declared host");
     assert!(
         evil.requests().is_empty(),
         "the undeclared host was contacted"
@@ -174,12 +177,7 @@ async fn loopback_is_refused_unless_the_operator_allows_it() {
         .run_action("echo", &json!({"url": url}), &Credentials::None)
         .await
         .expect_err("refused");
-    match &err {
-        CallError::Piece(PieceError::Upstream(m)) => {
-            assert!(m.contains("private or loopback"), "{m}")
-        }
-        other => panic!("expected a refused request, got {other}"),
-    }
+    assert_upstream(&err, "private or loopback");
     assert!(
         local.requests().is_empty(),
         "a loopback address was reached"
@@ -306,10 +304,5 @@ async fn a_host_applied_credential_never_goes_over_plain_http() {
         )
         .await
         .expect_err("refused");
-    match &err {
-        CallError::Piece(PieceError::Upstream(m)) => {
-            assert!(m.contains("refused by the host"), "{m}")
-        }
-        other => panic!("expected a refused request, got {other}"),
-    }
+    assert_upstream(&err, "refused by the host");
 }
