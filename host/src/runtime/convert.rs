@@ -82,10 +82,26 @@ pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
         allowed_hosts: info
             .allowed_hosts
             .into_iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
+            .map(|h| allowed_host(&h))
+            .collect::<Result<_, String>>()?,
         actions,
     })
+}
+
+/// Checks one allowlist entry: a host name, or `*.` followed by at least two labels.
+fn allowed_host(entry: &str) -> Result<String, String> {
+    let entry = entry.to_ascii_lowercase();
+    let name = entry.strip_prefix("*.").unwrap_or(&entry);
+    let labels_ok = name.split('.').all(|l| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    let wide_wildcard = entry.starts_with("*.") && !name.contains('.');
+    if !labels_ok || name.len() > 253 || wide_wildcard {
+        return Err(format!(
+            "allowed host {entry:?} must be a host name or *.domain.tld"
+        ));
+    }
+    Ok(entry)
 }
 
 fn fixed_prop(name: &str, label: String, kind: PropKind) -> Prop {
@@ -208,4 +224,35 @@ pub fn truncate(mut s: String, cap: usize) -> String {
         s.push('…');
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_host;
+
+    #[test]
+    fn allowlist_entries_are_checked() {
+        assert_eq!(
+            allowed_host("API.OpenAI.com"),
+            Ok("api.openai.com".to_string())
+        );
+        assert_eq!(
+            allowed_host("*.googleapis.com"),
+            Ok("*.googleapis.com".to_string())
+        );
+        assert_eq!(allowed_host("localhost"), Ok("localhost".to_string()));
+        for bad in [
+            "",
+            "*.",
+            "*",
+            "*.com",
+            "a..b",
+            "evil.com/path",
+            "host:443",
+            "user@host",
+            "-x.com.",
+        ] {
+            assert!(allowed_host(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
 }
