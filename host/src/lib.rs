@@ -1,15 +1,33 @@
 //! ThinkFleet Connections host: loads pieces (WebAssembly components), runs them in a
-//! sandbox with their credentials, and offers all of it through the `thinkfleet` CLI.
+//! sandbox with their credentials, stores those credentials encrypted, and offers all
+//! of it through a JSON API and the `thinkfleet` CLI.
 //!
 //! Module map (see `ARCHITECTURE.md`):
 //! - [`piece`]: the host's own types for a piece's metadata, auth schema and credentials.
 //! - [`auth_input`]: typed credentials from entered fields, checked against a schema.
 //! - [`runtime`]: the only module that knows wasmtime.
+//! - [`catalog`]: the pieces a server offers, by name.
+//! - [`vault`]: the only module that knows the cipher and sees keys.
+//! - [`store`]: the only module that writes SQL (SQLite or PostgreSQL).
+//! - [`connections`]: the lifecycle of connections, with validation and audit.
+//! - [`projects`] and [`tokens`]: projects and their API tokens.
+//! - [`rotation`]: `keys rotate`.
+//! - [`api`]: the JSON API (axum).
+//! - [`server`]: `serve`: everything above, wired and listening.
 //! - [`examples`]: where the build put the example pieces.
 //! - [`cli`]: the `thinkfleet` command line.
 
+pub mod api;
 pub mod auth_input;
+pub mod catalog;
 pub mod cli;
+pub mod connections;
 pub mod examples;
 pub mod piece;
+pub mod projects;
+pub mod rotation;
 pub mod runtime;
+pub mod server;
+pub mod store;
+pub mod tokens;
+pub mod vault;

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+pub mod server;
+
 use thinkfleet::runtime::{Limits, LoadedPiece, OutboundPolicy, Override, Runtime, RuntimeConfig};
 
 include!(concat!(env!("OUT_DIR"), "/test_pieces.rs"));

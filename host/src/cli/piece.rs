@@ -1,34 +1,17 @@
-//! The `thinkfleet` command line (clap). Each subcommand is a thin layer over the
-//! library; errors are printed as one clear line and mapped to an exit code.
+//! `thinkfleet piece …`: inspect, validate and run piece components locally.
 
 use crate::auth_input::credentials_from_fields;
 use crate::piece::{AuthSchema, PieceError, Prop};
-use crate::runtime::{
-    CallError, Limits, LoadedPiece, OutboundPolicy, Override, Runtime, RuntimeConfig,
-};
-use clap::{Args, Parser, Subcommand};
+use super::sandbox::SandboxArgs;
+use crate::runtime::{CallError, LoadedPiece, Runtime};
+use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-/// ThinkFleet Connections: the credential host for workflow automation pieces.
-#[derive(Debug, Parser)]
-#[command(name = "thinkfleet", version, about, propagate_version = true)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// `thinkfleet piece …`.
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Inspect, validate and run piece components locally.
-    #[command(subcommand)]
-    Piece(PieceCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum PieceCommand {
+pub enum PieceCommand {
     /// Show a piece's metadata, auth schema and actions.
     Inspect {
         /// The piece's component (.wasm).
@@ -67,74 +50,11 @@ enum PieceCommand {
 }
 
 #[derive(Debug, Args)]
-struct AuthArgs {
+pub struct AuthArgs {
     /// A credential field, NAME=VALUE (repeatable): `secret_text` for secret text,
     /// `username`/`password` for basic, `access_token` for OAuth2, the prop names for custom.
     #[arg(long = "auth", value_name = "NAME=VALUE")]
     fields: Vec<String>,
-}
-
-/// Sandbox settings shared by every command that runs a piece.
-#[derive(Debug, Args)]
-pub struct SandboxArgs {
-    /// Route a host to another base URL, HOST=BASE_URL (repeatable; the target may be loopback).
-    #[arg(
-        long = "outbound-override",
-        value_name = "HOST=BASE_URL",
-        env = "THINKFLEET_OUTBOUND_OVERRIDES",
-        value_delimiter = ','
-    )]
-    overrides: Vec<Override>,
-    /// Allow pieces to reach loopback and private addresses.
-    #[arg(long, env = "THINKFLEET_ALLOW_PRIVATE_NETWORKS")]
-    allow_private_networks: bool,
-    /// Only these hosts (of those a piece declares) may be reached (repeatable).
-    #[arg(long = "narrow-outbound", value_name = "HOST")]
-    narrow: Vec<String>,
-    /// Deadline of one call, in milliseconds.
-    #[arg(long, default_value_t = 30_000)]
-    timeout_ms: u64,
-    /// Memory limit of one call, in MiB.
-    #[arg(long, default_value_t = 64)]
-    memory_mib: usize,
-    /// Where compiled components are cached (default: $XDG_CACHE_HOME/thinkfleet or ~/.cache/thinkfleet).
-    #[arg(long, env = "THINKFLEET_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Compile every time; keep no cache.
-    #[arg(long)]
-    no_cache: bool,
-}
-
-impl SandboxArgs {
-    /// The runtime configuration these flags describe.
-    pub fn runtime_config(&self) -> RuntimeConfig {
-        let cache_dir = if self.no_cache {
-            None
-        } else {
-            self.cache_dir.clone().or_else(default_cache_dir)
-        };
-        RuntimeConfig {
-            limits: Limits {
-                call_timeout: Duration::from_millis(self.timeout_ms),
-                memory_bytes: self.memory_mib << 20,
-                ..Limits::default()
-            },
-            outbound: OutboundPolicy {
-                overrides: self.overrides.clone(),
-                allow_private: self.allow_private_networks,
-                narrow_to: (!self.narrow.is_empty())
-                    .then(|| self.narrow.iter().map(|h| h.to_ascii_lowercase()).collect()),
-            },
-            cache_dir,
-        }
-    }
-}
-
-fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("thinkfleet").join("components"))
 }
 
 impl AuthArgs {
@@ -151,37 +71,8 @@ impl AuthArgs {
     }
 }
 
-/// Exit codes: 0 success, 1 the piece said no (invalid credentials, failed action),
-/// 2 bad usage or a piece that cannot be loaded or misbehaved.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(run(cli)) {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-async fn run(cli: Cli) -> Result<ExitCode, String> {
-    let Command::Piece(cmd) = cli.command;
+/// Runs a `piece` subcommand.
+pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
     match cmd {
         PieceCommand::List => {
             for (name, path) in crate::examples::EXAMPLE_PIECES {

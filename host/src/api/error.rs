@@ -1,0 +1,161 @@
+//! The API's one error type: a status, a stable `code` and a human `message`, answered
+//! as JSON. Internal failures are logged and answered as a generic 500, so no store or
+//! vault detail reaches a client.
+
+use crate::connections::ConnectionError;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+/// API results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 401: no valid project token.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid project API token is required: Authorization: Bearer <token>",
+        )
+    }
+
+    /// 404 for a path that names nothing.
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    }
+
+    /// 500, logged with its cause; the client learns nothing more.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<ConnectionError> for ApiError {
+    fn from(e: ConnectionError) -> Self {
+        use ConnectionError as E;
+        let (status, code) = match &e {
+            E::NotFound => (StatusCode::NOT_FOUND, "connection_not_found"),
+            E::UnknownPiece(_) => (StatusCode::NOT_FOUND, "piece_not_found"),
+            E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            E::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credentials"),
+            E::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            E::Piece(_) => (StatusCode::BAD_GATEWAY, "piece_error"),
+            E::ExternalIdTaken(_) => (StatusCode::CONFLICT, "external_id_taken"),
+            E::Store(_) | E::Vault(_) => return ApiError::internal(&e),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let code = match &r {
+            JsonRejection::JsonDataError(_) => "invalid_body",
+            JsonRejection::JsonSyntaxError(_) => "malformed_json",
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::BytesRejection(_) => "body_too_large",
+            _ => "invalid_body",
+        };
+        let status = match code {
+            "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => r.status(),
+        };
+        ApiError::new(status, code, redact_values(&r.body_text()))
+    }
+}
+
+/// serde's messages quote the offending value (`invalid type: string "…"`), which may
+/// be a secret typed into the wrong field: keep the field path, drop the values.
+pub fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    let markers = [
+        ("string \"", '"'),
+        ("variant `", '`'),
+        ("integer `", '`'),
+        ("floating point `", '`'),
+        ("character `", '`'),
+    ];
+    loop {
+        let next = markers
+            .iter()
+            .filter_map(|(m, close)| rest.find(m).map(|i| (i, *m, *close)))
+            .min_by_key(|(i, _, _)| *i);
+        let Some((i, marker, close)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        let value_start = i + marker.len();
+        out.push_str(&rest[..value_start]);
+        out.push('…');
+        match rest[value_start..].find(close) {
+            Some(end) => rest = &rest[value_start + end..],
+            None => return out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_values;
+
+    #[test]
+    fn serde_values_are_dropped_field_names_kept() {
+        for (input, want) in [
+            (
+                "value: invalid type: string \"sk-live-123\", expected u64 at line 1",
+                "value: invalid type: string \"…\", expected u64 at line 1",
+            ),
+            (
+                "value: unknown variant `sk-x`, expected one of `basic`, `custom`",
+                "value: unknown variant `…`, expected one of `basic`, `custom`",
+            ),
+            ("unknown field `foo`", "unknown field `foo`"),
+            ("cut string \"abc", "cut string \"…"),
+        ] {
+            assert_eq!(redact_values(input), want);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The pieces a server offers: the example pieces this build ships plus every `.wasm`
+//! in `DATA_DIR/pieces/`, loaded once at start and looked up by name.
+
+use crate::runtime::{LoadedPiece, Runtime};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Loaded pieces by name.
+#[derive(Clone, Default)]
+pub struct Catalog {
+    pieces: BTreeMap<String, LoadedPiece>,
+}
+
+/// A piece file that could not be loaded; the server starts without it.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+impl Catalog {
+    /// Loads `files` in order; a later piece with the same name replaces an earlier
+    /// one, so an installed piece overrides the example of that name.
+    pub async fn load(runtime: &Runtime, files: &[PathBuf]) -> (Catalog, Vec<Skipped>) {
+        let mut catalog = Catalog::default();
+        let mut skipped = Vec::new();
+        for path in files {
+            match runtime.load_file(path).await {
+                Ok(piece) => {
+                    catalog.pieces.insert(piece.info().name.clone(), piece);
+                }
+                Err(e) => skipped.push(Skipped {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        (catalog, skipped)
+    }
+
+    /// The piece named `name`.
+    pub fn get(&self, name: &str) -> Option<&LoadedPiece> {
+        self.pieces.get(name)
+    }
+
+    /// Every piece, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &LoadedPiece> {
+        self.pieces.values()
+    }
+
+    /// How many pieces are loaded.
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Whether no piece is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+}
+
+/// The files a server loads: the example pieces (when this build's files are still
+/// there), then `data_dir/pieces/*.wasm` in name order.
+pub fn piece_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = crate::examples::EXAMPLE_PIECES
+        .iter()
+        .map(|(_, p)| PathBuf::from(p))
+        .filter(|p| p.is_file())
+        .collect();
+    let mut installed: Vec<PathBuf> = std::fs::read_dir(data_dir.join("pieces"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    installed.sort();
+    files.extend(installed);
+    files
+}

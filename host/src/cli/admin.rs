@@ -1,0 +1,145 @@
+//! Operator commands: `project create`, `token create`, `keys rotate`, `keys status`.
+
+use super::StoreArgs;
+use crate::projects::{create_project, create_token};
+use crate::tokens::reveal;
+use crate::vault::{KeyConfig, load_keys};
+use clap::Subcommand;
+use std::process::ExitCode;
+
+/// `thinkfleet project …`.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project; prints its id and its first API token (shown once).
+    Create {
+        /// The project's name.
+        name: String,
+        /// Print `{"id","name","token"}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `thinkfleet token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create another API token for a project (shown once).
+    Create {
+        /// The project's id.
+        #[arg(long)]
+        project: String,
+        /// Print `{"project","token"}`.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `thinkfleet keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-encrypt every stored credential under the current key (AP_ENCRYPTION_KEY),
+    /// opening old rows with AP_ENCRYPTION_KEY_PREVIOUS. Safe to interrupt and re-run.
+    Rotate {
+        /// Rows per batch.
+        #[arg(long, default_value_t = 100)]
+        batch: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show the current key version and how many credentials each version seals.
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Runs `project …`.
+pub async fn project(cmd: ProjectCommand) -> Result<ExitCode, String> {
+    let ProjectCommand::Create { name, json, store } = cmd;
+    let db = store.open().await?;
+    let made = create_project(&db, &name).await.map_err(|e| e.to_string())?;
+    if json {
+        let out = serde_json::json!({
+            "id": made.id,
+            "name": made.name,
+            "token": reveal(&made.token),
+        });
+        println!("{out}");
+    } else {
+        println!("project {} ({})", made.id, made.name);
+        println!("token   {}", reveal(&made.token));
+        println!("(the token is shown only now; keep it somewhere safe)");
+    }
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `token …`.
+pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
+    let TokenCommand::Create {
+        project,
+        json,
+        store,
+    } = cmd;
+    let db = store.open().await?;
+    let token = create_token(&db, &project)
+        .await
+        .map_err(|e| e.to_string())?;
+    if json {
+        let out = serde_json::json!({ "project": project, "token": reveal(&token) });
+        println!("{out}");
+    } else {
+        println!("{}", reveal(&token));
+    }
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `keys …`.
+pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
+    match cmd {
+        KeysCommand::Rotate { batch, store } => {
+            let (vault, _) = load_keys(&KeyConfig::from_env(), &store.data_dir, false).map_err(|e| e.to_string())?;
+            let db = store.open().await?;
+            let report = crate::rotation::rotate(&db, &vault, batch, |r| {
+                eprintln!("rotated {} so far", r.rotated);
+            })
+            .await
+            .map_err(|e| format!("{e} (rows rotated so far stay rotated; re-run to resume)"))?;
+            println!(
+                "rotated {} credential(s) to key version {}",
+                report.rotated,
+                vault.current_version()
+            );
+            db.close().await;
+        }
+        KeysCommand::Status { store } => {
+            let (vault, source) =
+                load_keys(&KeyConfig::from_env(), &store.data_dir, false).map_err(|e| e.to_string())?;
+            let db = store.open().await?;
+            println!(
+                "current key version {} (from {})",
+                vault.current_version(),
+                match source {
+                    crate::vault::KeySource::Environment => "AP_ENCRYPTION_KEY".to_owned(),
+                    crate::vault::KeySource::File(p) | crate::vault::KeySource::Created(p) =>
+                        p.display().to_string(),
+                }
+            );
+            for (version, count) in db.key_versions().await.map_err(|e| e.to_string())? {
+                let mark = if version == vault.current_version() {
+                    " (current)"
+                } else {
+                    ""
+                };
+                println!("{version}: {count} credential(s){mark}");
+            }
+            db.close().await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,83 @@
+//! The `thinkfleet` command line (clap). Each subcommand is a thin layer over the
+//! library; errors are printed as one clear line and mapped to an exit code.
+
+mod admin;
+mod piece;
+mod sandbox;
+mod serve;
+mod store_args;
+
+pub use sandbox::SandboxArgs;
+pub use store_args::StoreArgs;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// ThinkFleet Connections: the credential host for workflow automation pieces.
+#[derive(Debug, Parser)]
+#[command(name = "thinkfleet", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: the JSON API over the store, with the pieces loaded.
+    Serve(serve::ServeArgs),
+    /// Inspect, validate and run piece components locally.
+    #[command(subcommand)]
+    Piece(piece::PieceCommand),
+    /// Create projects.
+    #[command(subcommand)]
+    Project(admin::ProjectCommand),
+    /// Create project API tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Manage the encryption keys of stored credentials.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+}
+
+/// Exit codes: 0 success, 1 the piece said no (invalid credentials, failed action),
+/// 2 bad usage, a bad configuration, or a piece that cannot be loaded or misbehaved.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Piece(cmd) => piece::run(cmd).await,
+            Command::Project(cmd) => admin::project(cmd).await,
+            Command::Token(cmd) => admin::token(cmd).await,
+            Command::Keys(cmd) => admin::keys(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Connections: the lifecycle of stored credentials (create, list, rename, reconnect,
+//! delete, resolve), their status and their audit trail. Validation runs the piece's
+//! `validate` in the sandbox before anything is stored; credentials go through the
+//! vault on their way in and out of the store.
+
+pub mod external_id;
+mod value;
+
+pub use value::{ConnectionValue, ValueError, ValueInput};
+
+use crate::catalog::Catalog;
+use crate::piece::{Credentials, PieceError};
+use crate::runtime::{CallError, LoadedPiece};
+use crate::store::{AuditEvent, ConnectionRow, NewAuditEvent, NewConnection, Store, StoreError};
+use crate::vault::{Binding, Vault, VaultError};
+use std::sync::Arc;
+
+/// The record kind connections' ciphertexts are bound to.
+pub(crate) const KIND: &str = "connection";
+
+/// Why a connection operation failed. No variant carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// Missing, deleted or another project's: indistinguishable on purpose.
+    #[error("Connection not found")]
+    NotFound,
+    /// No piece of that name is loaded.
+    #[error("Piece not found: {0}")]
+    UnknownPiece(String),
+    /// The request is wrong (bad external id, empty name, value of the wrong kind).
+    #[error("{0}")]
+    Invalid(String),
+    /// The piece's `validate` refused the credentials; its own message.
+    #[error("{0}")]
+    Rejected(String),
+    /// The service behind the piece failed while validating.
+    #[error("the service failed while validating: {0}")]
+    Upstream(String),
+    /// The piece misbehaved in the sandbox (trap, timeout, memory).
+    #[error("the piece failed: {0}")]
+    Piece(String),
+    /// The project already has this external id.
+    #[error("external id `{0}` is already used in this project")]
+    ExternalIdTaken(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A credential could not be sealed or opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Results of connection operations.
+pub type Result<T, E = ConnectionError> = std::result::Result<T, E>;
+
+/// A request to create a connection.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConnectionRequest {
+    /// The piece's name.
+    pub piece: String,
+    /// The name users see.
+    pub display_name: String,
+    /// The id flows reference; defaults to a slug of the display name.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// The credential.
+    pub value: ValueInput,
+}
+
+/// The connections service. Cheap to clone.
+#[derive(Clone)]
+pub struct Connections {
+    store: Store,
+    vault: Vault,
+    catalog: Arc<Catalog>,
+}
+
+impl Connections {
+    /// A service over this store, vault and catalog.
+    pub fn new(store: Store, vault: Vault, catalog: Arc<Catalog>) -> Self {
+        Connections {
+            store,
+            vault,
+            catalog,
+        }
+    }
+
+    /// The pieces on offer.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Validates and stores a new connection in `project`.
+    pub async fn create(&self, project: &str, req: NewConnectionRequest) -> Result<ConnectionRow> {
+        let display_name = display_name(&req.display_name)?;
+        let external_id = match req.external_id {
+            Some(id) if external_id::is_valid(&id) => id,
+            Some(_) => {
+                return Err(ConnectionError::Invalid(format!(
+                    "external_id must be 1 to {} letters, digits, '-', '_' or '.'",
+                    external_id::MAX_LEN
+                )));
+            }
+            None => external_id::slug(&display_name),
+        };
+        let piece = self.piece(&req.piece)?;
+        let value = self.validated(piece, req.value).await?;
+        let row = ConnectionRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project.to_owned(),
+            external_id,
+            display_name,
+            piece: req.piece,
+            auth_type: piece.info().auth.kind().to_owned(),
+            status: "active".to_owned(),
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
+        };
+        let sealed = self.vault.seal(binding(&row), &value.to_plaintext())?;
+        let audit = event(&row, "created", None);
+        match self
+            .store
+            .insert_connection(NewConnection { row: &row, sealed: &sealed }, audit)
+            .await
+        {
+            Err(StoreError::Conflict) => {
+                return Err(ConnectionError::ExternalIdTaken(row.external_id));
+            }
+            other => other?,
+        }
+        self.get(project, &row.id).await
+    }
+
+    /// The project's connections, newest first.
+    pub async fn list(&self, project: &str) -> Result<Vec<ConnectionRow>> {
+        Ok(self.store.list_connections(project).await?)
+    }
+
+    /// The project's connection with id or external id `key`.
+    pub async fn get(&self, project: &str, key: &str) -> Result<ConnectionRow> {
+        self.store
+            .find_connection(project, key)
+            .await?
+            .ok_or(ConnectionError::NotFound)
+    }
+
+    /// Renames a connection; its external id, and so every reference, is unchanged.
+    pub async fn rename(&self, project: &str, key: &str, name: &str) -> Result<ConnectionRow> {
+        let name = display_name(name)?;
+        let row = self.get(project, key).await?;
+        let detail = serde_json::json!({ "from": row.display_name, "to": name }).to_string();
+        let audit = event(&row, "renamed", Some(detail));
+        if !self
+            .store
+            .rename_connection(project, &row.id, &name, audit)
+            .await?
+        {
+            return Err(ConnectionError::NotFound);
+        }
+        self.get(project, &row.id).await
+    }
+
+    /// Validates new credentials, then replaces the old ones in one statement.
+    pub async fn reconnect(
+        &self,
+        project: &str,
+        key: &str,
+        input: ValueInput,
+    ) -> Result<ConnectionRow> {
+        let row = self.get(project, key).await?;
+        let piece = self.piece(&row.piece)?;
+        let value = self.validated(piece, input).await?;
+        let sealed = self.vault.seal(binding(&row), &value.to_plaintext())?;
+        let audit = event(&row, "reconnected", None);
+        if !self
+            .store
+            .replace_credential(project, &row.id, &sealed, audit)
+            .await?
+        {
+            return Err(ConnectionError::NotFound);
+        }
+        self.get(project, &row.id).await
+    }
+
+    /// Deletes a connection.
+    pub async fn delete(&self, project: &str, key: &str) -> Result<ConnectionRow> {
+        let row = self.get(project, key).await?;
+        let audit = event(&row, "deleted", None);
+        if !self.store.delete_connection(project, &row.id, audit).await? {
+            return Err(ConnectionError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// The connection `key` of `project` with its decrypted credentials, ready for a
+    /// sandboxed call.
+    pub async fn resolve(&self, project: &str, key: &str) -> Result<(ConnectionRow, Credentials)> {
+        let row = self.get(project, key).await?;
+        let piece = self.piece(&row.piece)?;
+        let sealed = self
+            .store
+            .sealed_credential(project, &row.id)
+            .await?
+            .ok_or(ConnectionError::NotFound)?;
+        let plain = self.vault.open(binding(&row), &sealed)?;
+        let value = ConnectionValue::from_plaintext(&plain)
+            .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+        let creds = value
+            .credentials(&piece.info().auth)
+            .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+        Ok((row, creds))
+    }
+
+    /// The project's audit trail, newest first, optionally for one connection (by id
+    /// or external id; a deleted connection's events are found by its id).
+    pub async fn audit(
+        &self,
+        project: &str,
+        connection: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        let id = match connection {
+            Some(key) => Some(match self.store.find_connection(project, key).await? {
+                Some(row) => row.id,
+                None => key.to_owned(),
+            }),
+            None => None,
+        };
+        Ok(self
+            .store
+            .list_audit(project, id.as_deref(), before, limit)
+            .await?)
+    }
+
+    fn piece(&self, name: &str) -> Result<&LoadedPiece> {
+        self.catalog
+            .get(name)
+            .ok_or_else(|| ConnectionError::UnknownPiece(name.to_owned()))
+    }
+
+    /// Checks the value against the piece's schema and runs its `validate`.
+    async fn validated(&self, piece: &LoadedPiece, input: ValueInput) -> Result<ConnectionValue> {
+        let info = piece.info();
+        let (value, creds) = ConnectionValue::from_input(&info.name, &info.auth, input)
+            .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+        match piece.validate(&creds).await {
+            Ok(()) => Ok(value),
+            Err(CallError::Piece(PieceError::Upstream(m))) => Err(ConnectionError::Upstream(m)),
+            Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e.to_string())),
+            Err(e) => Err(ConnectionError::Piece(e.to_string())),
+        }
+    }
+}
+
+fn display_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ConnectionError::Invalid(
+            "display_name must be 1 to 200 characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn binding(row: &ConnectionRow) -> Binding<'_> {
+    Binding {
+        project: &row.project_id,
+        kind: KIND,
+        id: &row.id,
+    }
+}
+
+fn event<'a>(row: &'a ConnectionRow, what: &'a str, detail: Option<String>) -> NewAuditEvent<'a> {
+    NewAuditEvent {
+        project_id: &row.project_id,
+        connection_id: Some(&row.id),
+        external_id: Some(&row.external_id),
+        event: what,
+        flow_id: None,
+        detail,
+    }
+}

@@ -1,0 +1,229 @@
+//! A connection's credential value: as the API receives it, as the vault seals it, and
+//! as the sandbox receives it ([`Credentials`]). `Debug` shows field names only.
+
+use crate::auth_input::credentials_from_fields;
+use crate::piece::{AuthSchema, Credentials};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use zeroize::Zeroizing;
+
+/// The `value` of a create or reconnect request.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ValueInput {
+    /// `{"type":"secret_text","secret_text":…}`
+    SecretText {
+        /// The secret.
+        secret_text: String,
+    },
+    /// `{"type":"basic","username":…,"password":…}`
+    Basic {
+        /// Username.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `{"type":"custom","props":{…}}`
+    Custom {
+        /// The piece's fields by name: strings, numbers or booleans.
+        props: BTreeMap<String, serde_json::Value>,
+    },
+}
+
+impl std::fmt::Debug for ValueInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueInput::SecretText { .. } => f.write_str("SecretText(***)"),
+            ValueInput::Basic { .. } => f.write_str("Basic(***)"),
+            ValueInput::Custom { props } => f
+                .debug_tuple("Custom")
+                .field(&props.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl ValueInput {
+    /// The auth kind this value is for.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ValueInput::SecretText { .. } => "secret_text",
+            ValueInput::Basic { .. } => "basic",
+            ValueInput::Custom { .. } => "custom",
+        }
+    }
+}
+
+/// A credential value checked against its piece's schema: the schema's field names
+/// mapped to their text. This is what the vault seals.
+pub struct ConnectionValue {
+    fields: BTreeMap<String, SecretString>,
+}
+
+impl std::fmt::Debug for ConnectionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionValue")
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Why a value does not fit a piece. Never contains a value.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ValueError {
+    /// The value is of another auth kind than the piece's.
+    #[error("piece {piece} takes {expected} credentials, not {given}")]
+    WrongKind {
+        /// The piece.
+        piece: String,
+        /// The piece's kind.
+        expected: &'static str,
+        /// The value's kind.
+        given: &'static str,
+    },
+    /// A custom prop is an array, object or null.
+    #[error("prop `{0}` must be a string, a number or a boolean")]
+    PropType(String),
+    /// The fields do not satisfy the schema.
+    #[error("{0}")]
+    Fields(#[from] crate::auth_input::AuthInputError),
+    /// Sealed bytes that are not a value (a bug or a foreign row).
+    #[error("the stored credential is not readable")]
+    Unreadable,
+}
+
+impl ConnectionValue {
+    /// Checks `input` against the piece's schema and returns the value with the
+    /// credentials it makes (built once here so a bad value is refused before any
+    /// call).
+    pub fn from_input(
+        piece: &str,
+        schema: &AuthSchema,
+        input: ValueInput,
+    ) -> Result<(ConnectionValue, Credentials), ValueError> {
+        let wrong = |given| ValueError::WrongKind {
+            piece: piece.to_owned(),
+            expected: schema.kind(),
+            given,
+        };
+        let kind = input.kind();
+        let mut fields = BTreeMap::new();
+        match (schema, input) {
+            (AuthSchema::SecretText { field }, ValueInput::SecretText { secret_text }) => {
+                fields.insert(field.name.clone(), SecretString::from(secret_text));
+            }
+            (AuthSchema::Basic { username: u, password: p }, ValueInput::Basic { username, password }) => {
+                fields.insert(u.name.clone(), SecretString::from(username));
+                fields.insert(p.name.clone(), SecretString::from(password));
+            }
+            (AuthSchema::Custom { .. }, ValueInput::Custom { props }) => {
+                for (name, value) in props {
+                    let text = match value {
+                        serde_json::Value::String(s) => s,
+                        serde_json::Value::Number(n) => n.to_string(),
+                        serde_json::Value::Bool(b) => b.to_string(),
+                        serde_json::Value::Null => continue,
+                        _ => return Err(ValueError::PropType(name)),
+                    };
+                    fields.insert(name, SecretString::from(text));
+                }
+            }
+            _ => return Err(wrong(kind)),
+        }
+        let value = ConnectionValue { fields };
+        let creds = value.credentials(schema)?;
+        Ok((value, creds))
+    }
+
+    /// The typed credentials for a call.
+    pub fn credentials(&self, schema: &AuthSchema) -> Result<Credentials, ValueError> {
+        let plain = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+            .collect();
+        Ok(credentials_from_fields(schema, plain)?)
+    }
+
+    /// The bytes to seal (JSON of the fields).
+    pub fn to_plaintext(&self) -> Zeroizing<Vec<u8>> {
+        let plain: BTreeMap<&str, &str> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+            .collect();
+        Zeroizing::new(serde_json::to_vec(&plain).unwrap_or_default())
+    }
+
+    /// The value from opened bytes.
+    pub fn from_plaintext(bytes: &[u8]) -> Result<ConnectionValue, ValueError> {
+        let plain: BTreeMap<String, String> =
+            serde_json::from_slice(bytes).map_err(|_| ValueError::Unreadable)?;
+        Ok(ConnectionValue {
+            fields: plain
+                .into_iter()
+                .map(|(k, v)| (k, SecretString::from(v)))
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::piece::{Prop, PropKind};
+
+    fn prop(name: &str, secret: bool) -> Prop {
+        Prop {
+            name: name.into(),
+            display_name: name.into(),
+            description: None,
+            kind: PropKind::ShortText,
+            required: true,
+            secret,
+            default_value: None,
+        }
+    }
+
+    #[test]
+    fn wrong_kind_and_round_trip() {
+        let schema = AuthSchema::SecretText {
+            field: prop("secret_text", true),
+        };
+        let basic: ValueInput =
+            serde_json::from_str(r#"{"type":"basic","username":"u","password":"p"}"#)
+                .expect("json");
+        let err = ConnectionValue::from_input("openai", &schema, basic).expect_err("kind");
+        assert_eq!(
+            err.to_string(),
+            "piece openai takes secret_text credentials, not basic"
+        );
+        let input: ValueInput =
+            serde_json::from_str(r#"{"type":"secret_text","secret_text":"sk-plant"}"#)
+                .expect("json");
+        assert!(!format!("{input:?}").contains("sk-plant"));
+        let (value, creds) = ConnectionValue::from_input("openai", &schema, input).expect("ok");
+        assert!(!format!("{value:?} {creds:?}").contains("sk-plant"));
+        let back = ConnectionValue::from_plaintext(&value.to_plaintext()).expect("back");
+        assert_eq!(
+            back.credentials(&schema).expect("creds").secret_values(),
+            vec!["sk-plant".to_string()]
+        );
+    }
+
+    #[test]
+    fn custom_props_take_scalars_only() {
+        let schema = AuthSchema::Custom {
+            props: vec![prop("host", false)],
+        };
+        let nested: ValueInput =
+            serde_json::from_str(r#"{"type":"custom","props":{"host":{"a":1}}}"#).expect("json");
+        assert_eq!(
+            ConnectionValue::from_input("postgres", &schema, nested).expect_err("nested"),
+            ValueError::PropType("host".into())
+        );
+        let unknown = serde_json::from_str::<ValueInput>(r#"{"type":"custom","props":{},"x":1}"#);
+        assert!(unknown.is_err());
+    }
+}

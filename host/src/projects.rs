@@ -1,0 +1,72 @@
+//! Projects and their API tokens, as the CLI (and tests) create them.
+
+use crate::store::{Store, StoreError};
+use crate::tokens::{self, NewToken};
+
+/// Why a project or token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// No such project.
+    #[error("no project with id {0}")]
+    NotFound(String),
+    /// The name is empty or too long.
+    #[error("a project name must be 1 to 200 characters")]
+    BadName,
+    /// No randomness.
+    #[error("no randomness for a token: {0}")]
+    Random(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new project with its first token.
+#[derive(Debug)]
+pub struct CreatedProject {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its first API token.
+    pub token: NewToken,
+}
+
+/// Creates a project and its first API token.
+pub async fn create_project(store: &Store, name: &str) -> Result<CreatedProject, ProjectError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ProjectError::BadName);
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    store.create_project(&id, name).await?;
+    let token = create_token(store, &id).await?;
+    Ok(CreatedProject {
+        id,
+        name: name.to_owned(),
+        token,
+    })
+}
+
+/// Creates another API token for project `project_id`.
+pub async fn create_token(store: &Store, project_id: &str) -> Result<NewToken, ProjectError> {
+    if store.project_name(project_id).await?.is_none() {
+        return Err(ProjectError::NotFound(project_id.to_owned()));
+    }
+    let token = tokens::generate().map_err(|e| ProjectError::Random(e.to_string()))?;
+    store
+        .create_token(&token.id, project_id, &token.secret_hash)
+        .await?;
+    Ok(token)
+}
+
+/// The project a presented bearer token acts for, if the token is valid.
+pub async fn authenticate(store: &Store, bearer: &str) -> Result<Option<String>, StoreError> {
+    let Some((id, secret)) = tokens::parse(bearer) else {
+        return Ok(None);
+    };
+    Ok(store
+        .token(id)
+        .await?
+        .filter(|row| tokens::verify(secret, &row.secret_hash))
+        .map(|row| row.project_id))
+}

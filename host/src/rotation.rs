@@ -1,0 +1,72 @@
+//! `thinkfleet keys rotate`: re-seals every stored credential under the current key.
+//!
+//! Resumable by construction: rows are read in batches of those not yet under the
+//! current key, and each row is rewritten by its own compare-and-swap statement. A
+//! kill at any moment leaves every row whole, under the old key or the new one, and the
+//! next run picks up where this one stopped.
+
+use crate::store::{Store, StoreError};
+use crate::vault::{Binding, Vault, VaultError};
+
+/// What a rotation did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Rows re-sealed under the current key.
+    pub rotated: u64,
+    /// Rows a concurrent change rewrote first (they are current already).
+    pub raced: u64,
+}
+
+/// Why a rotation stopped. Rows rotated before the error stay rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A row could not be opened: its key is missing or the row is corrupt.
+    #[error("connection {id}: {error}")]
+    Open {
+        /// The row.
+        id: String,
+        /// Why.
+        error: VaultError,
+    },
+}
+
+/// Re-seals every credential not under `vault`'s current key, `batch` rows at a time,
+/// calling `progress` with the running report after each batch.
+pub async fn rotate(
+    store: &Store,
+    vault: &Vault,
+    batch: i64,
+    mut progress: impl FnMut(&Report),
+) -> Result<Report, RotationError> {
+    let mut report = Report::default();
+    loop {
+        let rows = store
+            .rows_to_rotate(vault.current_version(), batch.max(1))
+            .await?;
+        if rows.is_empty() {
+            return Ok(report);
+        }
+        for row in rows {
+            let binding = Binding {
+                project: &row.project_id,
+                kind: crate::connections::KIND,
+                id: &row.id,
+            };
+            let resealed = vault
+                .reseal(binding, &row.sealed)
+                .map_err(|error| RotationError::Open {
+                    id: row.id.clone(),
+                    error,
+                })?;
+            if store.swap_sealed(&row.id, &row.sealed, &resealed).await? {
+                report.rotated += 1;
+            } else {
+                report.raced += 1;
+            }
+        }
+        progress(&report);
+    }
+}

@@ -1,0 +1,94 @@
+//! `serve`: opens the store, loads the keys and the pieces, and runs the API.
+
+use crate::api::{AppState, app};
+use crate::catalog::{Catalog, piece_files};
+use crate::connections::Connections;
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::store::Store;
+use crate::vault::{KeyConfig, KeySource, load_keys};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What `serve` needs.
+#[derive(Debug)]
+pub struct ServeConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The database URL.
+    pub database_url: String,
+    /// Sandbox settings.
+    pub runtime: RuntimeConfig,
+    /// The encryption keys given (none: the data directory's key file).
+    pub keys: KeyConfig,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Any startup step, with what it was doing.
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// Everything the API needs, built from a configuration: the data directory, the key
+/// (created on first start when none is configured), the migrated store and the pieces.
+pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| ServeError::Startup(format!("{what}: {e}"));
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| fail(&format!("data directory {}", config.data_dir.display()), &e))?;
+    let (vault, source) = load_keys(&config.keys, &config.data_dir, true).map_err(|e| fail("encryption key", &e))?;
+    match source {
+        KeySource::Created(path) => tracing::warn!(
+            "AP_ENCRYPTION_KEY is not set: generated a new encryption key in {} (mode 0600). \
+             Back it up: without it no stored credential can be decrypted. Set \
+             AP_ENCRYPTION_KEY in production.",
+            path.display()
+        ),
+        KeySource::File(path) => tracing::warn!(
+            "AP_ENCRYPTION_KEY is not set: using the generated key in {}",
+            path.display()
+        ),
+        KeySource::Environment => {}
+    }
+    tracing::info!(key_version = vault.current_version(), "encryption key loaded");
+    let store = Store::open(&config.database_url)
+        .await
+        .map_err(|e| fail("store", &e))?;
+    tracing::info!(backend = store.backend().name(), "store open and migrated");
+    let runtime = Runtime::new(config.runtime.clone()).map_err(|e| fail("sandbox", &e))?;
+    let (catalog, skipped) = Catalog::load(&runtime, &piece_files(&config.data_dir)).await;
+    for s in skipped {
+        tracing::warn!(path = %s.path.display(), reason = %s.reason, "piece not loaded");
+    }
+    tracing::info!(pieces = catalog.len(), "pieces loaded");
+    Ok(AppState {
+        connections: Connections::new(store, vault, Arc::new(catalog)),
+    })
+}
+
+/// Builds the state, binds, prints `listening on http://ADDR` on stdout and serves
+/// until `shutdown` completes.
+pub async fn serve(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = state(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| ServeError::Startup(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Startup(e.to_string()))?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let store = state.connections.store().clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ServeError::Startup(format!("server: {e}")))?;
+    store.close().await;
+    Ok(())
+}

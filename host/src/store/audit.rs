@@ -1,0 +1,103 @@
+//! The audit trail: append-only events about connections. No secret is ever written
+//! here; `detail` holds only names and reasons.
+
+use super::{Result, Store, now_ms};
+use sqlx::{AnyConnection, Row as _};
+
+/// An event to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewAuditEvent<'a> {
+    /// Owning project.
+    pub project_id: &'a str,
+    /// The connection concerned.
+    pub connection_id: Option<&'a str>,
+    /// Its external id at the time.
+    pub external_id: Option<&'a str>,
+    /// `created`, `used`, `renamed`, `reconnected`, `deleted`, `refreshed`, `refresh_failed`.
+    pub event: &'a str,
+    /// The flow, for `used`.
+    pub flow_id: Option<&'a str>,
+    /// Non-secret details (JSON text).
+    pub detail: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// The connection concerned.
+    pub connection_id: Option<String>,
+    /// Its external id at the time.
+    pub external_id: Option<String>,
+    /// What happened.
+    pub event: String,
+    /// The flow, for `used`.
+    pub flow_id: Option<String>,
+    /// Non-secret details (JSON text).
+    pub detail: Option<String>,
+    /// Unix ms.
+    pub at: i64,
+}
+
+impl Store {
+    /// Appends an event.
+    pub async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<()> {
+        let mut conn = self.pool().acquire().await?;
+        append_audit_in(&mut conn, e).await
+    }
+
+    /// The project's events, newest first, optionally for one connection, before
+    /// sequence number `before` (for paging).
+    pub async fn list_audit(
+        &self,
+        project_id: &str,
+        connection_id: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, connection_id, external_id, event, flow_id, detail, at \
+             FROM audit_events WHERE project_id = $1 \
+             AND ($2 = '' OR connection_id = $2) AND id < $3 \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(project_id)
+        .bind(connection_id.unwrap_or(""))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEvent {
+                id: r.get(0),
+                connection_id: r.get(1),
+                external_id: r.get(2),
+                event: r.get(3),
+                flow_id: r.get(4),
+                detail: r.get(5),
+                at: r.get(6),
+            })
+            .collect())
+    }
+}
+
+/// Appends an event on `conn`, which may be inside the transaction of the change it
+/// records, so a change and its event commit together.
+pub(super) async fn append_audit_in(conn: &mut AnyConnection, e: NewAuditEvent<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
+         flow_id, detail, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(e.project_id)
+    .bind(e.connection_id)
+    .bind(e.external_id)
+    .bind(e.event)
+    .bind(e.flow_id)
+    .bind(e.detail)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Connection rows. Metadata and the sealed credential live in one row so a reconnect
+//! replaces both atomically; the sealed bytes are opaque here.
+
+use super::audit::append_audit_in;
+use super::{NewAuditEvent, Result, Store, now_ms};
+use crate::vault::Sealed;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row as _, Transaction};
+
+/// A connection's metadata (never its credential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRow {
+    /// Internal id.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// The id flows reference (`{{connections['external-id']}}`), unique per project.
+    pub external_id: String,
+    /// The name users see.
+    pub display_name: String,
+    /// The piece the credential is for.
+    pub piece: String,
+    /// The auth kind (`secret_text`, `basic`, `custom`, `oauth2`).
+    pub auth_type: String,
+    /// `active`, `expired` or `error`.
+    pub status: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+    /// Unix ms of the last flow run that used it.
+    pub last_used_at: Option<i64>,
+}
+
+/// A connection to insert.
+#[derive(Debug)]
+pub struct NewConnection<'a> {
+    /// Its metadata; times are set by the store.
+    pub row: &'a ConnectionRow,
+    /// The sealed credential.
+    pub sealed: &'a Sealed,
+}
+
+/// A row's sealed credential with what it is bound to, for opening and rotation.
+#[derive(Debug, Clone)]
+pub struct SealedRow {
+    /// Connection id.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// The sealed credential.
+    pub sealed: Sealed,
+}
+
+const COLUMNS: &str = "id, project_id, external_id, display_name, piece, auth_type, status, \
+                       created_at, updated_at, last_used_at";
+
+fn row(r: &AnyRow) -> ConnectionRow {
+    ConnectionRow {
+        id: r.get(0),
+        project_id: r.get(1),
+        external_id: r.get(2),
+        display_name: r.get(3),
+        piece: r.get(4),
+        auth_type: r.get(5),
+        status: r.get(6),
+        created_at: r.get(7),
+        updated_at: r.get(8),
+        last_used_at: r.get(9),
+    }
+}
+
+impl Store {
+    /// Inserts a connection. [`StoreError::Conflict`](super::StoreError::Conflict) when
+    /// the project already has its external id.
+    pub async fn insert_connection(
+        &self,
+        new: NewConnection<'_>,
+        audit: NewAuditEvent<'_>,
+    ) -> Result<()> {
+        let now = now_ms();
+        let c = new.row;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO connections (id, project_id, external_id, display_name, piece, \
+             auth_type, status, key_version, nonce, ciphertext, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(&c.id)
+        .bind(&c.project_id)
+        .bind(&c.external_id)
+        .bind(&c.display_name)
+        .bind(&c.piece)
+        .bind(&c.auth_type)
+        .bind(&c.status)
+        .bind(&new.sealed.key_version)
+        .bind(new.sealed.nonce.clone())
+        .bind(new.sealed.ciphertext.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The project's connections, newest first.
+    pub async fn list_connections(&self, project_id: &str) -> Result<Vec<ConnectionRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE project_id = $1 \
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(row).collect())
+    }
+
+    /// The project's connection whose id or external id is `key` (the id wins).
+    pub async fn find_connection(
+        &self,
+        project_id: &str,
+        key: &str,
+    ) -> Result<Option<ConnectionRow>> {
+        let found = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE project_id = $1 \
+             AND (id = $2 OR external_id = $2) \
+             ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1"
+        ))
+        .bind(project_id)
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.as_ref().map(row))
+    }
+
+    /// The sealed credential of the project's connection `id`.
+    pub async fn sealed_credential(&self, project_id: &str, id: &str) -> Result<Option<Sealed>> {
+        let found = sqlx::query(
+            "SELECT key_version, nonce, ciphertext FROM connections \
+             WHERE project_id = $1 AND id = $2",
+        )
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.map(|r| Sealed {
+            key_version: r.get(0),
+            nonce: r.get(1),
+            ciphertext: r.get(2),
+        }))
+    }
+
+    /// Renames the project's connection `id`; false when there is none.
+    pub async fn rename_connection(
+        &self,
+        project_id: &str,
+        id: &str,
+        display_name: &str,
+        audit: NewAuditEvent<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET display_name = $3, updated_at = $4 \
+             WHERE project_id = $1 AND id = $2",
+        )
+        .bind(project_id)
+        .bind(id)
+        .bind(display_name)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        finish(tx, done.rows_affected() == 1, audit).await
+    }
+
+    /// Replaces the credential of the project's connection `id` in one statement and
+    /// marks it active; false when there is none.
+    pub async fn replace_credential(
+        &self,
+        project_id: &str,
+        id: &str,
+        sealed: &Sealed,
+        audit: NewAuditEvent<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET key_version = $3, nonce = $4, ciphertext = $5, \
+             status = 'active', updated_at = $6 WHERE project_id = $1 AND id = $2",
+        )
+        .bind(project_id)
+        .bind(id)
+        .bind(&sealed.key_version)
+        .bind(sealed.nonce.clone())
+        .bind(sealed.ciphertext.clone())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        finish(tx, done.rows_affected() == 1, audit).await
+    }
+
+    /// Deletes the project's connection `id`; false when there is none.
+    pub async fn delete_connection(
+        &self,
+        project_id: &str,
+        id: &str,
+        audit: NewAuditEvent<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("DELETE FROM connections WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        finish(tx, done.rows_affected() == 1, audit).await
+    }
+
+    /// Up to `limit` rows sealed under a key other than `current_version`, for rotation.
+    pub async fn rows_to_rotate(&self, current_version: &str, limit: i64) -> Result<Vec<SealedRow>> {
+        let rows = sqlx::query(
+            "SELECT id, project_id, key_version, nonce, ciphertext FROM connections \
+             WHERE key_version <> $1 ORDER BY id LIMIT $2",
+        )
+        .bind(current_version)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| SealedRow {
+                id: r.get(0),
+                project_id: r.get(1),
+                sealed: Sealed {
+                    key_version: r.get(2),
+                    nonce: r.get(3),
+                    ciphertext: r.get(4),
+                },
+            })
+            .collect())
+    }
+
+    /// Writes a re-sealed credential if the row still holds `old` (a reconnect in the
+    /// meantime wins); true when written. Each row is its own statement, so an
+    /// interrupted rotation leaves every row readable under the old or the new key.
+    pub async fn swap_sealed(&self, id: &str, old: &Sealed, new: &Sealed) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET key_version = $2, nonce = $3, ciphertext = $4 \
+             WHERE id = $1 AND key_version = $5 AND nonce = $6",
+        )
+        .bind(id)
+        .bind(&new.key_version)
+        .bind(new.nonce.clone())
+        .bind(new.ciphertext.clone())
+        .bind(&old.key_version)
+        .bind(old.nonce.clone())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// How many rows are sealed under each key version.
+    pub async fn key_versions(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT key_version, COUNT(*) FROM connections GROUP BY key_version \
+             ORDER BY key_version",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+/// Commits a one-row change with its audit event, or rolls back when no row matched.
+async fn finish(mut tx: Transaction<'_, Any>, changed: bool, audit: NewAuditEvent<'_>) -> Result<bool> {
+    if changed {
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(changed)
+}

@@ -1,0 +1,62 @@
+//! Projects and their API tokens.
+
+use super::{Result, Store, now_ms};
+use sqlx::Row as _;
+
+/// A stored token: its project and the hash of its secret.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    /// The project the token acts for.
+    pub project_id: String,
+    /// SHA-256 of the token's secret part.
+    pub secret_hash: Vec<u8>,
+}
+
+impl Store {
+    /// Creates a project.
+    pub async fn create_project(&self, id: &str, name: &str) -> Result<()> {
+        sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The name of project `id`, if it exists.
+    pub async fn project_name(&self, id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT name FROM projects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// Stores a token's id and the hash of its secret.
+    pub async fn create_token(&self, id: &str, project_id: &str, secret_hash: &[u8]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, project_id, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(project_id)
+        .bind(secret_hash.to_vec())
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The token with id `id`.
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query("SELECT project_id, secret_hash FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| TokenRow {
+            project_id: r.get(0),
+            secret_hash: r.get(1),
+        }))
+    }
+}
