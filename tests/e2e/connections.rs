@@ -115,7 +115,7 @@ pub async fn raw_database(home: &DataHome) -> Vec<u8> {
                 .expect("scan table");
                 text.push_str(&row.0.unwrap_or_default());
             }
-            assert!(text.contains("connection"), "scan found no rows");
+            assert!(text.contains("created"), "the scan found no rows");
             text.into_bytes()
         }
     }
@@ -219,6 +219,9 @@ async fn secret_text_connection_lifecycle() {
         events(&api, &id).await,
         ["created", "renamed", "reconnected"]
     );
+
+    // While it exists, neither key is anywhere but sealed in its row.
+    assert_nowhere(&home, &server, &api, &[OPENAI_KEY, "sk-second-key"]).await;
 
     // Delete, then it is gone, and its trail remains.
     assert_eq!(api.delete(&format!("/connections/{id}")).await.0, 204);

@@ -4,3 +4,4 @@ mod cli;
 mod connections;
 mod example_pieces;
 mod sandbox;
+mod vault;
