@@ -55,12 +55,13 @@ pub async fn rotate(
                 kind: crate::connections::KIND,
                 id: &row.id,
             };
-            let resealed = vault
-                .reseal(binding, &row.sealed)
-                .map_err(|error| RotationError::Open {
-                    id: row.id.clone(),
-                    error,
-                })?;
+            let resealed =
+                vault
+                    .reseal(binding, &row.sealed)
+                    .map_err(|error| RotationError::Open {
+                        id: row.id.clone(),
+                        error,
+                    })?;
             if store.swap_sealed(&row.id, &row.sealed, &resealed).await? {
                 report.rotated += 1;
             } else {

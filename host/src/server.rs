@@ -39,7 +39,8 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| ServeError::Startup(format!("{what}: {e}"));
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| fail(&format!("data directory {}", config.data_dir.display()), &e))?;
-    let (vault, source) = load_keys(&config.keys, &config.data_dir, true).map_err(|e| fail("encryption key", &e))?;
+    let (vault, source) =
+        load_keys(&config.keys, &config.data_dir, true).map_err(|e| fail("encryption key", &e))?;
     match source {
         KeySource::Created(path) => tracing::warn!(
             "AP_ENCRYPTION_KEY is not set: generated a new encryption key in {} (mode 0600). \
@@ -53,7 +54,10 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         ),
         KeySource::Environment => {}
     }
-    tracing::info!(key_version = vault.current_version(), "encryption key loaded");
+    tracing::info!(
+        key_version = vault.current_version(),
+        "encryption key loaded"
+    );
     let store = Store::open(&config.database_url)
         .await
         .map_err(|e| fail("store", &e))?;

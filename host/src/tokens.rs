@@ -80,7 +80,13 @@ mod tests {
 
     #[test]
     fn foreign_strings_are_not_tokens() {
-        for bad in ["", "tfk_", "tfk_abc_def", "Bearer x", "tfk_0123456789abcdef_"] {
+        for bad in [
+            "",
+            "tfk_",
+            "tfk_abc_def",
+            "Bearer x",
+            "tfk_0123456789abcdef_",
+        ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }

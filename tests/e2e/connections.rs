@@ -17,7 +17,10 @@ async fn openai_mock() -> Mock {
         if auth == format!("Bearer {OPENAI_KEY}") || auth == "Bearer sk-second-key" {
             (200, json!({"data": [{"id": "gpt-4o"}]}))
         } else {
-            (401, json!({"error": {"message": "Incorrect API key provided"}}))
+            (
+                401,
+                json!({"error": {"message": "Incorrect API key provided"}}),
+            )
         }
     })
     .await
@@ -79,7 +82,8 @@ pub async fn assert_nowhere(home: &DataHome, server: &Server, api: &Client, secr
             "the database holds a planted secret in plain text"
         );
         assert!(
-            !raw.windows(hex_form.len()).any(|w| w == hex_form.as_bytes()),
+            !raw.windows(hex_form.len())
+                .any(|w| w == hex_form.as_bytes()),
             "the database holds a planted secret in hex"
         );
     }
@@ -107,12 +111,11 @@ pub async fn raw_database(home: &DataHome) -> Vec<u8> {
                 .expect("connect");
             let mut text = String::new();
             for table in ["projects", "api_tokens", "connections", "audit_events"] {
-                let row: (Option<String>,) = sqlx::query_as(&format!(
-                    "SELECT string_agg(t::text, ' ') FROM {table} t"
-                ))
-                .fetch_one(&mut conn)
-                .await
-                .expect("scan table");
+                let row: (Option<String>,) =
+                    sqlx::query_as(&format!("SELECT string_agg(t::text, ' ') FROM {table} t"))
+                        .fetch_one(&mut conn)
+                        .await
+                        .expect("scan table");
                 text.push_str(&row.0.unwrap_or_default());
             }
             assert!(text.contains("created"), "the scan found no rows");
@@ -194,7 +197,10 @@ async fn secret_text_connection_lifecycle() {
             &json!({"value": {"type": "secret_text", "secret_text": "sk-nope"}}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_credentials")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_credentials"))
+    );
     // Reconnect with a good one.
     let (status, body) = api
         .post(
@@ -213,7 +219,10 @@ async fn secret_text_connection_lifecycle() {
                     "value": {"type": "secret_text", "secret_text": OPENAI_KEY}}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("external_id_taken")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("external_id_taken"))
+    );
 
     assert_eq!(
         events(&api, &id).await,
@@ -253,7 +262,8 @@ async fn basic_connection_lifecycle() {
     )
     .await;
     let api = server.client(&token);
-    let value = |password: &str| json!({"type": "basic", "username": "AC123", "password": password});
+    let value =
+        |password: &str| json!({"type": "basic", "username": "AC123", "password": password});
 
     let (status, body) = api
         .post(
@@ -261,7 +271,10 @@ async fn basic_connection_lifecycle() {
             &json!({"piece": "twilio", "display_name": "SMS", "value": value("wrong")}),
         )
         .await;
-    assert_eq!((status, body["message"].as_str()), (422, Some("Invalid API key")));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (422, Some("Invalid API key"))
+    );
     // A value of the wrong kind for the piece is refused before any call.
     let (status, body) = api
         .post(
@@ -286,9 +299,15 @@ async fn basic_connection_lifecycle() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["auth_type"], "basic");
     let (status, renamed) = api
-        .patch("/connections/twilio-main", &json!({"display_name": "SMS (US)"}))
+        .patch(
+            "/connections/twilio-main",
+            &json!({"display_name": "SMS (US)"}),
+        )
         .await;
-    assert_eq!((status, renamed["display_name"].as_str()), (200, Some("SMS (US)")));
+    assert_eq!(
+        (status, renamed["display_name"].as_str()),
+        (200, Some("SMS (US)"))
+    );
     let (status, _) = api
         .post(
             "/connections/twilio-main/reconnect",
@@ -352,11 +371,17 @@ async fn custom_connection_lifecycle() {
         .await;
     assert_eq!(status, 200);
     let (status, body) = api
-        .post("/connections/warehouse/reconnect", &json!({"value": pg_value(0)}))
+        .post(
+            "/connections/warehouse/reconnect",
+            &json!({"value": pg_value(0)}),
+        )
         .await;
     assert_eq!(status, 422, "{body}");
     let (status, _) = api
-        .post("/connections/warehouse/reconnect", &json!({"value": pg_value(5434)}))
+        .post(
+            "/connections/warehouse/reconnect",
+            &json!({"value": pg_value(5434)}),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(api.delete("/connections/warehouse").await.0, 204);
@@ -387,8 +412,11 @@ async fn another_projects_connections_are_not_found_on_every_endpoint() {
     for key in [id.as_str(), "shared-name", "never-existed"] {
         let attempts = [
             b.get(&format!("/connections/{key}")).await,
-            b.patch(&format!("/connections/{key}"), &json!({"display_name": "mine"}))
-                .await,
+            b.patch(
+                &format!("/connections/{key}"),
+                &json!({"display_name": "mine"}),
+            )
+            .await,
             b.post(
                 &format!("/connections/{key}/reconnect"),
                 &json!({"value": pg_value(5432)}),
@@ -460,21 +488,37 @@ async fn the_api_refuses_bad_requests_clearly() {
         .iter()
         .filter_map(|p| p["name"].as_str())
         .collect();
-    for name in ["openai", "twilio", "slack", "google-sheets", "postgres", "binance"] {
+    for name in [
+        "openai",
+        "twilio",
+        "slack",
+        "google-sheets",
+        "postgres",
+        "binance",
+    ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
     let (status, twilio) = api.get("/pieces/twilio").await;
-    assert_eq!((status, twilio["auth"]["type"].as_str()), (200, Some("basic")));
+    assert_eq!(
+        (status, twilio["auth"]["type"].as_str()),
+        (200, Some("basic"))
+    );
     assert_eq!(api.get("/pieces/nope").await.0, 404);
 
     // Bodies.
     let (status, body) = api
-        .send_raw("POST", "/connections", "application/json", b"{not json".to_vec())
+        .send_raw(
+            "POST",
+            "/connections",
+            "application/json",
+            b"{not json".to_vec(),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_json")));
-    let (status, body) = api
-        .post("/connections", &json!({"piece": "openai"}))
-        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    let (status, body) = api.post("/connections", &json!({"piece": "openai"})).await;
     assert_eq!((status, body["code"].as_str()), (422, Some("invalid_body")));
     let (status, body) = api
         .post(
@@ -484,12 +528,18 @@ async fn the_api_refuses_bad_requests_clearly() {
         )
         .await;
     assert_eq!(status, 422);
-    assert!(!body.to_string().contains("sk-secret-in-the-wrong-place"), "{body}");
+    assert!(
+        !body.to_string().contains("sk-secret-in-the-wrong-place"),
+        "{body}"
+    );
     let huge = vec![b' '; 300 * 1024];
     let (status, body) = api
         .send_raw("POST", "/connections", "application/json", huge)
         .await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
     let (status, body) = api
         .post(
             "/connections",
@@ -497,7 +547,10 @@ async fn the_api_refuses_bad_requests_clearly() {
                     "value": {"type": "secret_text", "secret_text": "s"}}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("piece_not_found")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("piece_not_found"))
+    );
     let (status, body) = api
         .post(
             "/connections",
@@ -505,14 +558,20 @@ async fn the_api_refuses_bad_requests_clearly() {
                     "value": pg_value(5432)}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_request")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
     let (status, body) = api
         .post(
             "/connections",
             &json!({"piece": "postgres", "display_name": "  ", "value": pg_value(5432)}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_request")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
     let (status, body) = api.get("/nowhere").await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     // Nothing was stored by any of it.

@@ -49,7 +49,11 @@ fn postgres_connection(name: &str, password: &str) -> NewConnectionRequest {
     .expect("request")
 }
 
-async fn password_of(service: &Connections, project: &str, key: &str) -> Result<String, ConnectionError> {
+async fn password_of(
+    service: &Connections,
+    project: &str,
+    key: &str,
+) -> Result<String, ConnectionError> {
     let (_, creds) = service.resolve(project, key).await?;
     Ok(creds.secret_values().join(","))
 }
@@ -83,9 +87,18 @@ async fn a_ciphertext_copied_onto_another_row_fails_to_open() {
     let (a, _) = home.project("a").await;
     let (b, _) = home.project("b").await;
     let svc = service(&home, KEY_A, None).await;
-    let one = svc.create(&a, postgres_connection("one", "pw-one")).await.expect("one");
-    let two = svc.create(&a, postgres_connection("two", "pw-two")).await.expect("two");
-    let other = svc.create(&b, postgres_connection("one", "pw-b")).await.expect("b");
+    let one = svc
+        .create(&a, postgres_connection("one", "pw-one"))
+        .await
+        .expect("one");
+    let two = svc
+        .create(&a, postgres_connection("two", "pw-two"))
+        .await
+        .expect("two");
+    let other = svc
+        .create(&b, postgres_connection("one", "pw-b"))
+        .await
+        .expect("b");
     assert_eq!(password_of(&svc, &a, "one").await.expect("one"), "pw-one");
     assert_eq!(password_of(&svc, &b, "one").await.expect("b"), "pw-b");
 
@@ -116,7 +129,10 @@ async fn rotation_reseals_every_row_and_all_still_resolve() {
     let under_a = service(&home, KEY_A, None).await;
     for i in 0..5 {
         under_a
-            .create(&p, postgres_connection(&format!("db {i}"), &format!("pw-{i}")))
+            .create(
+                &p,
+                postgres_connection(&format!("db {i}"), &format!("pw-{i}")),
+            )
             .await
             .expect("create");
     }
@@ -139,7 +155,10 @@ async fn rotation_reseals_every_row_and_all_still_resolve() {
         .await;
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains(&format!("rotated 5 credential(s) to key version {}", version(KEY_B))),
+        out.contains(&format!(
+            "rotated 5 credential(s) to key version {}",
+            version(KEY_B)
+        )),
         "{out}"
     );
     assert_eq!(count_under(&home, &version(KEY_B)).await, 5);
@@ -147,7 +166,9 @@ async fn rotation_reseals_every_row_and_all_still_resolve() {
     let under_b = service(&home, KEY_B, None).await;
     for i in 0..5 {
         assert_eq!(
-            password_of(&under_b, &p, &format!("db-{i}")).await.expect("resolve"),
+            password_of(&under_b, &p, &format!("db-{i}"))
+                .await
+                .expect("resolve"),
             format!("pw-{i}")
         );
     }
@@ -173,7 +194,10 @@ async fn a_rotation_killed_halfway_loses_nothing_and_resumes() {
     let under_a = service(&home, KEY_A, None).await;
     for i in 0..ROWS {
         under_a
-            .create(&p, postgres_connection(&format!("db {i}"), &format!("pw-{i}")))
+            .create(
+                &p,
+                postgres_connection(&format!("db {i}"), &format!("pw-{i}")),
+            )
             .await
             .expect("create");
     }
@@ -198,7 +222,9 @@ async fn a_rotation_killed_halfway_loses_nothing_and_resumes() {
     let both = service(&home, KEY_B, Some(KEY_A)).await;
     for i in 0..ROWS {
         assert_eq!(
-            password_of(&both, &p, &format!("db-{i}")).await.expect("resolve"),
+            password_of(&both, &p, &format!("db-{i}"))
+                .await
+                .expect("resolve"),
             format!("pw-{i}")
         );
     }
@@ -230,7 +256,10 @@ async fn startup_refuses_a_malformed_key_and_otherwise_makes_a_private_key_file(
     let home = DataHome::new().await;
     let bad = "this-is-not-a-valid-key-at-all";
     let (code, _, err) = home
-        .run(&["serve", "--listen", "127.0.0.1:0"], &[("AP_ENCRYPTION_KEY", bad)])
+        .run(
+            &["serve", "--listen", "127.0.0.1:0"],
+            &[("AP_ENCRYPTION_KEY", bad)],
+        )
         .await;
     assert_eq!(code, 2);
     assert!(
@@ -245,7 +274,10 @@ async fn startup_refuses_a_malformed_key_and_otherwise_makes_a_private_key_file(
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&key_file).expect("key file").permissions().mode();
+        let mode = std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     assert!(first.contains("generated a new encryption key"), "{first}");

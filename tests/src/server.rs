@@ -227,7 +227,13 @@ impl Client {
     }
 
     /// Sends raw bytes as the body with a content type.
-    pub async fn send_raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self
             .http

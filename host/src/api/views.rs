@@ -74,6 +74,9 @@ mod tests {
     #[test]
     fn formats_millis() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_764_000_000_123), "2025-11-24T16:00:00.123Z");
+        assert_eq!(
+            super::rfc3339(1_764_000_000_123),
+            "2025-11-24T16:00:00.123Z"
+        );
     }
 }

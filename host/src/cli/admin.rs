@@ -61,7 +61,9 @@ pub enum KeysCommand {
 pub async fn project(cmd: ProjectCommand) -> Result<ExitCode, String> {
     let ProjectCommand::Create { name, json, store } = cmd;
     let db = store.open().await?;
-    let made = create_project(&db, &name).await.map_err(|e| e.to_string())?;
+    let made = create_project(&db, &name)
+        .await
+        .map_err(|e| e.to_string())?;
     if json {
         let out = serde_json::json!({
             "id": made.id,
@@ -103,7 +105,8 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
 pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
     match cmd {
         KeysCommand::Rotate { batch, store } => {
-            let (vault, _) = load_keys(&KeyConfig::from_env(), &store.data_dir, false).map_err(|e| e.to_string())?;
+            let (vault, _) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
+                .map_err(|e| e.to_string())?;
             let db = store.open().await?;
             let report = crate::rotation::rotate(&db, &vault, batch, |r| {
                 eprintln!("rotated {} so far", r.rotated);
@@ -118,8 +121,8 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
             db.close().await;
         }
         KeysCommand::Status { store } => {
-            let (vault, source) =
-                load_keys(&KeyConfig::from_env(), &store.data_dir, false).map_err(|e| e.to_string())?;
+            let (vault, source) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
+                .map_err(|e| e.to_string())?;
             let db = store.open().await?;
             println!(
                 "current key version {} (from {})",

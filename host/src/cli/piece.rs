@@ -1,8 +1,8 @@
 //! `thinkfleet piece …`: inspect, validate and run piece components locally.
 
+use super::sandbox::SandboxArgs;
 use crate::auth_input::credentials_from_fields;
 use crate::piece::{AuthSchema, PieceError, Prop};
-use super::sandbox::SandboxArgs;
 use crate::runtime::{CallError, LoadedPiece, Runtime};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;

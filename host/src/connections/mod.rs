@@ -127,7 +127,13 @@ impl Connections {
         let audit = event(&row, "created", None);
         match self
             .store
-            .insert_connection(NewConnection { row: &row, sealed: &sealed }, audit)
+            .insert_connection(
+                NewConnection {
+                    row: &row,
+                    sealed: &sealed,
+                },
+                audit,
+            )
             .await
         {
             Err(StoreError::Conflict) => {
@@ -193,7 +199,11 @@ impl Connections {
     pub async fn delete(&self, project: &str, key: &str) -> Result<ConnectionRow> {
         let row = self.get(project, key).await?;
         let audit = event(&row, "deleted", None);
-        if !self.store.delete_connection(project, &row.id, audit).await? {
+        if !self
+            .store
+            .delete_connection(project, &row.id, audit)
+            .await?
+        {
             return Err(ConnectionError::NotFound);
         }
         Ok(row)

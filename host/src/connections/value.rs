@@ -113,7 +113,13 @@ impl ConnectionValue {
             (AuthSchema::SecretText { field }, ValueInput::SecretText { secret_text }) => {
                 fields.insert(field.name.clone(), SecretString::from(secret_text));
             }
-            (AuthSchema::Basic { username: u, password: p }, ValueInput::Basic { username, password }) => {
+            (
+                AuthSchema::Basic {
+                    username: u,
+                    password: p,
+                },
+                ValueInput::Basic { username, password },
+            ) => {
                 fields.insert(u.name.clone(), SecretString::from(username));
                 fields.insert(p.name.clone(), SecretString::from(password));
             }

@@ -215,7 +215,11 @@ impl Store {
     }
 
     /// Up to `limit` rows sealed under a key other than `current_version`, for rotation.
-    pub async fn rows_to_rotate(&self, current_version: &str, limit: i64) -> Result<Vec<SealedRow>> {
+    pub async fn rows_to_rotate(
+        &self,
+        current_version: &str,
+        limit: i64,
+    ) -> Result<Vec<SealedRow>> {
         let rows = sqlx::query(
             "SELECT id, project_id, key_version, nonce, ciphertext FROM connections \
              WHERE key_version <> $1 ORDER BY id LIMIT $2",
@@ -270,7 +274,11 @@ impl Store {
 }
 
 /// Commits a one-row change with its audit event, or rolls back when no row matched.
-async fn finish(mut tx: Transaction<'_, Any>, changed: bool, audit: NewAuditEvent<'_>) -> Result<bool> {
+async fn finish(
+    mut tx: Transaction<'_, Any>,
+    changed: bool,
+    audit: NewAuditEvent<'_>,
+) -> Result<bool> {
     if changed {
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;

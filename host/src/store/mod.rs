@@ -72,7 +72,11 @@ pub enum Backend {
 impl Backend {
     /// The backend a URL names, or why none.
     pub fn of_url(url: &str) -> Result<Backend> {
-        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let scheme = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match scheme.as_str() {
             "sqlite" => Ok(Backend::Sqlite),
             "postgres" | "postgresql" => Ok(Backend::Postgres),
@@ -98,7 +102,10 @@ pub struct Store {
 
 /// The SQLite URL of the default database file in `data_dir`.
 pub fn default_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("thinkfleet.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("thinkfleet.db").display()
+    )
 }
 
 impl Store {
@@ -129,13 +136,10 @@ impl Store {
         } else {
             options
         };
-        let pool = options
-            .connect(url)
-            .await
-            .map_err(|e| StoreError::Open {
-                backend: backend.name(),
-                error: redact_url_errors(&e.to_string(), url),
-            })?;
+        let pool = options.connect(url).await.map_err(|e| StoreError::Open {
+            backend: backend.name(),
+            error: redact_url_errors(&e.to_string(), url),
+        })?;
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),

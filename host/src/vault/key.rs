@@ -222,7 +222,10 @@ mod tests {
         ] {
             let err = parse_key(bad, "AP_ENCRYPTION_KEY").expect_err(bad);
             let text = err.to_string();
-            assert!(text.starts_with("AP_ENCRYPTION_KEY must be 32 bytes"), "{text}");
+            assert!(
+                text.starts_with("AP_ENCRYPTION_KEY must be 32 bytes"),
+                "{text}"
+            );
             if bad.len() > 3 {
                 assert!(!text.contains(bad), "{text}");
             }

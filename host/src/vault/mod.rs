@@ -65,7 +65,9 @@ pub struct Key {
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key").field("version", &self.version).finish()
+        f.debug_struct("Key")
+            .field("version", &self.version)
+            .finish()
     }
 }
 
@@ -250,7 +252,10 @@ mod tests {
         let rotated = Vault::new(key(2), vec![key(1)]);
         let moved = rotated.reseal(A, &sealed).expect("reseal");
         assert_eq!(moved.key_version, rotated.current_version());
-        assert_eq!(new_only.open(A, &moved).expect("open").as_slice(), b"s3cret");
+        assert_eq!(
+            new_only.open(A, &moved).expect("open").as_slice(),
+            b"s3cret"
+        );
     }
 
     #[test]
