@@ -10,6 +10,7 @@
 //! - [`vault`]: the only module that knows the cipher and sees keys.
 //! - [`store`]: the only module that writes SQL (SQLite or PostgreSQL).
 //! - [`connections`]: the lifecycle of connections, with validation and audit.
+//! - [`flows`]: saved flows, references and templates, runs.
 //! - [`projects`] and [`tokens`]: projects and their API tokens.
 //! - [`rotation`]: `keys rotate`.
 //! - [`api`]: the JSON API (axum).
@@ -23,6 +24,7 @@ pub mod catalog;
 pub mod cli;
 pub mod connections;
 pub mod examples;
+pub mod flows;
 pub mod piece;
 pub mod projects;
 pub mod rotation;

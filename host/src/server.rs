@@ -68,9 +68,11 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         tracing::warn!(path = %s.path.display(), reason = %s.reason, "piece not loaded");
     }
     tracing::info!(pieces = catalog.len(), "pieces loaded");
-    Ok(AppState {
-        connections: Connections::new(store, vault, Arc::new(catalog)),
-    })
+    Ok(AppState::new(Connections::new(
+        store,
+        vault,
+        Arc::new(catalog),
+    )))
 }
 
 /// Builds the state, binds, prints `listening on http://ADDR` on stdout and serves

@@ -5,13 +5,13 @@ use super::{ApiError, ApiResult, AppState, Project};
 use crate::connections::{NewConnectionRequest, ValueInput};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The JSON body, with axum's rejections turned into API errors.
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     payload.map(|Json(v)| v).map_err(ApiError::from)
 }
 
@@ -94,12 +94,31 @@ pub async fn reconnect(
     Ok(Json(row.into()))
 }
 
-/// `DELETE /connections/{id}`.
+/// `GET /connections/{id}/usage`: the flows that reference it.
+pub async fn usage(
+    State(state): State<AppState>,
+    Project(project): Project,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let flows = state.connections.usage(&project, &id).await?;
+    Ok(Json(json!({ "flows": flows })))
+}
+
+/// `DELETE /connections/{id}` query.
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    confirm: bool,
+}
+
+/// `DELETE /connections/{id}[?confirm=true]`: 409 with the flows while any reference
+/// it, unless confirmed.
 pub async fn delete(
     State(state): State<AppState>,
     Project(project): Project,
     Path(id): Path<String>,
+    Query(q): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
-    state.connections.delete(&project, &id).await?;
+    state.connections.delete(&project, &id, q.confirm).await?;
     Ok(StatusCode::NO_CONTENT)
 }

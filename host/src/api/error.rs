@@ -3,6 +3,7 @@
 //! vault detail reaches a client.
 
 use crate::connections::ConnectionError;
+use crate::flows::FlowError;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -14,6 +15,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Extra top-level fields of the body (e.g. the flows that block a delete).
+    extra: Option<(&'static str, serde_json::Value)>,
 }
 
 /// API results.
@@ -26,6 +29,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            extra: None,
         }
     }
 
@@ -61,7 +65,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut body = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some((key, value)) = self.extra {
+            body[key] = value;
+        }
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
@@ -83,9 +90,27 @@ impl From<ConnectionError> for ApiError {
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             E::Piece(_) => (StatusCode::BAD_GATEWAY, "piece_error"),
             E::ExternalIdTaken(_) => (StatusCode::CONFLICT, "external_id_taken"),
+            E::Expired => (StatusCode::CONFLICT, "connection_expired"),
+            E::InUse(flows) => {
+                let mut err = ApiError::new(StatusCode::CONFLICT, "connection_in_use", e.to_string());
+                err.extra = Some(("flows", serde_json::json!(flows)));
+                return err;
+            }
             E::Store(_) | E::Vault(_) => return ApiError::internal(&e),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match &e {
+            FlowError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "flow_not_found", e.to_string()),
+            FlowError::Invalid(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_flow", e.to_string())
+            }
+            FlowError::Store(_) => ApiError::internal(&e),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod connections;
 mod error;
+mod flows;
 mod openapi;
 mod pieces;
 mod views;
@@ -14,6 +15,7 @@ pub use auth::Project;
 pub use error::{ApiError, ApiResult};
 
 use crate::connections::Connections;
+use crate::flows::Flows;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -29,6 +31,18 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub struct AppState {
     /// The connections service (with the store and the catalog).
     pub connections: Connections,
+    /// The flows service.
+    pub flows: Flows,
+}
+
+impl AppState {
+    /// The state over a connections service.
+    pub fn new(connections: Connections) -> Self {
+        AppState {
+            flows: Flows::new(connections.clone()),
+            connections,
+        }
+    }
 }
 
 /// The API router.
@@ -48,6 +62,13 @@ pub fn app(state: AppState) -> Router {
                 .delete(connections::delete),
         )
         .route("/connections/{id}/reconnect", post(connections::reconnect))
+        .route("/connections/{id}/usage", get(connections::usage))
+        .route("/flows", get(flows::list).post(flows::create))
+        .route(
+            "/flows/{id}",
+            get(flows::show).put(flows::update).delete(flows::delete),
+        )
+        .route("/flows/{id}/runs", post(flows::run))
         .route("/audit", get(audit::list))
         .fallback(|| async { ApiError::no_route() });
     Router::new()

@@ -4,6 +4,7 @@
 //! vault on their way in and out of the store.
 
 pub mod external_id;
+mod usage;
 mod value;
 
 pub use value::{ConnectionValue, ValueError, ValueInput};
@@ -11,7 +12,9 @@ pub use value::{ConnectionValue, ValueError, ValueInput};
 use crate::catalog::Catalog;
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
-use crate::store::{AuditEvent, ConnectionRow, NewAuditEvent, NewConnection, Store, StoreError};
+use crate::store::{
+    AuditEvent, ConnectionRow, FlowRef, NewAuditEvent, NewConnection, Store, StoreError, UseRecord,
+};
 use crate::vault::{Binding, Vault, VaultError};
 use std::sync::Arc;
 
@@ -39,6 +42,17 @@ pub enum ConnectionError {
     /// The piece misbehaved in the sandbox (trap, timeout, memory).
     #[error("the piece failed: {0}")]
     Piece(String),
+    /// The connection's refresh token was revoked or its lifetime ended.
+    #[error("Connection expired")]
+    Expired,
+    /// Flows still reference the connection (delete again with confirmation).
+    #[error(
+        "Connection is used by {} flow(s): {}; delete with ?confirm=true to delete it anyway \
+         (those flows will then fail with \"Connection not found\")",
+        .0.len(),
+        .0.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+    )]
+    InUse(Vec<FlowRef>),
     /// The project already has this external id.
     #[error("external id `{0}` is already used in this project")]
     ExternalIdTaken(String),
@@ -74,6 +88,7 @@ pub struct Connections {
     store: Store,
     vault: Vault,
     catalog: Arc<Catalog>,
+    usage: Arc<usage::UsageWriter>,
 }
 
 impl Connections {
@@ -83,6 +98,7 @@ impl Connections {
             store,
             vault,
             catalog,
+            usage: Arc::default(),
         }
     }
 
@@ -195,9 +211,22 @@ impl Connections {
         self.get(project, &row.id).await
     }
 
-    /// Deletes a connection.
-    pub async fn delete(&self, project: &str, key: &str) -> Result<ConnectionRow> {
+    /// The project's flows whose steps reference the connection.
+    pub async fn usage(&self, project: &str, key: &str) -> Result<Vec<FlowRef>> {
         let row = self.get(project, key).await?;
+        Ok(self.store.flows_using(project, &row.external_id).await?)
+    }
+
+    /// Deletes a connection. While flows reference it, only with `confirm`; otherwise
+    /// [`ConnectionError::InUse`] lists them.
+    pub async fn delete(&self, project: &str, key: &str, confirm: bool) -> Result<ConnectionRow> {
+        let row = self.get(project, key).await?;
+        if !confirm {
+            let flows = self.store.flows_using(project, &row.external_id).await?;
+            if !flows.is_empty() {
+                return Err(ConnectionError::InUse(flows));
+            }
+        }
         let audit = event(&row, "deleted", None);
         if !self
             .store
@@ -209,10 +238,42 @@ impl Connections {
         Ok(row)
     }
 
-    /// The connection `key` of `project` with its decrypted credentials, ready for a
-    /// sandboxed call.
+    /// The connection `key` (id or external id) of `project` with its decrypted
+    /// credentials, ready for a sandboxed call.
     pub async fn resolve(&self, project: &str, key: &str) -> Result<(ConnectionRow, Credentials)> {
         let row = self.get(project, key).await?;
+        self.open(row).await
+    }
+
+    /// What a flow's `{{connections['external-id']}}` names in `project`: the
+    /// connection and its credentials. An expired connection is
+    /// [`ConnectionError::Expired`].
+    pub async fn resolve_reference(
+        &self,
+        project: &str,
+        external_id: &str,
+    ) -> Result<(ConnectionRow, Credentials)> {
+        let row = self
+            .store
+            .find_by_external_id(project, external_id)
+            .await?
+            .ok_or(ConnectionError::NotFound)?;
+        if row.status == "expired" {
+            return Err(ConnectionError::Expired);
+        }
+        self.open(row).await
+    }
+
+    /// Records that a flow used the connection (group-committed; returns once durable).
+    pub async fn record_use(&self, record: UseRecord) -> Result<()> {
+        self.usage
+            .record(&self.store, record)
+            .await
+            .map_err(|e| ConnectionError::Store(StoreError::Db(e)))
+    }
+
+    async fn open(&self, row: ConnectionRow) -> Result<(ConnectionRow, Credentials)> {
+        let project = row.project_id.as_str();
         let piece = self.piece(&row.piece)?;
         let sealed = self
             .store

@@ -287,3 +287,76 @@ async fn finish(
     }
     Ok(changed)
 }
+
+/// One use of a connection by a flow run, recorded with its audit event.
+#[derive(Debug, Clone)]
+pub struct UseRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// The connection.
+    pub connection_id: String,
+    /// Its external id.
+    pub external_id: String,
+    /// The flow that used it.
+    pub flow_id: String,
+    /// Non-secret details (JSON text: step, outcome).
+    pub detail: String,
+    /// A status to set (`error` after the service refused the credential); `None`
+    /// keeps `active`/`expired` and turns `error` back to `active`, since the credential
+    /// just worked.
+    pub status: Option<&'static str>,
+    /// When, Unix ms.
+    pub at: i64,
+}
+
+impl Store {
+    /// Records many uses in one transaction: `last_used_at`, status, and a `used`
+    /// audit event each. Group commit: callers wait for the commit that holds theirs.
+    pub async fn record_uses(&self, uses: &[UseRecord]) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for u in uses {
+            sqlx::query(
+                "UPDATE connections SET last_used_at = $3, status = CASE \
+                 WHEN $4 <> '' THEN $4 WHEN status = 'error' THEN 'active' ELSE status END \
+                 WHERE project_id = $1 AND id = $2",
+            )
+            .bind(&u.project_id)
+            .bind(&u.connection_id)
+            .bind(u.at)
+            .bind(u.status.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?;
+            append_audit_in(
+                &mut tx,
+                NewAuditEvent {
+                    project_id: &u.project_id,
+                    connection_id: Some(&u.connection_id),
+                    external_id: Some(&u.external_id),
+                    event: "used",
+                    flow_id: Some(&u.flow_id),
+                    detail: Some(u.detail.clone()),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The project's connection whose external id is `external_id` (flows' references
+    /// name external ids only).
+    pub async fn find_by_external_id(
+        &self,
+        project_id: &str,
+        external_id: &str,
+    ) -> Result<Option<ConnectionRow>> {
+        let found = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE project_id = $1 AND external_id = $2"
+        ))
+        .bind(project_id)
+        .bind(external_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.as_ref().map(row))
+    }
+}

@@ -8,10 +8,12 @@
 
 mod audit;
 mod connections;
+mod flows;
 mod projects;
 
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use connections::{ConnectionRow, NewConnection, SealedRow};
+pub use connections::{ConnectionRow, NewConnection, SealedRow, UseRecord};
+pub use flows::{FlowRef, FlowRow};
 pub use projects::TokenRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -1,0 +1,148 @@
+//! Flows: saved lists of steps, and runs that resolve each step's connection reference
+//! at run time (scoped to the flow's project), inject the credentials into the
+//! sandboxed piece call, and report each step with a stable error code.
+
+pub mod definition;
+mod run;
+pub mod template;
+
+pub use definition::{FlowDefinition, StepDefinition};
+pub use run::{RunReport, StepError, StepReport};
+
+use crate::connections::Connections;
+use crate::store::{FlowRow, StoreError};
+
+/// Why a flow operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// No such flow in the project.
+    #[error("Flow not found")]
+    NotFound,
+    /// The definition is wrong; the message names the step and the problem.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A saved flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// Id.
+    pub id: String,
+    /// The definition.
+    pub definition: FlowDefinition,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+impl TryFrom<FlowRow> for Flow {
+    type Error = FlowError;
+
+    fn try_from(row: FlowRow) -> Result<Self, FlowError> {
+        let definition: FlowDefinition = serde_json::from_str(&row.definition)
+            .map_err(|e| FlowError::Store(StoreError::Db(format!("flow {}: {e}", row.id))))?;
+        Ok(Flow {
+            id: row.id,
+            definition,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// The flows service. Cheap to clone.
+#[derive(Clone)]
+pub struct Flows {
+    connections: Connections,
+}
+
+impl Flows {
+    /// Flows over these connections (and their store and catalog).
+    pub fn new(connections: Connections) -> Self {
+        Flows { connections }
+    }
+
+    fn check(&self, definition: FlowDefinition) -> Result<definition::CheckedFlow, FlowError> {
+        definition::check(definition, self.connections.catalog()).map_err(FlowError::Invalid)
+    }
+
+    /// Checks and saves a new flow.
+    pub async fn create(&self, project: &str, definition: FlowDefinition) -> Result<Flow, FlowError> {
+        let checked = self.check(definition)?;
+        let row = FlowRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project.to_owned(),
+            name: checked.definition.name.clone(),
+            definition: serde_json::to_string(&checked.definition)
+                .map_err(|e| FlowError::Invalid(e.to_string()))?,
+            created_at: 0,
+            updated_at: 0,
+        };
+        self.connections
+            .store()
+            .insert_flow(&row, &checked.references())
+            .await?;
+        self.get(project, &row.id).await
+    }
+
+    /// Checks and replaces a flow's definition.
+    pub async fn update(
+        &self,
+        project: &str,
+        id: &str,
+        definition: FlowDefinition,
+    ) -> Result<Flow, FlowError> {
+        let checked = self.check(definition)?;
+        let text = serde_json::to_string(&checked.definition)
+            .map_err(|e| FlowError::Invalid(e.to_string()))?;
+        if !self
+            .connections
+            .store()
+            .update_flow(project, id, &checked.definition.name, &text, &checked.references())
+            .await?
+        {
+            return Err(FlowError::NotFound);
+        }
+        self.get(project, id).await
+    }
+
+    /// The project's flow `id`.
+    pub async fn get(&self, project: &str, id: &str) -> Result<Flow, FlowError> {
+        self.connections
+            .store()
+            .get_flow(project, id)
+            .await?
+            .ok_or(FlowError::NotFound)?
+            .try_into()
+    }
+
+    /// The project's flows.
+    pub async fn list(&self, project: &str) -> Result<Vec<Flow>, FlowError> {
+        self.connections
+            .store()
+            .list_flows(project)
+            .await?
+            .into_iter()
+            .map(Flow::try_from)
+            .collect()
+    }
+
+    /// Deletes a flow.
+    pub async fn delete(&self, project: &str, id: &str) -> Result<(), FlowError> {
+        if self.connections.store().delete_flow(project, id).await? {
+            Ok(())
+        } else {
+            Err(FlowError::NotFound)
+        }
+    }
+
+    /// Runs the project's flow `id` now.
+    pub async fn run(&self, project: &str, id: &str) -> Result<RunReport, FlowError> {
+        let flow = self.get(project, id).await?;
+        Ok(run::run(&self.connections, project, &flow).await)
+    }
+}

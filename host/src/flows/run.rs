@@ -1,0 +1,191 @@
+//! One run of a flow: steps in order, each with its connection resolved at run time,
+//! its input rendered from earlier outputs, and its piece called in the sandbox. A
+//! failed step stops the run; the steps after it are reported as skipped.
+
+use super::Flow;
+use super::template;
+use crate::connections::{ConnectionError, Connections};
+use crate::piece::{Credentials, PieceError};
+use crate::runtime::CallError;
+use crate::store::{UseRecord, now_ms};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// The result of a run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunReport {
+    /// `succeeded` or `failed`.
+    pub status: &'static str,
+    /// Every step, in order.
+    pub steps: Vec<StepReport>,
+}
+
+/// One step's result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StepReport {
+    /// The step's name.
+    pub name: String,
+    /// `succeeded`, `failed` or `skipped`.
+    pub status: &'static str,
+    /// The action's output, when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+}
+
+/// A step's error: a stable code and a message. The three connection errors carry the
+/// product's exact words: "Connection not found", "Connection expired", "Invalid API key".
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StepError {
+    /// Stable code.
+    pub code: &'static str,
+    /// Human message.
+    pub message: String,
+}
+
+impl StepError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        StepError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn not_found() -> Self {
+        Self::new("connection_not_found", "Connection not found")
+    }
+}
+
+/// Runs `flow` in `project`.
+pub(super) async fn run(connections: &Connections, project: &str, flow: &Flow) -> RunReport {
+    let mut outputs: HashMap<&str, Value> = HashMap::new();
+    let mut steps = Vec::with_capacity(flow.definition.steps.len());
+    let mut failed = false;
+    for step in &flow.definition.steps {
+        if failed {
+            steps.push(StepReport {
+                name: step.name.clone(),
+                status: "skipped",
+                output: None,
+                error: None,
+            });
+            continue;
+        }
+        let result = run_step(connections, project, flow, step, &outputs).await;
+        match result {
+            Ok(output) => {
+                outputs.insert(step.name.as_str(), output.clone());
+                steps.push(StepReport {
+                    name: step.name.clone(),
+                    status: "succeeded",
+                    output: Some(output),
+                    error: None,
+                });
+            }
+            Err(error) => {
+                failed = true;
+                steps.push(StepReport {
+                    name: step.name.clone(),
+                    status: "failed",
+                    output: None,
+                    error: Some(error),
+                });
+            }
+        }
+    }
+    RunReport {
+        status: if failed { "failed" } else { "succeeded" },
+        steps,
+    }
+}
+
+async fn run_step(
+    connections: &Connections,
+    project: &str,
+    flow: &Flow,
+    step: &super::StepDefinition,
+    outputs: &HashMap<&str, Value>,
+) -> Result<Value, StepError> {
+    let piece = connections.catalog().get(&step.piece).ok_or_else(|| {
+        StepError::new("piece_not_found", format!("Piece not found: {}", step.piece))
+    })?;
+    let input = template::render(&step.input, &|name| outputs.get(name).cloned())
+        .map_err(|e| StepError::new("invalid_template", e.to_string()))?;
+    let (connection, creds) = match &step.auth {
+        None => (None, Credentials::None),
+        Some(reference) => {
+            // A malformed reference is "Connection not found" too: the fix is the same.
+            let external_id =
+                template::parse_connection_ref(reference).map_err(|_| StepError::not_found())?;
+            let (row, creds) = connections
+                .resolve_reference(project, &external_id)
+                .await
+                .map_err(|e| match e {
+                    ConnectionError::NotFound => StepError::not_found(),
+                    ConnectionError::Expired => {
+                        StepError::new("connection_expired", "Connection expired")
+                    }
+                    other => {
+                        tracing::error!(error = %other, "resolving a connection failed");
+                        StepError::new("internal", "the connection could not be read")
+                    }
+                })?;
+            if row.piece != step.piece {
+                return Err(StepError::new(
+                    "connection_piece_mismatch",
+                    format!(
+                        "connection `{}` is for piece {}, not {}",
+                        row.external_id, row.piece, step.piece
+                    ),
+                ));
+            }
+            (Some(row), creds)
+        }
+    };
+    let result = piece.run_action(&step.action, &input, &creds).await;
+    drop(creds);
+    let (outcome, status, answer) = match result {
+        Ok(output) => ("ok", None, Ok(output)),
+        Err(CallError::Piece(PieceError::InvalidCredentials(_))) => (
+            "invalid_api_key",
+            Some("error"),
+            Err(StepError::new("invalid_api_key", "Invalid API key")),
+        ),
+        Err(CallError::Piece(e)) => {
+            let code = match &e {
+                PieceError::InvalidInput(_) => "invalid_input",
+                PieceError::Upstream(_) => "upstream_error",
+                _ => "action_failed",
+            };
+            (code, None, Err(StepError::new(code, e.to_string())))
+        }
+        Err(e) => ("piece_error", None, Err(StepError::new("piece_error", e.to_string()))),
+    };
+    if let Some(row) = connection {
+        let record = UseRecord {
+            project_id: row.project_id,
+            connection_id: row.id,
+            external_id: row.external_id,
+            flow_id: flow.id.clone(),
+            detail: serde_json::json!({
+                "flow": flow.definition.name,
+                "step": step.name,
+                "outcome": outcome,
+            })
+            .to_string(),
+            status,
+            at: now_ms(),
+        };
+        if let Err(e) = connections.record_use(record).await {
+            tracing::error!(error = %e, "recording a connection use failed");
+            return Err(StepError::new(
+                "internal",
+                "the run could not be recorded; see the server log",
+            ));
+        }
+    }
+    answer
+}
