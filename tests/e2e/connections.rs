@@ -105,10 +105,8 @@ pub async fn raw_database(home: &DataHome) -> Vec<u8> {
             assert!(!bytes.is_empty(), "no SQLite file found");
             bytes
         }
-        Some(url) => {
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
-                .await
-                .expect("connect");
+        Some(_) => {
+            let mut conn = home.connect().await;
             let mut text = String::new();
             for table in ["projects", "api_tokens", "connections", "audit_events"] {
                 let row: (Option<String>,) =

@@ -3,5 +3,6 @@
 mod cli;
 mod connections;
 mod example_pieces;
+mod flows;
 mod sandbox;
 mod vault;

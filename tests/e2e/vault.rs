@@ -59,9 +59,7 @@ async fn password_of(
 }
 
 async fn sql(home: &DataHome, statement: &str, binds: &[&str]) -> u64 {
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&home.url())
-        .await
-        .expect("connect");
+    let mut conn = home.connect().await;
     let mut q = sqlx::query(statement);
     for b in binds {
         q = q.bind(*b);
@@ -70,9 +68,7 @@ async fn sql(home: &DataHome, statement: &str, binds: &[&str]) -> u64 {
 }
 
 async fn count_under(home: &DataHome, key_version: &str) -> i64 {
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&home.url())
-        .await
-        .expect("connect");
+    let mut conn = home.connect().await;
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM connections WHERE key_version = $1")
         .bind(key_version)
         .fetch_one(&mut conn)

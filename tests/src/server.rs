@@ -77,6 +77,14 @@ impl DataHome {
             .unwrap_or_else(|| thinkfleet::store::default_url(self.path()))
     }
 
+    /// A direct connection to this home's database, for checks behind the API's back.
+    pub async fn connect(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url())
+            .await
+            .expect("connect to the test database")
+    }
+
     /// A `thinkfleet` command on this home's data directory and database.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(thinkfleet_bin());

@@ -92,7 +92,8 @@ impl From<ConnectionError> for ApiError {
             E::ExternalIdTaken(_) => (StatusCode::CONFLICT, "external_id_taken"),
             E::Expired => (StatusCode::CONFLICT, "connection_expired"),
             E::InUse(flows) => {
-                let mut err = ApiError::new(StatusCode::CONFLICT, "connection_in_use", e.to_string());
+                let mut err =
+                    ApiError::new(StatusCode::CONFLICT, "connection_in_use", e.to_string());
                 err.extra = Some(("flows", serde_json::json!(flows)));
                 return err;
             }
@@ -105,10 +106,14 @@ impl From<ConnectionError> for ApiError {
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> Self {
         match &e {
-            FlowError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "flow_not_found", e.to_string()),
-            FlowError::Invalid(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_flow", e.to_string())
+            FlowError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "flow_not_found", e.to_string())
             }
+            FlowError::Invalid(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_flow",
+                e.to_string(),
+            ),
             FlowError::Store(_) => ApiError::internal(&e),
         }
     }

@@ -31,8 +31,17 @@ pub async fn create(
 }
 
 /// `GET /flows`.
-pub async fn list(State(state): State<AppState>, Project(project): Project) -> ApiResult<Json<Value>> {
-    let flows: Vec<Value> = state.flows.list(&project).await?.into_iter().map(view).collect();
+pub async fn list(
+    State(state): State<AppState>,
+    Project(project): Project,
+) -> ApiResult<Json<Value>> {
+    let flows: Vec<Value> = state
+        .flows
+        .list(&project)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect();
     Ok(Json(json!({ "flows": flows })))
 }
 

@@ -41,10 +41,7 @@ async fn run(store: Store, mut jobs: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records: Vec<UseRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
-        let result = store
-            .record_uses(&records)
-            .await
-            .map_err(|e| e.to_string());
+        let result = store.record_uses(&records).await.map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, uses = records.len(), "recording connection uses failed");
         }

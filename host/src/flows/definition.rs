@@ -83,7 +83,9 @@ pub fn check(definition: FlowDefinition, catalog: &Catalog) -> Result<CheckedFlo
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b' '));
         if !valid_name {
-            return Err(at("a step name is 1 to 64 letters, digits, spaces, '-' or '_'".into()));
+            return Err(at(
+                "a step name is 1 to 64 letters, digits, spaces, '-' or '_'".into(),
+            ));
         }
         let piece = catalog
             .get(&step.piece)

@@ -71,7 +71,11 @@ impl Flows {
     }
 
     /// Checks and saves a new flow.
-    pub async fn create(&self, project: &str, definition: FlowDefinition) -> Result<Flow, FlowError> {
+    pub async fn create(
+        &self,
+        project: &str,
+        definition: FlowDefinition,
+    ) -> Result<Flow, FlowError> {
         let checked = self.check(definition)?;
         let row = FlowRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -102,7 +106,13 @@ impl Flows {
         if !self
             .connections
             .store()
-            .update_flow(project, id, &checked.definition.name, &text, &checked.references())
+            .update_flow(
+                project,
+                id,
+                &checked.definition.name,
+                &text,
+                &checked.references(),
+            )
             .await?
         {
             return Err(FlowError::NotFound);

@@ -110,7 +110,10 @@ async fn run_step(
     outputs: &HashMap<&str, Value>,
 ) -> Result<Value, StepError> {
     let piece = connections.catalog().get(&step.piece).ok_or_else(|| {
-        StepError::new("piece_not_found", format!("Piece not found: {}", step.piece))
+        StepError::new(
+            "piece_not_found",
+            format!("Piece not found: {}", step.piece),
+        )
     })?;
     let input = template::render(&step.input, &|name| outputs.get(name).cloned())
         .map_err(|e| StepError::new("invalid_template", e.to_string()))?;
@@ -162,7 +165,11 @@ async fn run_step(
             };
             (code, None, Err(StepError::new(code, e.to_string())))
         }
-        Err(e) => ("piece_error", None, Err(StepError::new("piece_error", e.to_string()))),
+        Err(e) => (
+            "piece_error",
+            None,
+            Err(StepError::new("piece_error", e.to_string())),
+        ),
     };
     if let Some(row) = connection {
         let record = UseRecord {

@@ -361,7 +361,8 @@ fn render_string(s: &str, output_of: &dyn Fn(&str) -> Option<Value>) -> Result<V
             Part::Text(t) => Value::String(t.clone()),
             Part::Expr(Expr::Connection(_)) => return Err(RenderError::ConnectionInInput),
             Part::Expr(Expr::Step { step, path }) => {
-                let output = output_of(step).ok_or_else(|| RenderError::NoSuchStep(step.clone()))?;
+                let output =
+                    output_of(step).ok_or_else(|| RenderError::NoSuchStep(step.clone()))?;
                 lookup(&output, path).ok_or_else(|| RenderError::NoSuchPath {
                     step: step.clone(),
                     path: path.iter().map(ToString::to_string).collect(),
@@ -475,7 +476,8 @@ mod tests {
 
     #[test]
     fn renders_values_and_text() {
-        let outputs = |name: &str| (name == "a").then(|| json!({"n": 3, "s": "hi", "l": [1, {"x": true}]}));
+        let outputs =
+            |name: &str| (name == "a").then(|| json!({"n": 3, "s": "hi", "l": [1, {"x": true}]}));
         let input = json!({
             "whole": "{{steps.a.output.n}}",
             "text": "n={{steps.a.output.n}}, s={{ steps.a.output.s }}",

@@ -123,13 +123,11 @@ impl Store {
     /// Deletes a flow (its references go with it); false when there is none.
     pub async fn delete_flow(&self, project_id: &str, id: &str) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "DELETE FROM flow_connection_refs WHERE flow_id = $2 AND project_id = $1",
-        )
-        .bind(project_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("DELETE FROM flow_connection_refs WHERE flow_id = $2 AND project_id = $1")
+            .bind(project_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM flows WHERE project_id = $1 AND id = $2")
             .bind(project_id)
             .bind(id)
