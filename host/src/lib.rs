@@ -11,6 +11,7 @@
 //! - [`store`]: the only module that writes SQL (SQLite or PostgreSQL).
 //! - [`connections`]: the lifecycle of connections, with validation and audit.
 //! - [`flows`]: saved flows, references and templates, runs.
+//! - [`local_cache`]: the process-local caches of the run path (SQLite only).
 //! - [`projects`] and [`tokens`]: projects and their API tokens.
 //! - [`rotation`]: `keys rotate`.
 //! - [`api`]: the JSON API (axum).
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod connections;
 pub mod examples;
 pub mod flows;
+pub mod local_cache;
 pub mod piece;
 pub mod projects;
 pub mod rotation;

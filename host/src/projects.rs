@@ -1,6 +1,7 @@
 //! Projects and their API tokens, as the CLI (and tests) create them.
 
-use crate::store::{Store, StoreError};
+use crate::local_cache::LocalCache;
+use crate::store::{Store, StoreError, TokenRow};
 use crate::tokens::{self, NewToken};
 
 /// Why a project or token could not be made.
@@ -59,14 +60,36 @@ pub async fn create_token(store: &Store, project_id: &str) -> Result<NewToken, P
     Ok(token)
 }
 
-/// The project a presented bearer token acts for, if the token is valid.
-pub async fn authenticate(store: &Store, bearer: &str) -> Result<Option<String>, StoreError> {
-    let Some((id, secret)) = tokens::parse(bearer) else {
-        return Ok(None);
-    };
-    Ok(store
-        .token(id)
-        .await?
-        .filter(|row| tokens::verify(secret, &row.secret_hash))
-        .map(|row| row.project_id))
+/// Checks presented bearer tokens. Token rows are cached (by id, hash included, never
+/// the secret) where the store allows process-local caches; the secret is verified
+/// against the hash on every request.
+pub struct Authenticator {
+    store: Store,
+    cache: LocalCache<String, TokenRow>,
+}
+
+impl Authenticator {
+    /// An authenticator over `store`.
+    pub fn new(store: Store) -> Self {
+        Authenticator {
+            cache: LocalCache::new(store.process_local_caches()),
+            store,
+        }
+    }
+
+    /// The project a presented bearer token acts for, if the token is valid.
+    pub async fn project_of(&self, bearer: &str) -> Result<Option<String>, StoreError> {
+        let Some((id, secret)) = tokens::parse(bearer) else {
+            return Ok(None);
+        };
+        let stamp = self.cache.stamp();
+        let row = match self.cache.get(&id.to_owned()) {
+            Some(row) => row,
+            None => match self.store.token(id).await? {
+                Some(row) => self.cache.put(stamp, id.to_owned(), row),
+                None => return Ok(None),
+            },
+        };
+        Ok(tokens::verify(secret, &row.secret_hash).then(|| row.project_id.clone()))
+    }
 }

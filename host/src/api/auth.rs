@@ -23,7 +23,7 @@ impl FromRequestParts<AppState> for Project {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or_else(ApiError::unauthorized)?;
-        match crate::projects::authenticate(state.connections.store(), bearer).await {
+        match state.auth.project_of(bearer).await {
             Ok(Some(project)) => Ok(Project(project)),
             Ok(None) => Err(ApiError::unauthorized()),
             Err(e) => Err(ApiError::internal(&e)),

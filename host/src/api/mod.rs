@@ -16,11 +16,13 @@ pub use error::{ApiError, ApiResult};
 
 use crate::connections::Connections;
 use crate::flows::Flows;
+use crate::projects::Authenticator;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The largest request body accepted (credentials and PEM certificates fit easily).
@@ -33,6 +35,8 @@ pub struct AppState {
     pub connections: Connections,
     /// The flows service.
     pub flows: Flows,
+    /// Checks API tokens.
+    pub auth: Arc<Authenticator>,
 }
 
 impl AppState {
@@ -40,6 +44,7 @@ impl AppState {
     pub fn new(connections: Connections) -> Self {
         AppState {
             flows: Flows::new(connections.clone()),
+            auth: Arc::new(Authenticator::new(connections.store().clone())),
             connections,
         }
     }

@@ -10,12 +10,13 @@ mod value;
 pub use value::{ConnectionValue, ValueError, ValueInput};
 
 use crate::catalog::Catalog;
+use crate::local_cache::LocalCache;
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
 use crate::store::{
     AuditEvent, ConnectionRow, FlowRef, NewAuditEvent, NewConnection, Store, StoreError, UseRecord,
 };
-use crate::vault::{Binding, Vault, VaultError};
+use crate::vault::{Binding, Sealed, Vault, VaultError};
 use std::sync::Arc;
 
 /// The record kind connections' ciphertexts are bound to.
@@ -89,12 +90,16 @@ pub struct Connections {
     vault: Vault,
     catalog: Arc<Catalog>,
     usage: Arc<usage::UsageWriter>,
+    /// Rows with their sealed credentials by (project, external id), for runs; see
+    /// [`LocalCache`]. Never plaintext.
+    by_reference: Arc<LocalCache<(String, String), (ConnectionRow, Sealed)>>,
 }
 
 impl Connections {
     /// A service over this store, vault and catalog.
     pub fn new(store: Store, vault: Vault, catalog: Arc<Catalog>) -> Self {
         Connections {
+            by_reference: Arc::new(LocalCache::new(store.process_local_caches())),
             store,
             vault,
             catalog,
@@ -186,6 +191,7 @@ impl Connections {
         {
             return Err(ConnectionError::NotFound);
         }
+        self.forget(&row);
         self.get(project, &row.id).await
     }
 
@@ -208,6 +214,7 @@ impl Connections {
         {
             return Err(ConnectionError::NotFound);
         }
+        self.forget(&row);
         self.get(project, &row.id).await
     }
 
@@ -228,11 +235,12 @@ impl Connections {
             }
         }
         let audit = event(&row, "deleted", None);
-        if !self
+        let deleted = self
             .store
             .delete_connection(project, &row.id, audit)
-            .await?
-        {
+            .await?;
+        self.forget(&row);
+        if !deleted {
             return Err(ConnectionError::NotFound);
         }
         Ok(row)
@@ -253,40 +261,68 @@ impl Connections {
         project: &str,
         external_id: &str,
     ) -> Result<(ConnectionRow, Credentials)> {
-        let row = self
-            .store
-            .find_by_external_id(project, external_id)
-            .await?
-            .ok_or(ConnectionError::NotFound)?;
+        let key = (project.to_owned(), external_id.to_owned());
+        let stamp = self.by_reference.stamp();
+        let found = match self.by_reference.get(&key) {
+            Some(found) => found,
+            None => {
+                let found = self
+                    .store
+                    .find_by_external_id(project, external_id)
+                    .await?
+                    .ok_or(ConnectionError::NotFound)?;
+                self.by_reference.put(stamp, key, found)
+            }
+        };
+        let (row, sealed) = &*found;
         if row.status == "expired" {
             return Err(ConnectionError::Expired);
         }
-        self.open(row).await
+        let creds = self.credentials(row, sealed)?;
+        Ok((row.clone(), creds))
+    }
+
+    /// Forgets the cached row of a connection (after a write to it).
+    fn forget(&self, row: &ConnectionRow) {
+        self.by_reference
+            .remove(&(row.project_id.clone(), row.external_id.clone()));
     }
 
     /// Records that a flow used the connection (group-committed; returns once durable).
-    pub async fn record_use(&self, record: UseRecord) -> Result<()> {
-        self.usage
+    pub async fn record_use(&self, record: UseRecord, row: &ConnectionRow) -> Result<()> {
+        // The status changes when the service refused the key, or when an `error`
+        // connection just worked again: the cached row must go, after the write.
+        let status_changes = record.status.is_some() || row.status == "error";
+        let result = self
+            .usage
             .record(&self.store, record)
             .await
-            .map_err(|e| ConnectionError::Store(StoreError::Db(e)))
+            .map_err(|e| ConnectionError::Store(StoreError::Db(e)));
+        if status_changes {
+            self.forget(row);
+        }
+        result
     }
 
     async fn open(&self, row: ConnectionRow) -> Result<(ConnectionRow, Credentials)> {
-        let project = row.project_id.as_str();
-        let piece = self.piece(&row.piece)?;
         let sealed = self
             .store
-            .sealed_credential(project, &row.id)
+            .sealed_credential(&row.project_id, &row.id)
             .await?
             .ok_or(ConnectionError::NotFound)?;
-        let plain = self.vault.open(binding(&row), &sealed)?;
+        let creds = self.credentials(&row, &sealed)?;
+        Ok((row, creds))
+    }
+
+    /// Opens a sealed credential and types it for the row's piece.
+    fn credentials(&self, row: &ConnectionRow, sealed: &Sealed) -> Result<Credentials> {
+        let piece = self.piece(&row.piece)?;
+        let plain = self.vault.open(binding(row), sealed)?;
         let value = ConnectionValue::from_plaintext(&plain)
             .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
-        let creds = value
+        value
             .credentials(&piece.info().auth)
-            .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
-        Ok((row, creds))
+            .map_err(|e| ConnectionError::Invalid(e.to_string()))
     }
 
     /// The project's audit trail, newest first, optionally for one connection (by id

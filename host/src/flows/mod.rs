@@ -10,7 +10,9 @@ pub use definition::{FlowDefinition, StepDefinition};
 pub use run::{RunReport, StepError, StepReport};
 
 use crate::connections::Connections;
+use crate::local_cache::LocalCache;
 use crate::store::{FlowRow, StoreError};
+use std::sync::Arc;
 
 /// Why a flow operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +60,17 @@ impl TryFrom<FlowRow> for Flow {
 #[derive(Clone)]
 pub struct Flows {
     connections: Connections,
+    /// Saved flows by (project, id), for runs; see [`LocalCache`].
+    cache: Arc<LocalCache<(String, String), Flow>>,
 }
 
 impl Flows {
     /// Flows over these connections (and their store and catalog).
     pub fn new(connections: Connections) -> Self {
-        Flows { connections }
+        Flows {
+            cache: Arc::new(LocalCache::new(connections.store().process_local_caches())),
+            connections,
+        }
     }
 
     fn check(&self, definition: FlowDefinition) -> Result<definition::CheckedFlow, FlowError> {
@@ -117,6 +124,7 @@ impl Flows {
         {
             return Err(FlowError::NotFound);
         }
+        self.cache.remove(&(project.to_owned(), id.to_owned()));
         self.get(project, id).await
     }
 
@@ -143,7 +151,9 @@ impl Flows {
 
     /// Deletes a flow.
     pub async fn delete(&self, project: &str, id: &str) -> Result<(), FlowError> {
-        if self.connections.store().delete_flow(project, id).await? {
+        let deleted = self.connections.store().delete_flow(project, id).await?;
+        self.cache.remove(&(project.to_owned(), id.to_owned()));
+        if deleted {
             Ok(())
         } else {
             Err(FlowError::NotFound)
@@ -152,7 +162,12 @@ impl Flows {
 
     /// Runs the project's flow `id` now.
     pub async fn run(&self, project: &str, id: &str) -> Result<RunReport, FlowError> {
-        let flow = self.get(project, id).await?;
+        let key = (project.to_owned(), id.to_owned());
+        let stamp = self.cache.stamp();
+        let flow = match self.cache.get(&key) {
+            Some(flow) => flow,
+            None => self.cache.put(stamp, key, self.get(project, id).await?),
+        };
         Ok(run::run(&self.connections, project, &flow).await)
     }
 }

@@ -173,9 +173,9 @@ async fn run_step(
     };
     if let Some(row) = connection {
         let record = UseRecord {
-            project_id: row.project_id,
-            connection_id: row.id,
-            external_id: row.external_id,
+            project_id: row.project_id.clone(),
+            connection_id: row.id.clone(),
+            external_id: row.external_id.clone(),
             flow_id: flow.id.clone(),
             detail: serde_json::json!({
                 "flow": flow.definition.name,
@@ -186,7 +186,7 @@ async fn run_step(
             status,
             at: now_ms(),
         };
-        if let Err(e) = connections.record_use(record).await {
+        if let Err(e) = connections.record_use(record, &row).await {
             tracing::error!(error = %e, "recording a connection use failed");
             return Err(StepError::new(
                 "internal",

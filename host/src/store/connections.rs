@@ -52,6 +52,10 @@ pub struct SealedRow {
     pub sealed: Sealed,
 }
 
+/// Audit rows per multi-row INSERT (6 parameters each; well under both backends'
+/// parameter limits).
+const AUDIT_ROWS_PER_INSERT: usize = 128;
+
 const COLUMNS: &str = "id, project_id, external_id, display_name, piece, auth_type, status, \
                        created_at, updated_at, last_used_at";
 
@@ -310,11 +314,25 @@ pub struct UseRecord {
 }
 
 impl Store {
-    /// Records many uses in one transaction: `last_used_at`, status, and a `used`
-    /// audit event each. Group commit: callers wait for the commit that holds theirs.
+    /// Records many uses in one transaction: per connection one `last_used_at` /
+    /// status update (the latest use wins), and a `used` audit event per use, inserted
+    /// many rows per statement. Group commit: callers wait for the commit that holds
+    /// theirs.
     pub async fn record_uses(&self, uses: &[UseRecord]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut latest: Vec<&UseRecord> = Vec::new();
         for u in uses {
+            match latest
+                .iter_mut()
+                .find(|l| l.connection_id == u.connection_id && l.project_id == u.project_id)
+            {
+                // A refusal (`error`) anywhere in the batch sticks; otherwise the last use.
+                Some(l) if l.status.is_none() || u.status.is_some() => *l = u,
+                Some(_) => {}
+                None => latest.push(u),
+            }
+        }
+        let mut tx = self.pool().begin().await?;
+        for u in latest {
             sqlx::query(
                 "UPDATE connections SET last_used_at = $3, status = CASE \
                  WHEN $4 <> '' THEN $4 WHEN status = 'error' THEN 'active' ELSE status END \
@@ -326,37 +344,67 @@ impl Store {
             .bind(u.status.unwrap_or(""))
             .execute(&mut *tx)
             .await?;
-            append_audit_in(
-                &mut tx,
-                NewAuditEvent {
-                    project_id: &u.project_id,
-                    connection_id: Some(&u.connection_id),
-                    external_id: Some(&u.external_id),
-                    event: "used",
-                    flow_id: Some(&u.flow_id),
-                    detail: Some(u.detail.clone()),
-                },
-            )
-            .await?;
+        }
+        for chunk in uses.chunks(AUDIT_ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
+                 flow_id, detail, at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 6;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, 'used', ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                ));
+            }
+            let mut q = sqlx::query(&sql);
+            for u in chunk {
+                q = q
+                    .bind(&u.project_id)
+                    .bind(&u.connection_id)
+                    .bind(&u.external_id)
+                    .bind(&u.flow_id)
+                    .bind(&u.detail)
+                    .bind(u.at);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     /// The project's connection whose external id is `external_id` (flows' references
-    /// name external ids only).
+    /// name external ids only), with its sealed credential, in one query.
     pub async fn find_by_external_id(
         &self,
         project_id: &str,
         external_id: &str,
-    ) -> Result<Option<ConnectionRow>> {
+    ) -> Result<Option<(ConnectionRow, Sealed)>> {
         let found = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE project_id = $1 AND external_id = $2"
+            "SELECT {COLUMNS}, key_version, nonce, ciphertext FROM connections \
+             WHERE project_id = $1 AND external_id = $2"
         ))
         .bind(project_id)
         .bind(external_id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(found.as_ref().map(row))
+        Ok(found.map(|r| {
+            (
+                row(&r),
+                Sealed {
+                    key_version: r.get(10),
+                    nonce: r.get(11),
+                    ciphertext: r.get(12),
+                },
+            )
+        }))
     }
 }

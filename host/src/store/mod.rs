@@ -158,6 +158,13 @@ impl Store {
         self.backend
     }
 
+    /// Whether process-local caches of rows are exact: true for SQLite, where this
+    /// process is the only server on the file and sees every write; false for
+    /// PostgreSQL, which replicas share.
+    pub fn process_local_caches(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -1,0 +1,108 @@
+//! A small process-local cache for the hot path of flow runs (API tokens, flows,
+//! connections' sealed rows).
+//!
+//! Only used when the store is SQLite ([`crate::store::Store::process_local_caches`]):
+//! then this process is the only server writing the file, every write goes through it,
+//! and invalidating on its own writes keeps the cache exact. With PostgreSQL, several
+//! replicas share the database and a local cache could serve a stale row, so none is
+//! kept. Values are never plaintext secrets: connections are cached sealed.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// At most this many entries; past it the cache starts over (simple and bounded).
+const CAPACITY: usize = 10_000;
+
+/// A bounded map from keys to shared values; disabled caches hold nothing.
+pub struct LocalCache<K, V> {
+    enabled: bool,
+    map: RwLock<HashMap<K, Arc<V>>>,
+    /// Bumped by every removal, so a value read from the store before a concurrent
+    /// write is not cached after that write invalidated its key.
+    generation: AtomicU64,
+}
+
+/// A cache's generation, taken before reading the store (see [`LocalCache::put`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp(u64);
+
+impl<K: Eq + Hash, V> LocalCache<K, V> {
+    /// A cache that keeps values only when `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        LocalCache {
+            enabled,
+            map: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Take this before reading the value from the store.
+    pub fn stamp(&self) -> Stamp {
+        Stamp(self.generation.load(Ordering::SeqCst))
+    }
+
+    /// The cached value.
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+        if !self.enabled {
+            return None;
+        }
+        self.map.read().ok()?.get(key).cloned()
+    }
+
+    /// Caches a value read from the store after `stamp` was taken, unless something
+    /// was invalidated since (then the value may be stale); returns it shared.
+    pub fn put(&self, stamp: Stamp, key: K, value: V) -> Arc<V> {
+        let value = Arc::new(value);
+        if self.enabled
+            && let Ok(mut map) = self.map.write()
+            && self.generation.load(Ordering::SeqCst) == stamp.0
+        {
+            if map.len() >= CAPACITY {
+                map.clear();
+            }
+            map.insert(key, value.clone());
+        }
+        value
+    }
+
+    /// Forgets a key (call after the write to the store).
+    pub fn remove(&self, key: &K) {
+        if self.enabled
+            && let Ok(mut map) = self.map.write()
+        {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocalCache;
+
+    #[test]
+    fn keeps_only_when_enabled() {
+        let on = LocalCache::new(true);
+        on.put(on.stamp(), "a", 1);
+        assert_eq!(on.get(&"a").as_deref(), Some(&1));
+        on.remove(&"a");
+        assert!(on.get(&"a").is_none());
+        let off = LocalCache::new(false);
+        assert_eq!(*off.put(off.stamp(), "a", 1), 1);
+        assert!(off.get(&"a").is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_cached() {
+        let cache = LocalCache::new(true);
+        let before = cache.stamp();
+        // A writer invalidates the key while the reader is still reading the store.
+        cache.remove(&"a");
+        assert_eq!(*cache.put(before, "a", "stale"), "stale");
+        assert!(cache.get(&"a").is_none());
+        cache.put(cache.stamp(), "a", "fresh");
+        assert_eq!(cache.get(&"a").as_deref(), Some(&"fresh"));
+    }
+}
