@@ -472,6 +472,10 @@ async fn the_api_refuses_bad_requests_clearly() {
         "/api/v1/connections",
         "/api/v1/connections/{id}",
         "/api/v1/connections/{id}/reconnect",
+        "/api/v1/connections/{id}/usage",
+        "/api/v1/flows",
+        "/api/v1/flows/{id}",
+        "/api/v1/flows/{id}/runs",
         "/api/v1/audit",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
