@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+pub mod oauth_provider;
 pub mod server;
 
 use thinkfleet::runtime::{Limits, LoadedPiece, OutboundPolicy, Override, Runtime, RuntimeConfig};

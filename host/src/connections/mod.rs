@@ -143,6 +143,7 @@ impl Connections {
             created_at: 0,
             updated_at: 0,
             last_used_at: None,
+            expires_at: None,
         };
         let sealed = self.vault.seal(binding(&row), &value.to_plaintext())?;
         let audit = event(&row, "created", None);
@@ -209,7 +210,7 @@ impl Connections {
         let audit = event(&row, "reconnected", None);
         if !self
             .store
-            .replace_credential(project, &row.id, &sealed, audit)
+            .replace_credential(project, &row.id, &sealed, None, audit)
             .await?
         {
             return Err(ConnectionError::NotFound);

@@ -30,6 +30,8 @@ pub struct ConnectionRow {
     pub updated_at: i64,
     /// Unix ms of the last flow run that used it.
     pub last_used_at: Option<i64>,
+    /// Unix ms when its OAuth2 access token expires (OAuth2 only).
+    pub expires_at: Option<i64>,
 }
 
 /// A connection to insert.
@@ -56,10 +58,10 @@ pub struct SealedRow {
 /// parameter limits).
 const AUDIT_ROWS_PER_INSERT: usize = 128;
 
-const COLUMNS: &str = "id, project_id, external_id, display_name, piece, auth_type, status, \
-                       created_at, updated_at, last_used_at";
+pub(super) const COLUMNS: &str = "id, project_id, external_id, display_name, piece, auth_type, \
+                       status, created_at, updated_at, last_used_at, expires_at";
 
-fn row(r: &AnyRow) -> ConnectionRow {
+pub(super) fn row(r: &AnyRow) -> ConnectionRow {
     ConnectionRow {
         id: r.get(0),
         project_id: r.get(1),
@@ -71,6 +73,7 @@ fn row(r: &AnyRow) -> ConnectionRow {
         created_at: r.get(7),
         updated_at: r.get(8),
         last_used_at: r.get(9),
+        expires_at: r.get(10),
     }
 }
 
@@ -87,8 +90,8 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO connections (id, project_id, external_id, display_name, piece, \
-             auth_type, status, key_version, nonce, ciphertext, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+             auth_type, status, key_version, nonce, ciphertext, created_at, updated_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
         )
         .bind(&c.id)
         .bind(&c.project_id)
@@ -101,6 +104,7 @@ impl Store {
         .bind(new.sealed.nonce.clone())
         .bind(new.sealed.ciphertext.clone())
         .bind(now)
+        .bind(c.expires_at)
         .execute(&mut *tx)
         .await?;
         append_audit_in(&mut tx, audit).await?;
@@ -184,12 +188,14 @@ impl Store {
         project_id: &str,
         id: &str,
         sealed: &Sealed,
+        expires_at: Option<i64>,
         audit: NewAuditEvent<'_>,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE connections SET key_version = $3, nonce = $4, ciphertext = $5, \
-             status = 'active', updated_at = $6 WHERE project_id = $1 AND id = $2",
+             status = 'active', updated_at = $6, expires_at = $7, refresh_failures = 0, \
+             refresh_after = 0 WHERE project_id = $1 AND id = $2",
         )
         .bind(project_id)
         .bind(id)
@@ -197,6 +203,7 @@ impl Store {
         .bind(sealed.nonce.clone())
         .bind(sealed.ciphertext.clone())
         .bind(now_ms())
+        .bind(expires_at)
         .execute(&mut *tx)
         .await?;
         finish(tx, done.rows_affected() == 1, audit).await
@@ -400,9 +407,9 @@ impl Store {
             (
                 row(&r),
                 Sealed {
-                    key_version: r.get(10),
-                    nonce: r.get(11),
-                    ciphertext: r.get(12),
+                    key_version: r.get(11),
+                    nonce: r.get(12),
+                    ciphertext: r.get(13),
                 },
             )
         }))

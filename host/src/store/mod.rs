@@ -9,11 +9,13 @@
 mod audit;
 mod connections;
 mod flows;
+mod oauth;
 mod projects;
 
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use connections::{ConnectionRow, NewConnection, SealedRow, UseRecord};
 pub use flows::{FlowRef, FlowRow};
+pub use oauth::{RefreshLock, StateRow};
 pub use projects::TokenRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -1,0 +1,226 @@
+//! OAuth2 rows: operators' OAuth apps, pending authorizations (single-use states), and
+//! the refresh of a connection's tokens under a lock that serialises replicas.
+
+use super::audit::append_audit_in;
+use super::connections::{COLUMNS, row};
+use super::{Backend, ConnectionRow, NewAuditEvent, Result, Store, now_ms};
+use crate::vault::Sealed;
+use sqlx::{Any, Row as _, Transaction};
+
+/// A pending authorization.
+#[derive(Debug, Clone)]
+pub struct StateRow {
+    /// The state's public id.
+    pub id: String,
+    /// SHA-256 of the state's secret part.
+    pub secret_hash: Vec<u8>,
+    /// The project that started it.
+    pub project_id: String,
+    /// The start request (JSON, no secret).
+    pub request: String,
+    /// The PKCE verifier and any client credentials, sealed.
+    pub sealed: Sealed,
+    /// Unix ms after which it is refused.
+    pub expires_at: i64,
+}
+
+fn sealed_at(r: &sqlx::any::AnyRow, first: usize) -> Sealed {
+    Sealed {
+        key_version: r.get(first),
+        nonce: r.get(first + 1),
+        ciphertext: r.get(first + 2),
+    }
+}
+
+impl Store {
+    /// Registers (or replaces) the OAuth app of a piece.
+    pub async fn set_oauth_app(&self, piece: &str, client_id: &str, secret: &Sealed) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_apps (piece, client_id, key_version, nonce, ciphertext, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (piece) DO UPDATE SET \
+             client_id = excluded.client_id, key_version = excluded.key_version, \
+             nonce = excluded.nonce, ciphertext = excluded.ciphertext, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(piece)
+        .bind(client_id)
+        .bind(&secret.key_version)
+        .bind(secret.nonce.clone())
+        .bind(secret.ciphertext.clone())
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The OAuth app of a piece: its client id and sealed client secret.
+    pub async fn oauth_app(&self, piece: &str) -> Result<Option<(String, Sealed)>> {
+        let found = sqlx::query(
+            "SELECT client_id, key_version, nonce, ciphertext FROM oauth_apps WHERE piece = $1",
+        )
+        .bind(piece)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.map(|r| (r.get(0), sealed_at(&r, 1))))
+    }
+
+    /// Stores a pending authorization.
+    pub async fn insert_oauth_state(&self, s: &StateRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth_states (id, secret_hash, project_id, request, key_version, \
+             nonce, ciphertext, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&s.id)
+        .bind(s.secret_hash.clone())
+        .bind(&s.project_id)
+        .bind(&s.request)
+        .bind(&s.sealed.key_version)
+        .bind(s.sealed.nonce.clone())
+        .bind(s.sealed.ciphertext.clone())
+        .bind(s.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Removes and returns a pending authorization: a state is used at most once,
+    /// whatever the outcome. Expired states are swept on the way.
+    pub async fn take_oauth_state(&self, id: &str) -> Result<Option<StateRow>> {
+        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        let found = sqlx::query(
+            "DELETE FROM oauth_states WHERE id = $1 RETURNING id, secret_hash, project_id, \
+             request, key_version, nonce, ciphertext, expires_at",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.map(|r| StateRow {
+            id: r.get(0),
+            secret_hash: r.get(1),
+            project_id: r.get(2),
+            request: r.get(3),
+            sealed: sealed_at(&r, 4),
+            expires_at: r.get(7),
+        }))
+    }
+
+    /// OAuth2 connections (any project) whose token expires before `before` and whose
+    /// retry backoff has passed: the background refresher's work.
+    pub async fn refresh_candidates(&self, before: i64, limit: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT project_id, id FROM connections WHERE auth_type = 'oauth2' \
+             AND status <> 'expired' AND expires_at IS NOT NULL AND expires_at < $1 \
+             AND refresh_after <= $2 ORDER BY expires_at LIMIT $3",
+        )
+        .bind(before)
+        .bind(now_ms())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Locks a connection for a token refresh and re-reads it under the lock: a row
+    /// lock (`FOR UPDATE`) on PostgreSQL, so replicas sharing the database refresh one
+    /// at a time; on SQLite, this process is the only server and its single-flight
+    /// suffices. The lock is held until the returned guard commits or is dropped.
+    pub async fn lock_for_refresh(&self, project_id: &str, id: &str) -> Result<Option<RefreshLock>> {
+        let mut tx = self.pool().begin().await?;
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let found = sqlx::query(&format!(
+            "SELECT {COLUMNS}, key_version, nonce, ciphertext, refresh_failures FROM connections \
+             WHERE project_id = $1 AND id = $2{lock}"
+        ))
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(found.map(|r| RefreshLock {
+            row: row(&r),
+            sealed: sealed_at(&r, 11),
+            failures: r.get(14),
+            tx,
+        }))
+    }
+}
+
+/// A connection locked for refresh, re-read under the lock.
+pub struct RefreshLock {
+    /// The row as it is now.
+    pub row: ConnectionRow,
+    /// Its sealed credential as it is now.
+    pub sealed: Sealed,
+    /// Consecutive failed refreshes.
+    pub failures: i64,
+    tx: Transaction<'static, Any>,
+}
+
+impl RefreshLock {
+    /// Stores refreshed tokens, marks the connection active and audits `refreshed`.
+    pub async fn store_tokens(mut self, sealed: &Sealed, expires_at: Option<i64>) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET key_version = $2, nonce = $3, ciphertext = $4, \
+             expires_at = $5, status = 'active', refresh_failures = 0, refresh_after = 0, \
+             updated_at = $6 WHERE id = $1",
+        )
+        .bind(&self.row.id)
+        .bind(&sealed.key_version)
+        .bind(sealed.nonce.clone())
+        .bind(sealed.ciphertext.clone())
+        .bind(expires_at)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await?;
+        let audit = event(&self.row, "refreshed", None);
+        append_audit_in(&mut self.tx, audit).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed refresh: `expired` for good (the grant is gone), or one more
+    /// failure with a retry time, `error` once failures reach `error_after`.
+    pub async fn record_failure(
+        mut self,
+        reason: &str,
+        expired: bool,
+        retry_at: i64,
+        error_after: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET refresh_failures = refresh_failures + 1, \
+             refresh_after = $2, status = CASE WHEN $3 = 1 THEN 'expired' \
+             WHEN refresh_failures + 1 >= $4 THEN 'error' ELSE status END, updated_at = $5 \
+             WHERE id = $1",
+        )
+        .bind(&self.row.id)
+        .bind(retry_at)
+        .bind(i64::from(expired))
+        .bind(error_after)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await?;
+        let detail = serde_json::json!({ "reason": reason }).to_string();
+        let audit = event(&self.row, "refresh_failed", Some(detail));
+        append_audit_in(&mut self.tx, audit).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn event<'a>(row: &'a ConnectionRow, what: &'a str, detail: Option<String>) -> NewAuditEvent<'a> {
+    NewAuditEvent {
+        project_id: &row.project_id,
+        connection_id: Some(&row.id),
+        external_id: Some(&row.external_id),
+        event: what,
+        flow_id: None,
+        detail,
+    }
+}
