@@ -48,6 +48,9 @@ async fn bench(clients: usize, duration: Duration) {
         database_url: thinkfleet::store::default_url(dir.path()),
         runtime: RuntimeConfig::default(),
         keys: KeyConfig::default(),
+        public_url: None,
+        admin_token: None,
+        refresh_interval: Duration::from_secs(3600),
     };
     let app_state = state(&config).await.unwrap();
     let store = app_state.connections.store().clone();

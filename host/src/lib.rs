@@ -12,6 +12,7 @@
 //! - [`connections`]: the lifecycle of connections, with validation and audit.
 //! - [`flows`]: saved flows, references and templates, runs.
 //! - [`local_cache`]: the process-local caches of the run path (SQLite only).
+//! - [`oauth`]: OAuth2 authorization, OAuth apps, token refresh.
 //! - [`projects`] and [`tokens`]: projects and their API tokens.
 //! - [`rotation`]: `keys rotate`.
 //! - [`api`]: the JSON API (axum).
@@ -27,6 +28,7 @@ pub mod connections;
 pub mod examples;
 pub mod flows;
 pub mod local_cache;
+pub mod oauth;
 pub mod piece;
 pub mod projects;
 pub mod rotation;

@@ -3,7 +3,9 @@
 //! Resumable by construction: rows are read in batches of those not yet under the
 //! current key, and each row is rewritten by its own compare-and-swap statement. A
 //! kill at any moment leaves every row whole, under the old key or the new one, and the
-//! next run picks up where this one stopped.
+//! next run picks up where this one stopped. OAuth apps' client secrets are rotated
+//! the same way. Pending OAuth2 authorizations live ten minutes and are left alone:
+//! keep the old key in `AP_ENCRYPTION_KEY_PREVIOUS` that long.
 
 use crate::store::{Store, StoreError};
 use crate::vault::{Binding, Vault, VaultError};
@@ -47,6 +49,7 @@ pub async fn rotate(
             .rows_to_rotate(vault.current_version(), batch.max(1))
             .await?;
         if rows.is_empty() {
+            rotate_oauth_apps(store, vault, &mut report).await?;
             return Ok(report);
         }
         for row in rows {
@@ -70,4 +73,34 @@ pub async fn rotate(
         }
         progress(&report);
     }
+}
+
+/// The operators' OAuth app secrets (few rows: one pass).
+async fn rotate_oauth_apps(
+    store: &Store,
+    vault: &Vault,
+    report: &mut Report,
+) -> Result<(), RotationError> {
+    for (piece, sealed) in store.oauth_apps_to_rotate(vault.current_version()).await? {
+        let binding = Binding {
+            project: "",
+            kind: crate::oauth::APP_KIND,
+            id: &piece,
+        };
+        let resealed = vault
+            .reseal(binding, &sealed)
+            .map_err(|error| RotationError::Open {
+                id: format!("oauth app {piece}"),
+                error,
+            })?;
+        if store
+            .swap_oauth_app_sealed(&piece, &sealed, &resealed)
+            .await?
+        {
+            report.rotated += 1;
+        } else {
+            report.raced += 1;
+        }
+    }
+    Ok(())
 }

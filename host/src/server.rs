@@ -3,12 +3,15 @@
 use crate::api::{AppState, app};
 use crate::catalog::{Catalog, piece_files};
 use crate::connections::Connections;
+use crate::oauth::OAuth;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 use crate::vault::{KeyConfig, KeySource, load_keys};
+use secrecy::SecretString;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What `serve` needs.
 #[derive(Debug)]
@@ -23,7 +26,17 @@ pub struct ServeConfig {
     pub runtime: RuntimeConfig,
     /// The encryption keys given (none: the data directory's key file).
     pub keys: KeyConfig,
+    /// The URL browsers reach this server at (OAuth2 callbacks); default
+    /// `http://LISTEN-ADDRESS`.
+    pub public_url: Option<String>,
+    /// The admin token; none disables the admin API.
+    pub admin_token: Option<SecretString>,
+    /// How often the background refresher looks for OAuth2 tokens about to expire.
+    pub refresh_interval: Duration,
 }
+
+/// What the background refresher considers "about to expire".
+pub const REFRESH_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,26 +81,43 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         tracing::warn!(path = %s.path.display(), reason = %s.reason, "piece not loaded");
     }
     tracing::info!(pieces = catalog.len(), "pieces loaded");
-    Ok(AppState::new(Connections::new(
-        store,
-        vault,
-        Arc::new(catalog),
-    )))
+    let connections = Connections::new(store, vault, Arc::new(catalog));
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let oauth = OAuth::new(
+        connections.clone(),
+        config.runtime.outbound.clone(),
+        &public_url,
+    );
+    Ok(AppState::new(
+        connections,
+        oauth,
+        config.admin_token.clone(),
+    ))
 }
 
 /// Builds the state, binds, prints `listening on http://ADDR` on stdout and serves
 /// until `shutdown` completes.
 pub async fn serve(
-    config: ServeConfig,
+    mut config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let state = state(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| ServeError::Startup(format!("cannot listen on {}: {e}", config.listen)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Startup(e.to_string()))?;
+    config.listen = addr.to_string();
+    let state = state(&config).await?;
+    let refresher = tokio::spawn(
+        state
+            .oauth
+            .clone()
+            .run_refresher(config.refresh_interval, REFRESH_WINDOW),
+    );
     println!("listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let store = state.connections.store().clone();
@@ -95,6 +125,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| ServeError::Startup(format!("server: {e}")))?;
+    refresher.abort();
     store.close().await;
     Ok(())
 }

@@ -4,5 +4,6 @@ mod cli;
 mod connections;
 mod example_pieces;
 mod flows;
+mod oauth;
 mod sandbox;
 mod vault;

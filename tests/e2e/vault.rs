@@ -34,6 +34,9 @@ async fn service(home: &DataHome, current: &str, previous: Option<&str>) -> Conn
             current: Some(SecretString::from(current.to_owned())),
             previous: previous.map(|p| SecretString::from(p.to_owned())),
         },
+        public_url: None,
+        admin_token: None,
+        refresh_interval: std::time::Duration::from_secs(3600),
     };
     state(&config).await.expect("state").connections
 }

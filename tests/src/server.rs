@@ -48,6 +48,14 @@ fn getrandom_fill(buf: &mut [u8]) {
         .expect("random bytes");
 }
 
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// Where a test's data lives.
 pub struct DataHome {
     /// The data directory.
@@ -143,10 +151,16 @@ impl Server {
     /// Starts `thinkfleet serve` on `home` with extra environment (outbound overrides,
     /// keys), logging at debug level to a file in the data directory.
     pub async fn start(home: &DataHome, env: &[(&str, &str)]) -> Server {
+        Self::start_on(home, "127.0.0.1:0", env).await
+    }
+
+    /// Like [`Server::start`], listening on `listen` (e.g. a port chosen in advance
+    /// with [`free_port`] so an OAuth2 provider can know the callback URL).
+    pub async fn start_on(home: &DataHome, listen: &str, env: &[(&str, &str)]) -> Server {
         let log = home.path().join(format!("server-{}.log", uuid_like()));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut child = home
-            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .command(&["serve", "--listen", listen])
             .env("RUST_LOG", "debug")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -4,6 +4,7 @@
 
 use crate::connections::ConnectionError;
 use crate::flows::FlowError;
+use crate::oauth::OAuthError;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -115,6 +116,21 @@ impl From<FlowError> for ApiError {
                 e.to_string(),
             ),
             FlowError::Store(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        match e {
+            OAuthError::Connection(c) => c.into(),
+            OAuthError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m)
+            }
+            OAuthError::Token(t) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", t.to_string())
+            }
+            other => ApiError::internal(&other),
         }
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod connections;
 mod error;
 mod flows;
+mod oauth;
 mod openapi;
 mod pieces;
 mod views;
@@ -16,12 +17,14 @@ pub use error::{ApiError, ApiResult};
 
 use crate::connections::Connections;
 use crate::flows::Flows;
+use crate::oauth::OAuth;
 use crate::projects::Authenticator;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,14 +40,20 @@ pub struct AppState {
     pub flows: Flows,
     /// Checks API tokens.
     pub auth: Arc<Authenticator>,
+    /// OAuth2 flows and refresh.
+    pub oauth: OAuth,
+    /// The operators' admin token (`THINKFLEET_ADMIN_TOKEN`); none disables the admin API.
+    pub admin_token: Option<Arc<SecretString>>,
 }
 
 impl AppState {
-    /// The state over a connections service.
-    pub fn new(connections: Connections) -> Self {
+    /// The state over a connections service and its OAuth2 service.
+    pub fn new(connections: Connections, oauth: OAuth, admin_token: Option<SecretString>) -> Self {
         AppState {
-            flows: Flows::new(connections.clone()),
+            flows: Flows::new(connections.clone(), oauth.clone()),
             auth: Arc::new(Authenticator::new(connections.store().clone())),
+            oauth,
+            admin_token: admin_token.map(Arc::new),
             connections,
         }
     }
@@ -75,8 +84,14 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/flows/{id}/runs", post(flows::run))
         .route("/audit", get(audit::list))
+        .route("/oauth2/start", post(oauth::start))
+        .route(
+            "/admin/oauth-apps/{piece}",
+            axum::routing::put(oauth::set_app),
+        )
         .fallback(|| async { ApiError::no_route() });
     Router::new()
+        .route("/oauth2/callback", get(oauth::callback))
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))

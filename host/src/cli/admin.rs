@@ -38,6 +38,26 @@ pub enum TokenCommand {
     },
 }
 
+/// `thinkfleet oauth-app …`.
+#[derive(Debug, Subcommand)]
+pub enum OauthAppCommand {
+    /// Register (or replace) the OAuth app a piece's connections authorize with.
+    Set {
+        /// The OAuth2 piece.
+        piece: String,
+        /// The app's client id.
+        #[arg(long)]
+        client_id: String,
+        /// The app's client secret (prefer the environment variable: flags show in `ps`).
+        #[arg(long, env = "THINKFLEET_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        sandbox: super::SandboxArgs,
+    },
+}
+
 /// `thinkfleet keys …`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -98,6 +118,42 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
         println!("{}", reveal(&token));
     }
     db.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `oauth-app …`.
+pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
+    let OauthAppCommand::Set {
+        piece,
+        client_id,
+        client_secret,
+        store,
+        sandbox,
+    } = cmd;
+    let config = crate::server::ServeConfig {
+        listen: "127.0.0.1:0".into(),
+        data_dir: store.data_dir.clone(),
+        database_url: store.url(),
+        runtime: sandbox.runtime_config(),
+        keys: KeyConfig::from_env(),
+        public_url: None,
+        admin_token: None,
+        refresh_interval: std::time::Duration::from_secs(3600),
+    };
+    let state = crate::server::state(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    state
+        .oauth
+        .set_app(
+            &piece,
+            &client_id,
+            &secrecy::SecretString::from(client_secret),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("OAuth app for {piece} set (client id {client_id})");
+    state.connections.store().close().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -34,6 +34,9 @@ enum Command {
     /// Create project API tokens.
     #[command(subcommand)]
     Token(admin::TokenCommand),
+    /// Register the OAuth apps of OAuth2 pieces.
+    #[command(subcommand)]
+    OauthApp(admin::OauthAppCommand),
     /// Manage the encryption keys of stored credentials.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
             Command::Piece(cmd) => piece::run(cmd).await,
             Command::Project(cmd) => admin::project(cmd).await,
             Command::Token(cmd) => admin::token(cmd).await,
+            Command::OauthApp(cmd) => admin::oauth_app(cmd).await,
             Command::Keys(cmd) => admin::keys(cmd).await,
         }
     });

@@ -10,6 +10,18 @@ pub struct ServeArgs {
     /// The address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, env = "THINKFLEET_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
+    /// The URL browsers reach this server at, for OAuth2 callbacks
+    /// (default: http://LISTEN-ADDRESS).
+    #[arg(long, env = "THINKFLEET_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seconds between the background refresher's looks for OAuth2 tokens that expire
+    /// within 5 minutes.
+    #[arg(
+        long,
+        env = "THINKFLEET_OAUTH_REFRESH_INTERVAL_SECS",
+        default_value_t = 60
+    )]
+    oauth_refresh_interval_secs: u64,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -24,6 +36,12 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         database_url: args.store.url(),
         runtime: args.sandbox.runtime_config(),
         keys: crate::vault::KeyConfig::from_env(),
+        public_url: args.public_url,
+        admin_token: std::env::var("THINKFLEET_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(secrecy::SecretString::from),
+        refresh_interval: std::time::Duration::from_secs(args.oauth_refresh_interval_secs.max(1)),
     };
     crate::server::serve(config, shutdown_signal())
         .await

@@ -120,30 +120,52 @@ impl Connections {
     /// Validates and stores a new connection in `project`.
     pub async fn create(&self, project: &str, req: NewConnectionRequest) -> Result<ConnectionRow> {
         let display_name = display_name(&req.display_name)?;
-        let external_id = match req.external_id {
-            Some(id) if external_id::is_valid(&id) => id,
-            Some(_) => {
-                return Err(ConnectionError::Invalid(format!(
-                    "external_id must be 1 to {} letters, digits, '-', '_' or '.'",
-                    external_id::MAX_LEN
-                )));
-            }
-            None => external_id::slug(&display_name),
-        };
+        let external_id = checked_external_id(req.external_id, &display_name)?;
         let piece = self.piece(&req.piece)?;
         let value = self.validated(piece, req.value).await?;
+        self.insert(project, &req.piece, display_name, external_id, &value, None)
+            .await
+    }
+
+    /// Stores a new connection whose value was already validated (the OAuth2 callback).
+    pub async fn create_validated(
+        &self,
+        project: &str,
+        piece: &str,
+        display_name: &str,
+        external_id: Option<String>,
+        value: &ConnectionValue,
+        expires_at: Option<i64>,
+    ) -> Result<ConnectionRow> {
+        let display_name = self::display_name(display_name)?;
+        let external_id = checked_external_id(external_id, &display_name)?;
+        self.piece(piece)?;
+        self.insert(project, piece, display_name, external_id, value, expires_at)
+            .await
+    }
+
+    async fn insert(
+        &self,
+        project: &str,
+        piece_name: &str,
+        display_name: String,
+        external_id: String,
+        value: &ConnectionValue,
+        expires_at: Option<i64>,
+    ) -> Result<ConnectionRow> {
+        let piece = self.piece(piece_name)?;
         let row = ConnectionRow {
             id: uuid::Uuid::new_v4().to_string(),
             project_id: project.to_owned(),
             external_id,
             display_name,
-            piece: req.piece,
+            piece: piece_name.to_owned(),
             auth_type: piece.info().auth.kind().to_owned(),
             status: "active".to_owned(),
             created_at: 0,
             updated_at: 0,
             last_used_at: None,
-            expires_at: None,
+            expires_at,
         };
         let sealed = self.vault.seal(binding(&row), &value.to_plaintext())?;
         let audit = event(&row, "created", None);
@@ -206,17 +228,62 @@ impl Connections {
         let row = self.get(project, key).await?;
         let piece = self.piece(&row.piece)?;
         let value = self.validated(piece, input).await?;
-        let sealed = self.vault.seal(binding(&row), &value.to_plaintext())?;
-        let audit = event(&row, "reconnected", None);
+        self.replace(project, &row, &value, None).await
+    }
+
+    /// Replaces a connection's credentials with an already validated value (the OAuth2
+    /// callback of a reconnect) and marks it active.
+    pub async fn replace(
+        &self,
+        project: &str,
+        row: &ConnectionRow,
+        value: &ConnectionValue,
+        expires_at: Option<i64>,
+    ) -> Result<ConnectionRow> {
+        let sealed = self.vault.seal(binding(row), &value.to_plaintext())?;
+        let audit = event(row, "reconnected", None);
         if !self
             .store
-            .replace_credential(project, &row.id, &sealed, None, audit)
+            .replace_credential(project, &row.id, &sealed, expires_at, audit)
             .await?
         {
             return Err(ConnectionError::NotFound);
         }
-        self.forget(&row);
+        self.forget(row);
         self.get(project, &row.id).await
+    }
+
+    /// Opens a connection's sealed value (the OAuth2 refresh needs its host-only fields).
+    pub fn open_value(&self, row: &ConnectionRow, sealed: &Sealed) -> Result<ConnectionValue> {
+        let plain = self.vault.open(binding(row), sealed)?;
+        ConnectionValue::from_plaintext(&plain).map_err(|e| ConnectionError::Invalid(e.to_string()))
+    }
+
+    /// Seals a value for a connection's row.
+    pub fn seal_value(&self, row: &ConnectionRow, value: &ConnectionValue) -> Result<Sealed> {
+        Ok(self.vault.seal(binding(row), &value.to_plaintext())?)
+    }
+
+    /// The typed credentials of a value for a connection's piece.
+    pub fn credentials_of(
+        &self,
+        row: &ConnectionRow,
+        value: &ConnectionValue,
+    ) -> Result<Credentials> {
+        let piece = self.piece(&row.piece)?;
+        value
+            .credentials(&piece.info().auth)
+            .map_err(|e| ConnectionError::Invalid(e.to_string()))
+    }
+
+    /// The vault (the OAuth2 module seals its states and apps with it).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Drops the cached row of a connection after a write elsewhere (a refresh).
+    pub fn forget_cached(&self, row: &ConnectionRow) {
+        self.forget(row);
     }
 
     /// The project's flows whose steps reference the connection.
@@ -365,6 +432,17 @@ impl Connections {
             Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e.to_string())),
             Err(e) => Err(ConnectionError::Piece(e.to_string())),
         }
+    }
+}
+
+fn checked_external_id(given: Option<String>, display_name: &str) -> Result<String> {
+    match given {
+        Some(id) if external_id::is_valid(&id) => Ok(id),
+        Some(_) => Err(ConnectionError::Invalid(format!(
+            "external_id must be 1 to {} letters, digits, '-', '_' or '.'",
+            external_id::MAX_LEN
+        ))),
+        None => Ok(external_id::slug(display_name)),
     }
 }
 

@@ -142,11 +142,46 @@ impl ConnectionValue {
         Ok((value, creds))
     }
 
-    /// The typed credentials for a call.
+    /// An OAuth2 value: the access token and the schema's props (what the piece
+    /// receives), plus host-only fields under `@` names that never reach the piece:
+    /// `@refresh_token`, and `@client_id` / `@client_secret` when the connection brings
+    /// its own OAuth client.
+    pub fn oauth2(
+        access_token: SecretString,
+        host_only: BTreeMap<&'static str, SecretString>,
+        props: BTreeMap<String, String>,
+    ) -> Self {
+        let mut fields: BTreeMap<String, SecretString> = props
+            .into_iter()
+            .map(|(k, v)| (k, SecretString::from(v)))
+            .collect();
+        fields.insert("access_token".into(), access_token);
+        for (k, v) in host_only {
+            fields.insert(format!("@{k}"), v);
+        }
+        ConnectionValue { fields }
+    }
+
+    /// A host-only OAuth2 field (`refresh_token`, `client_id`, `client_secret`).
+    pub fn host_only(&self, name: &str) -> Option<&SecretString> {
+        self.fields.get(&format!("@{name}"))
+    }
+
+    /// The piece-facing props of an OAuth2 value (everything but the token and `@` fields).
+    pub fn props(&self) -> BTreeMap<String, String> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| !k.starts_with('@') && k.as_str() != "access_token")
+            .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+            .collect()
+    }
+
+    /// The typed credentials for a call (host-only `@` fields left out).
     pub fn credentials(&self, schema: &AuthSchema) -> Result<Credentials, ValueError> {
         let plain = self
             .fields
             .iter()
+            .filter(|(k, _)| !k.starts_with('@'))
             .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
             .collect();
         Ok(credentials_from_fields(schema, plain)?)

@@ -11,6 +11,7 @@ pub use run::{RunReport, StepError, StepReport};
 
 use crate::connections::Connections;
 use crate::local_cache::LocalCache;
+use crate::oauth::OAuth;
 use crate::store::{FlowRow, StoreError};
 use std::sync::Arc;
 
@@ -60,14 +61,17 @@ impl TryFrom<FlowRow> for Flow {
 #[derive(Clone)]
 pub struct Flows {
     connections: Connections,
+    oauth: OAuth,
     /// Saved flows by (project, id), for runs; see [`LocalCache`].
     cache: Arc<LocalCache<(String, String), Flow>>,
 }
 
 impl Flows {
-    /// Flows over these connections (and their store and catalog).
-    pub fn new(connections: Connections) -> Self {
+    /// Flows over these connections (and their store and catalog), refreshing OAuth2
+    /// tokens through `oauth`.
+    pub fn new(connections: Connections, oauth: OAuth) -> Self {
         Flows {
+            oauth,
             cache: Arc::new(LocalCache::new(connections.store().process_local_caches())),
             connections,
         }
@@ -168,6 +172,6 @@ impl Flows {
             Some(flow) => flow,
             None => self.cache.put(stamp, key, self.get(project, id).await?),
         };
-        Ok(run::run(&self.connections, project, &flow).await)
+        Ok(run::run(&self.connections, &self.oauth, project, &flow).await)
     }
 }

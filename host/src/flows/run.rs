@@ -5,6 +5,7 @@
 use super::Flow;
 use super::template;
 use crate::connections::{ConnectionError, Connections};
+use crate::oauth::{OAuth, OAuthError};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::CallError;
 use crate::store::{UseRecord, now_ms};
@@ -60,7 +61,12 @@ impl StepError {
 }
 
 /// Runs `flow` in `project`.
-pub(super) async fn run(connections: &Connections, project: &str, flow: &Flow) -> RunReport {
+pub(super) async fn run(
+    connections: &Connections,
+    oauth: &OAuth,
+    project: &str,
+    flow: &Flow,
+) -> RunReport {
     let mut outputs: HashMap<&str, Value> = HashMap::new();
     let mut steps = Vec::with_capacity(flow.definition.steps.len());
     let mut failed = false;
@@ -74,7 +80,7 @@ pub(super) async fn run(connections: &Connections, project: &str, flow: &Flow) -
             });
             continue;
         }
-        let result = run_step(connections, project, flow, step, &outputs).await;
+        let result = run_step(connections, oauth, project, flow, step, &outputs).await;
         match result {
             Ok(output) => {
                 outputs.insert(step.name.as_str(), output.clone());
@@ -104,6 +110,7 @@ pub(super) async fn run(connections: &Connections, project: &str, flow: &Flow) -
 
 async fn run_step(
     connections: &Connections,
+    oauth: &OAuth,
     project: &str,
     flow: &Flow,
     step: &super::StepDefinition,
@@ -136,6 +143,20 @@ async fn run_step(
                         StepError::new("internal", "the connection could not be read")
                     }
                 })?;
+            let creds = oauth.fresh(&row, creds).await.map_err(|e| match e {
+                OAuthError::Connection(ConnectionError::Expired) => {
+                    StepError::new("connection_expired", "Connection expired")
+                }
+                OAuthError::Connection(ConnectionError::NotFound) => StepError::not_found(),
+                OAuthError::Token(e) => StepError::new(
+                    "refresh_failed",
+                    format!("the connection's token could not be refreshed: {e}"),
+                ),
+                other => {
+                    tracing::error!(error = %other, "refreshing a token failed");
+                    StepError::new("internal", "the connection could not be refreshed")
+                }
+            })?;
             if row.piece != step.piece {
                 return Err(StepError::new(
                     "connection_piece_mismatch",

@@ -342,7 +342,7 @@ impl Store {
         for u in latest {
             sqlx::query(
                 "UPDATE connections SET last_used_at = $3, status = CASE \
-                 WHEN $4 <> '' THEN $4 WHEN status = 'error' THEN 'active' ELSE status END \
+                 WHEN $4 <> '' THEN $4 WHEN status = 'error' AND refresh_failures = 0 THEN 'active' ELSE status END \
                  WHERE project_id = $1 AND id = $2",
             )
             .bind(&u.project_id)

@@ -64,6 +64,39 @@ impl Store {
         Ok(found.map(|r| (r.get(0), sealed_at(&r, 1))))
     }
 
+    /// OAuth apps whose client secret is sealed under another key than `current`.
+    pub async fn oauth_apps_to_rotate(&self, current: &str) -> Result<Vec<(String, Sealed)>> {
+        let rows = sqlx::query(
+            "SELECT piece, key_version, nonce, ciphertext FROM oauth_apps WHERE key_version <> $1",
+        )
+        .bind(current)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), sealed_at(r, 1))).collect())
+    }
+
+    /// Writes a re-sealed client secret if the row still holds `old`.
+    pub async fn swap_oauth_app_sealed(
+        &self,
+        piece: &str,
+        old: &Sealed,
+        new: &Sealed,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE oauth_apps SET key_version = $2, nonce = $3, ciphertext = $4 \
+             WHERE piece = $1 AND key_version = $5 AND nonce = $6",
+        )
+        .bind(piece)
+        .bind(&new.key_version)
+        .bind(new.nonce.clone())
+        .bind(new.ciphertext.clone())
+        .bind(&old.key_version)
+        .bind(old.nonce.clone())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Stores a pending authorization.
     pub async fn insert_oauth_state(&self, s: &StateRow) -> Result<()> {
         sqlx::query(
@@ -109,7 +142,11 @@ impl Store {
 
     /// OAuth2 connections (any project) whose token expires before `before` and whose
     /// retry backoff has passed: the background refresher's work.
-    pub async fn refresh_candidates(&self, before: i64, limit: i64) -> Result<Vec<(String, String)>> {
+    pub async fn refresh_candidates(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT project_id, id FROM connections WHERE auth_type = 'oauth2' \
              AND status <> 'expired' AND expires_at IS NOT NULL AND expires_at < $1 \
@@ -127,7 +164,11 @@ impl Store {
     /// lock (`FOR UPDATE`) on PostgreSQL, so replicas sharing the database refresh one
     /// at a time; on SQLite, this process is the only server and its single-flight
     /// suffices. The lock is held until the returned guard commits or is dropped.
-    pub async fn lock_for_refresh(&self, project_id: &str, id: &str) -> Result<Option<RefreshLock>> {
+    pub async fn lock_for_refresh(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<Option<RefreshLock>> {
         let mut tx = self.pool().begin().await?;
         let lock = if self.backend() == Backend::Postgres {
             " FOR UPDATE"

@@ -1,0 +1,192 @@
+//! The OAuth2 protocol client: the `oauth2` crate over a `reqwest` client that follows
+//! no redirects, with the operator's outbound overrides applied to the provider's URLs
+//! (how tests point real pieces' providers at a local server).
+
+use crate::runtime::OutboundPolicy;
+use crate::runtime::outbound::host_matches;
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse as _,
+    TokenUrl,
+};
+use secrecy::{ExposeSecret as _, SecretString};
+
+/// The token endpoint's answer.
+pub struct Tokens {
+    /// The access token.
+    pub access_token: SecretString,
+    /// A refresh token, when one came back.
+    pub refresh_token: Option<SecretString>,
+    /// Lifetime of the access token in seconds, when given.
+    pub expires_in: Option<u64>,
+}
+
+/// Why a token request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The provider refused the grant (`invalid_grant`): revoked, reused or expired.
+    #[error("the provider refused the grant (invalid_grant)")]
+    InvalidGrant,
+    /// The provider answered another OAuth error.
+    #[error("the provider answered {0}")]
+    Refused(String),
+    /// Network failure, 5xx, or an unreadable answer: worth retrying.
+    #[error("the token request failed: {0}")]
+    Transient(String),
+    /// A URL of the piece's schema is unusable.
+    #[error("{0}")]
+    BadUrl(String),
+}
+
+/// One client registration: where to go and as whom.
+pub struct Endpoint<'a> {
+    /// The piece's authorization URL.
+    pub auth_url: &'a str,
+    /// The piece's token URL.
+    pub token_url: &'a str,
+    /// Client id.
+    pub client_id: &'a str,
+    /// Client secret.
+    pub client_secret: &'a SecretString,
+    /// Our callback URL.
+    pub redirect_url: &'a str,
+}
+
+/// Applies the operator's overrides to a provider URL; refuses plain HTTP otherwise.
+pub fn route(policy: &OutboundPolicy, url: &str) -> Result<String, TokenError> {
+    let parsed = url::Url::parse(url).map_err(|e| TokenError::BadUrl(format!("{url}: {e}")))?;
+    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    if let Some(o) = policy
+        .overrides
+        .iter()
+        .find(|o| host_matches(&o.host, &host))
+    {
+        let prefix = o.base.as_str().trim_end_matches('/');
+        let query = parsed.query().map(|q| format!("?{q}")).unwrap_or_default();
+        return Ok(format!("{prefix}{}{query}", parsed.path()));
+    }
+    if parsed.scheme() != "https" {
+        return Err(TokenError::BadUrl(format!(
+            "{url}: an OAuth2 endpoint must use https"
+        )));
+    }
+    Ok(url.to_owned())
+}
+
+fn client(
+    policy: &OutboundPolicy,
+    e: &Endpoint<'_>,
+) -> Result<
+    BasicClient<
+        oauth2::EndpointSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    >,
+    TokenError,
+> {
+    let bad = |e: oauth2::url::ParseError| TokenError::BadUrl(e.to_string());
+    Ok(BasicClient::new(ClientId::new(e.client_id.to_owned()))
+        .set_client_secret(ClientSecret::new(
+            e.client_secret.expose_secret().to_owned(),
+        ))
+        .set_auth_uri(AuthUrl::new(route(policy, e.auth_url)?).map_err(bad)?)
+        .set_token_uri(TokenUrl::new(route(policy, e.token_url)?).map_err(bad)?)
+        .set_redirect_uri(RedirectUrl::new(e.redirect_url.to_owned()).map_err(bad)?))
+}
+
+/// The authorization URL for `state`, with PKCE S256; returns it and the verifier.
+pub fn authorize_url(
+    policy: &OutboundPolicy,
+    e: &Endpoint<'_>,
+    state: &str,
+    scopes: &[String],
+    extra: &[(String, String)],
+) -> Result<(String, SecretString), TokenError> {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let state = state.to_owned();
+    let c = client(policy, e)?;
+    let mut req = c
+        .authorize_url(move || CsrfToken::new(state))
+        .add_scopes(scopes.iter().map(|s| Scope::new(s.clone())))
+        .set_pkce_challenge(challenge);
+    for (k, v) in extra {
+        req = req.add_extra_param(k.clone(), v.clone());
+    }
+    let (url, _) = req.url();
+    Ok((
+        url.to_string(),
+        SecretString::from(verifier.secret().clone()),
+    ))
+}
+
+fn http() -> Result<reqwest::Client, TokenError> {
+    reqwest::Client::builder()
+        // Following redirects would open the token request to SSRF.
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| TokenError::Transient(e.to_string()))
+}
+
+fn tokens(t: &oauth2::basic::BasicTokenResponse) -> Tokens {
+    Tokens {
+        access_token: SecretString::from(t.access_token().secret().clone()),
+        refresh_token: t
+            .refresh_token()
+            .map(|r| SecretString::from(r.secret().clone())),
+        expires_in: t.expires_in().map(|d| d.as_secs()),
+    }
+}
+
+fn classify<RE: std::error::Error + 'static>(
+    e: RequestTokenError<RE, oauth2::StandardErrorResponse<BasicErrorResponseType>>,
+) -> TokenError {
+    match e {
+        RequestTokenError::ServerResponse(r) => match r.error() {
+            BasicErrorResponseType::InvalidGrant => TokenError::InvalidGrant,
+            other => TokenError::Refused(other.to_string()),
+        },
+        RequestTokenError::Request(e) => TokenError::Transient(e.to_string()),
+        RequestTokenError::Parse(_, body) => {
+            TokenError::Transient(format!("unreadable answer ({} bytes)", body.len()))
+        }
+        RequestTokenError::Other(m) => TokenError::Transient(m),
+    }
+}
+
+/// Exchanges an authorization code (with its PKCE verifier) for tokens.
+pub async fn exchange_code(
+    policy: &OutboundPolicy,
+    e: &Endpoint<'_>,
+    code: &str,
+    verifier: &SecretString,
+) -> Result<Tokens, TokenError> {
+    let c = client(policy, e)?;
+    let http = http()?;
+    let t = c
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
+        .request_async(&http)
+        .await
+        .map_err(classify)?;
+    Ok(tokens(&t))
+}
+
+/// Exchanges a refresh token for new tokens.
+pub async fn refresh(
+    policy: &OutboundPolicy,
+    e: &Endpoint<'_>,
+    refresh_token: &SecretString,
+) -> Result<Tokens, TokenError> {
+    let c = client(policy, e)?;
+    let http = http()?;
+    let t = c
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
+        .request_async(&http)
+        .await
+        .map_err(classify)?;
+    Ok(tokens(&t))
+}

@@ -1,0 +1,441 @@
+//! OAuth2 connections end to end against a strict local provider: the popup flow for
+//! slack (operator's app) and google-sheets (the connection's own client), a flow run
+//! with the token, refresh exactly once under 200 concurrent runs (and across two
+//! servers sharing PostgreSQL), and `invalid_grant`, 500 and a missing refresh token.
+
+use crate::connections::assert_nowhere;
+use serde_json::{Value, json};
+use std::time::Duration;
+use thinkfleet_tests::oauth_provider::{OAuthProvider, ProviderConfig};
+use thinkfleet_tests::server::{Client, DataHome, Server, free_port};
+
+const CLIENT_ID: &str = "tf-client";
+const CLIENT_SECRET: &str = "tf-client-secret-planted-42";
+const ADMIN_TOKEN: &str = "admin-token-for-tests";
+
+/// A provider, and a server on a port chosen first so the callback URL is known.
+struct Setup {
+    provider: OAuthProvider,
+    home: DataHome,
+    token: String,
+    server: Server,
+    listen: String,
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn setup(google: bool, extra_env: &[(&str, &str)]) -> Setup {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let callback = format!("http://{listen}/oauth2/callback");
+    let config = if google {
+        ProviderConfig::google(CLIENT_ID, CLIENT_SECRET, &callback)
+    } else {
+        ProviderConfig::slack(CLIENT_ID, CLIENT_SECRET, &callback)
+    };
+    let provider = OAuthProvider::start(config).await;
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let server = start_server(&home, &listen, &provider, extra_env).await;
+    Setup {
+        provider,
+        home,
+        token,
+        server,
+        listen,
+    }
+}
+
+async fn start_server(
+    home: &DataHome,
+    listen: &str,
+    provider: &OAuthProvider,
+    extra_env: &[(&str, &str)],
+) -> Server {
+    let overrides = [
+        "slack.com",
+        "accounts.google.com",
+        "oauth2.googleapis.com",
+        "www.googleapis.com",
+        "sheets.googleapis.com",
+    ]
+    .iter()
+    .map(|h| format!("{h}={}", provider.base))
+    .collect::<Vec<_>>()
+    .join(",");
+    let mut env = vec![
+        ("THINKFLEET_OUTBOUND_OVERRIDES", overrides.as_str()),
+        ("THINKFLEET_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("THINKFLEET_OAUTH_REFRESH_INTERVAL_SECS", "3600"),
+    ];
+    env.extend_from_slice(extra_env);
+    Server::start_on(home, listen, &env).await
+}
+
+/// Registers the operator's OAuth app through the admin API.
+async fn register_app(s: &Setup, piece: &str) {
+    let admin = s.server.client(ADMIN_TOKEN);
+    let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
+    let (status, _) = admin
+        .send("PUT", &format!("/admin/oauth-apps/{piece}"), Some(&body))
+        .await;
+    assert_eq!(status, 204);
+}
+
+/// Starts an authorization, lets the provider approve it, and follows its redirect to
+/// our callback; returns the callback page.
+async fn authorize(api: &Client, start: Value) -> String {
+    let (status, started) = api.post("/oauth2/start", &start).await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["authorize_url"].as_str().expect("authorize_url");
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    let http = no_redirects();
+    let approved = http.get(url).send().await.expect("authorize");
+    assert_eq!(approved.status(), 302, "the provider refused: {url}");
+    let callback = approved
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .expect("redirect")
+        .to_owned();
+    let page = http.get(&callback).send().await.expect("callback");
+    assert_eq!(page.status(), 200);
+    page.text().await.expect("page")
+}
+
+async fn connect_slack(s: &Setup, external_id: &str) {
+    let api = s.server.client(&s.token);
+    let page = authorize(
+        &api,
+        json!({"piece": "slack", "display_name": external_id, "external_id": external_id}),
+    )
+    .await;
+    assert!(
+        page.contains(&format!("Connected ({external_id})")),
+        "{page}"
+    );
+}
+
+async fn slack_flow(api: &Client, connection: &str) -> String {
+    let (status, flow) = api
+        .post(
+            "/flows",
+            &json!({"name": format!("notify via {connection}"), "steps": [{
+                "name": "post", "piece": "slack", "action": "send_message",
+                "auth": format!("{{{{connections['{connection}']}}}}"),
+                "input": {"channel": "#general", "text": "deployed"}}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{flow}");
+    flow["id"].as_str().expect("id").to_owned()
+}
+
+async fn run(api: &Client, flow: &str) -> Value {
+    let (status, report) = api.post(&format!("/flows/{flow}/runs"), &json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+fn events(audit: &Value, kind: &str) -> usize {
+    audit["events"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["event"] == kind).count())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
+    let s = setup(false, &[]).await;
+    let api = s.server.client(&s.token);
+
+    // Only the admin token may register apps.
+    let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
+    for who in [s.server.client(&s.token), s.server.client("wrong")] {
+        let (status, _) = who
+            .send("PUT", "/admin/oauth-apps/slack", Some(&body))
+            .await;
+        assert_eq!(status, 401);
+    }
+    // Without an app the start says what to do.
+    let (status, body) = api
+        .post(
+            "/oauth2/start",
+            &json!({"piece": "slack", "display_name": "Slack"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("m")
+            .contains("oauth-app set slack")
+    );
+    register_app(&s, "slack").await;
+
+    // Start → provider → callback → active connection.
+    let (_, started) = api
+        .post(
+            "/oauth2/start",
+            &json!({"piece": "slack", "display_name": "Team Slack", "external_id": "slack-main"}),
+        )
+        .await;
+    let url = started["authorize_url"].as_str().expect("url").to_owned();
+    assert!(
+        url.starts_with(&format!("{}/oauth/v2/authorize?", s.provider.base)),
+        "{url}"
+    );
+    let http = no_redirects();
+    let approved = http.get(&url).send().await.expect("authorize");
+    let callback = approved.headers()["location"]
+        .to_str()
+        .expect("loc")
+        .to_owned();
+    assert!(callback.starts_with(&format!("http://{}/oauth2/callback?code=", s.listen)));
+    let page = http
+        .get(&callback)
+        .send()
+        .await
+        .expect("cb")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("Connected (slack-main)"), "{page}");
+    assert!(page.contains("window.opener.postMessage"), "{page}");
+    let (_, conn) = api.get("/connections/slack-main").await;
+    assert_eq!(conn["auth_type"], "oauth2");
+    assert_eq!(conn["status"], "active");
+    assert_eq!(s.provider.code_exchanges(), 1);
+
+    // The state is single-use: replaying the callback stores nothing.
+    let replay = http
+        .get(&callback)
+        .send()
+        .await
+        .expect("cb")
+        .text()
+        .await
+        .expect("page");
+    assert!(replay.contains("already used"), "{replay}");
+    assert_eq!(
+        api.get("/connections").await.1["connections"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // The provider's refusal ends in a clear page, nothing stored.
+    s.provider.deny_next_authorization();
+    let page = authorize_denied(&api).await;
+    assert!(
+        page.contains("did not grant access (access_denied)"),
+        "{page}"
+    );
+    assert_eq!(
+        api.get("/connections").await.1["connections"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // A flow run posts with the stored token, applied by the host.
+    let flow = slack_flow(&api, "slack-main").await;
+    let report = run(&api, &flow).await;
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let posted = s
+        .provider
+        .resource_requests()
+        .into_iter()
+        .find(|(_, path, _)| path == "/api/chat.postMessage")
+        .expect("post");
+    let bearer = posted.2.strip_prefix("Bearer ").expect("bearer").to_owned();
+    assert!(s.provider.is_access_token_valid(&bearer));
+
+    let refresh = s.provider.current_refresh_token().expect("refresh token");
+    assert_nowhere(
+        &s.home,
+        &s.server,
+        &api,
+        &[&bearer, &refresh, CLIENT_SECRET],
+    )
+    .await;
+}
+
+async fn authorize_denied(api: &Client) -> String {
+    let (_, started) = api
+        .post(
+            "/oauth2/start",
+            &json!({"piece": "slack", "display_name": "Nope"}),
+        )
+        .await;
+    let http = no_redirects();
+    let url = started["authorize_url"].as_str().expect("url");
+    let denied = http.get(url).send().await.expect("authorize");
+    let callback = denied.headers()["location"]
+        .to_str()
+        .expect("loc")
+        .to_owned();
+    assert!(callback.contains("error=access_denied"));
+    http.get(&callback)
+        .send()
+        .await
+        .expect("cb")
+        .text()
+        .await
+        .expect("page")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn google_sheets_connects_with_its_own_client_and_appends_a_row() {
+    let s = setup(true, &[]).await;
+    let api = s.server.client(&s.token);
+    let page = authorize(
+        &api,
+        json!({"piece": "google-sheets", "display_name": "Sheets", "external_id": "sheets",
+               "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+    )
+    .await;
+    assert!(page.contains("Connected (sheets)"), "{page}");
+    let asked = s.provider.authorize_requests();
+    assert_eq!(
+        asked[0].get("access_type").map(String::as_str),
+        Some("offline")
+    );
+    assert!(asked[0]["scope"].contains("spreadsheets"));
+    let (status, flow) = api
+        .post(
+            "/flows",
+            &json!({"name": "log", "steps": [{"name": "row", "piece": "google-sheets",
+                "action": "append_row", "auth": "{{connections['sheets']}}",
+                "input": {"spreadsheet_id": "abc", "values": ["a", 1]}}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{flow}");
+    let report = run(&api, flow["id"].as_str().expect("id")).await;
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert!(
+        s.provider
+            .resource_requests()
+            .iter()
+            .any(|(m, p, a)| m == "POST"
+                && p.starts_with("/v4/spreadsheets/abc")
+                && a.starts_with("Bearer at-"))
+    );
+    assert_nowhere(&s.home, &s.server, &api, &[CLIENT_SECRET]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_expiring_under_200_concurrent_runs_is_refreshed_once() {
+    let s = setup(false, &[]).await;
+    register_app(&s, "slack").await;
+    // Issued tokens live 30 s: inside the one-minute refresh margin, so the first run
+    // finds the token about to expire.
+    s.provider.set_expires_in(30);
+    connect_slack(&s, "slack-main").await;
+    s.provider.set_expires_in(3600);
+    s.provider.delay_refresh(Duration::from_millis(300));
+    let api = s.server.client(&s.token);
+    let flow = slack_flow(&api, "slack-main").await;
+    let runs: Vec<_> = (0..200)
+        .map(|_| {
+            let api = api.clone();
+            let flow = flow.clone();
+            tokio::spawn(async move { run(&api, &flow).await })
+        })
+        .collect();
+    for r in runs {
+        let report = r.await.expect("run");
+        assert_eq!(report["status"], "succeeded", "{report}");
+    }
+    assert_eq!(s.provider.refresh_requests(), 1);
+    let (_, audit) = api.get("/audit?connection=slack-main&limit=1000").await;
+    assert_eq!(events(&audit, "refreshed"), 1);
+    assert_eq!(events(&audit, "used"), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_on_one_postgresql_database_refresh_once() {
+    let s = setup(false, &[]).await;
+    if s.home.database_url.is_none() {
+        eprintln!(
+            "SQLite run: one server per database file; this test runs in the PostgreSQL pass"
+        );
+        return;
+    }
+    register_app(&s, "slack").await;
+    s.provider.set_expires_in(30);
+    connect_slack(&s, "slack-main").await;
+    s.provider.set_expires_in(3600);
+    s.provider.delay_refresh(Duration::from_millis(500));
+    let other = start_server(&s.home, "127.0.0.1:0", &s.provider, &[]).await;
+    let api_a = s.server.client(&s.token);
+    let api_b = other.client(&s.token);
+    let flow = slack_flow(&api_a, "slack-main").await;
+    let runs: Vec<_> = (0..200)
+        .map(|i| {
+            let api = if i % 2 == 0 {
+                api_a.clone()
+            } else {
+                api_b.clone()
+            };
+            let flow = flow.clone();
+            tokio::spawn(async move { run(&api, &flow).await })
+        })
+        .collect();
+    for r in runs {
+        assert_eq!(r.await.expect("run")["status"], "succeeded");
+    }
+    assert_eq!(s.provider.refresh_requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refresh_failures_expire_retry_and_keep_the_old_refresh_token() {
+    let s = setup(false, &[]).await;
+    register_app(&s, "slack").await;
+    let api = s.server.client(&s.token);
+    s.provider.set_expires_in(30);
+
+    // No refresh token in the answer: the old one is kept and keeps working.
+    connect_slack(&s, "keeps").await;
+    let flow = slack_flow(&api, "keeps").await;
+    s.provider.omit_refresh_token_on_refresh(true);
+    for expected in [1, 2] {
+        assert_eq!(run(&api, &flow).await["status"], "succeeded");
+        assert_eq!(s.provider.refresh_requests(), expected);
+    }
+    s.provider.omit_refresh_token_on_refresh(false);
+
+    // 500s: the still-valid token is used, failures are audited, and after three the
+    // connection shows "error"; a successful refresh brings it back.
+    connect_slack(&s, "flaky").await;
+    let flow = slack_flow(&api, "flaky").await;
+    s.provider.fail_token_with_500(3);
+    for _ in 0..3 {
+        assert_eq!(run(&api, &flow).await["status"], "succeeded");
+    }
+    assert_eq!(api.get("/connections/flaky").await.1["status"], "error");
+    let (_, audit) = api.get("/audit?connection=flaky").await;
+    assert_eq!(events(&audit, "refresh_failed"), 3);
+    assert_eq!(run(&api, &flow).await["status"], "succeeded");
+    assert_eq!(api.get("/connections/flaky").await.1["status"], "active");
+
+    // invalid_grant: "Connection expired" until a reconnect restores it.
+    connect_slack(&s, "revoked").await;
+    let flow = slack_flow(&api, "revoked").await;
+    s.provider.fail_refresh_with_invalid_grant(true);
+    let report = run(&api, &flow).await;
+    assert_eq!(report["steps"][0]["error"]["code"], "connection_expired");
+    assert_eq!(report["steps"][0]["error"]["message"], "Connection expired");
+    assert_eq!(api.get("/connections/revoked").await.1["status"], "expired");
+    let (_, audit) = api.get("/audit?connection=revoked").await;
+    assert!(audit.to_string().contains("invalid_grant"), "{audit}");
+    s.provider.fail_refresh_with_invalid_grant(false);
+    s.provider.set_expires_in(3600);
+    let page = authorize(&api, json!({"piece": "slack", "reconnect": "revoked"})).await;
+    assert!(page.contains("Connected (revoked)"), "{page}");
+    assert_eq!(api.get("/connections/revoked").await.1["status"], "active");
+    assert_eq!(run(&api, &flow).await["status"], "succeeded");
+}
