@@ -439,3 +439,26 @@ async fn refresh_failures_expire_retry_and_keep_the_old_refresh_token() {
     assert_eq!(api.get("/connections/revoked").await.1["status"], "active");
     assert_eq!(run(&api, &flow).await["status"], "succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_background_refresher_renews_tokens_before_they_expire() {
+    let s = setup(false, &[("THINKFLEET_OAUTH_REFRESH_INTERVAL_SECS", "1")]).await;
+    register_app(&s, "slack").await;
+    // 120 s tokens are inside the refresher's five-minute window.
+    s.provider.set_expires_in(120);
+    connect_slack(&s, "slack-main").await;
+    s.provider.set_expires_in(3600);
+    let api = s.server.client(&s.token);
+    let mut waited = 0;
+    while s.provider.refresh_requests() == 0 {
+        assert!(waited < 100, "no background refresh within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    // The refreshed token is out of the window: no second refresh, and no run was needed.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(s.provider.refresh_requests(), 1);
+    let (_, audit) = api.get("/audit?connection=slack-main").await;
+    assert_eq!(events(&audit, "refreshed"), 1);
+    assert_eq!(events(&audit, "used"), 0);
+}

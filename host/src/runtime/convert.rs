@@ -38,14 +38,26 @@ pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
             username: fixed_prop("username", c.username_label, PropKind::ShortText),
             password: fixed_prop("password", c.password_label, PropKind::SecretText),
         },
-        wit::AuthSchema::Oauth2(c) => AuthSchema::Oauth2 {
-            auth_url: c.auth_url,
-            token_url: c.token_url,
-            scopes: c.scopes,
-            pkce: c.pkce,
-            extra_params: c.extra_params,
-            props: props(c.props)?,
-        },
+        wit::AuthSchema::Oauth2(c) => {
+            let props = props(c.props)?;
+            // An OAuth2 connection's secret is its token; its props travel to the piece
+            // as plain text, so a secret prop would be exposed. Refuse the schema.
+            if let Some(p) = props.iter().find(|p| p.secret) {
+                return Err(format!(
+                    "OAuth2 prop `{}` is marked secret; OAuth2 props are plain settings \
+                     (use a custom schema for extra secrets)",
+                    p.name
+                ));
+            }
+            AuthSchema::Oauth2 {
+                auth_url: c.auth_url,
+                token_url: c.token_url,
+                scopes: c.scopes,
+                pkce: c.pkce,
+                extra_params: c.extra_params,
+                props,
+            }
+        }
         wit::AuthSchema::Custom(p) => AuthSchema::Custom { props: props(p)? },
     };
     let placement = info.placement.map(|p| match p {
