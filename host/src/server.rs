@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What `serve` needs.
-#[derive(Debug)]
+/// What `serve` needs. `Debug` hides the database URL (it may hold a password).
 pub struct ServeConfig {
     /// `host:port` to listen on.
     pub listen: String,
@@ -33,6 +32,20 @@ pub struct ServeConfig {
     pub admin_token: Option<SecretString>,
     /// How often the background refresher looks for OAuth2 tokens about to expire.
     pub refresh_interval: Duration,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &"***")
+            .field("public_url", &self.public_url)
+            .field("keys", &self.keys)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("refresh_interval", &self.refresh_interval)
+            .finish()
+    }
 }
 
 /// What the background refresher considers "about to expire".

@@ -421,6 +421,8 @@ async fn another_projects_connections_are_not_found_on_every_endpoint() {
             )
             .await,
             b.delete(&format!("/connections/{key}")).await,
+            b.delete(&format!("/connections/{key}?confirm=true")).await,
+            b.get(&format!("/connections/{key}/usage")).await,
         ];
         for (status, body) in attempts {
             assert_eq!((status, &body), (404, &not_found), "{key}");
@@ -581,4 +583,45 @@ async fn the_api_refuses_bad_requests_clearly() {
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     // Nothing was stored by any of it.
     assert_eq!(api.get("/connections").await.1["connections"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_loads_installed_pieces_and_tokens_are_made_by_the_cli() {
+    let home = DataHome::new().await;
+    let (project, _) = home.project("acme").await;
+    // Another token for the project; an unknown project gets a clear error.
+    let (code, out, err) = home
+        .run(&["token", "create", "--project", &project, "--json"], &[])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let made: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(made["project"], project.as_str());
+    let token = made["token"].as_str().expect("token").to_owned();
+    let (code, _, err) = home
+        .run(&["token", "create", "--project", "no-such-project"], &[])
+        .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("no project with id no-such-project"), "{err}");
+
+    // A component dropped into DATA_DIR/pieces is offered next to the examples.
+    let installed = home.path().join("pieces");
+    std::fs::create_dir_all(&installed).expect("pieces dir");
+    std::fs::copy(
+        thinkfleet_tests::piece_path("misbehave"),
+        installed.join("misbehave.wasm"),
+    )
+    .expect("copy piece");
+    std::fs::write(installed.join("broken.wasm"), b"not wasm").expect("write");
+    let server = Server::start(&home, &[]).await;
+    let api = server.client(&token);
+    let (status, piece) = api.get("/pieces/misbehave").await;
+    assert_eq!(status, 200, "{piece}");
+    assert_eq!(piece["name"], "misbehave");
+    assert_eq!(api.get("/pieces/openai").await.0, 200);
+    // The broken file is skipped with a warning; the server still serves.
+    assert!(
+        server.log().contains("piece not loaded"),
+        "{}",
+        server.log()
+    );
 }

@@ -5,6 +5,8 @@
 ALTER TABLE connections ADD COLUMN expires_at BIGINT;
 ALTER TABLE connections ADD COLUMN refresh_failures BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE connections ADD COLUMN refresh_after BIGINT NOT NULL DEFAULT 0;
+-- A replica refreshing a token holds this lease (Unix ms) so others wait and re-read.
+ALTER TABLE connections ADD COLUMN refresh_lease_until BIGINT NOT NULL DEFAULT 0;
 
 CREATE TABLE oauth_apps (
     piece       TEXT PRIMARY KEY,

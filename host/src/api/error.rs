@@ -176,7 +176,14 @@ pub fn redact_values(message: &str) -> String {
         let value_start = i + marker.len();
         out.push_str(&rest[..value_start]);
         out.push('…');
-        match rest[value_start..].find(close) {
+        // The value ends at the first closing character not escaped by a backslash.
+        let mut escaped = false;
+        let end = rest[value_start..].char_indices().find_map(|(j, c)| {
+            let found = !escaped && c == close;
+            escaped = !escaped && c == '\\';
+            found.then_some(j)
+        });
+        match end {
             Some(end) => rest = &rest[value_start + end..],
             None => return out,
         }
@@ -200,6 +207,10 @@ mod tests {
             ),
             ("unknown field `foo`", "unknown field `foo`"),
             ("cut string \"abc", "cut string \"…"),
+            (
+                "invalid type: string \"a\\\"sk-leak\", expected u64",
+                "invalid type: string \"…\", expected u64",
+            ),
         ] {
             assert_eq!(redact_values(input), want);
         }

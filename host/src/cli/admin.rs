@@ -49,8 +49,13 @@ pub enum OauthAppCommand {
         #[arg(long)]
         client_id: String,
         /// The app's client secret (prefer the environment variable: flags show in `ps`).
-        #[arg(long, env = "THINKFLEET_OAUTH_CLIENT_SECRET", hide_env_values = true)]
-        client_secret: String,
+        #[arg(
+            long,
+            env = "THINKFLEET_OAUTH_CLIENT_SECRET",
+            hide_env_values = true,
+            value_parser = secret_arg
+        )]
+        client_secret: secrecy::SecretString,
         #[command(flatten)]
         store: StoreArgs,
         #[command(flatten)]
@@ -121,6 +126,10 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn secret_arg(s: &str) -> Result<secrecy::SecretString, String> {
+    Ok(secrecy::SecretString::from(s.to_owned()))
+}
+
 /// Runs `oauth-app …`.
 pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
     let OauthAppCommand::Set {
@@ -130,6 +139,8 @@ pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
         store,
         sandbox,
     } = cmd;
+    // The key must already exist: a key made here would not be the server's.
+    load_keys(&KeyConfig::from_env(), &store.data_dir, false).map_err(|e| e.to_string())?;
     let config = crate::server::ServeConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: store.data_dir.clone(),
@@ -189,6 +200,16 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
                         p.display().to_string(),
                 }
             );
+            let apps = db
+                .oauth_apps_to_rotate(vault.current_version())
+                .await
+                .map_err(|e| e.to_string())?;
+            if !apps.is_empty() {
+                println!(
+                    "{} OAuth app secret(s) under an older key: run `thinkfleet keys rotate`",
+                    apps.len()
+                );
+            }
             for (version, count) in db.key_versions().await.map_err(|e| e.to_string())? {
                 let mark = if version == vault.current_version() {
                     " (current)"

@@ -4,8 +4,8 @@ use crate::store::{Store, default_url};
 use clap::Args;
 use std::path::PathBuf;
 
-/// `--data-dir` and `--database-url`.
-#[derive(Debug, Clone, Args)]
+/// `--data-dir` and `--database-url`. `Debug` hides the URL (it may hold a password).
+#[derive(Clone, Args)]
 pub struct StoreArgs {
     /// The data directory: the SQLite database, the generated key file, `pieces/`.
     #[arg(long, env = "THINKFLEET_DATA_DIR", default_value = "./data")]
@@ -14,6 +14,15 @@ pub struct StoreArgs {
     /// directory.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl StoreArgs {

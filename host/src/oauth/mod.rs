@@ -3,9 +3,11 @@
 //! token about to expire, and in the background before tokens expire.
 //!
 //! Exactly one refresh per connection at a time: a single-flight lock per connection
-//! in this process, and the store's refresh lock (a row lock on PostgreSQL) across
-//! replicas; the row is re-read under the lock, so whoever waited finds the fresh token
-//! and does not refresh again.
+//! in this process, and a lease in the connection's row across replicas (claimed by
+//! one compare-and-swap statement; no transaction stays open while the provider is
+//! asked). Whoever waited re-reads the row, finds the fresh token and does not refresh
+//! again. The new tokens are written with a compare-and-swap on the credential the
+//! refresh started from, so a reconnect in the meantime wins.
 
 mod client;
 mod page;
@@ -32,6 +34,16 @@ const STATE_LIFETIME_MS: i64 = 10 * 60 * 1000;
 pub const REFRESH_MARGIN_MS: i64 = 60 * 1000;
 /// Consecutive failed refreshes after which the connection shows `error`.
 const ERROR_AFTER_FAILURES: i64 = 3;
+/// How long a refresh lease lasts: longer than the token request's 30 s timeout.
+const LEASE_MS: i64 = 45_000;
+
+/// When a token given `expires_in` seconds now expires (Unix ms), saturating.
+fn expiry(expires_in: u64) -> i64 {
+    let ms = i64::try_from(expires_in)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    now_ms().saturating_add(ms)
+}
 
 /// Why an OAuth2 operation failed. No variant carries a secret.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +65,8 @@ pub enum OAuthError {
     Vault(#[from] VaultError),
 }
 
-/// `POST /oauth2/start`.
-#[derive(Debug, Deserialize)]
+/// `POST /oauth2/start`. `Debug` leaves out the client secret.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The OAuth2 piece.
@@ -65,7 +77,8 @@ pub struct StartRequest {
     /// External id of the new connection.
     #[serde(default)]
     pub external_id: Option<String>,
-    /// Reconnect this connection (id or external id) instead of creating one.
+    /// Reconnect this connection (id or external id) instead of creating one; it is
+    /// resolved to its id at start.
     #[serde(default)]
     pub reconnect: Option<String>,
     /// Values of the schema's props.
@@ -77,6 +90,20 @@ pub struct StartRequest {
     /// Its secret.
     #[serde(default)]
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for StartRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartRequest")
+            .field("piece", &self.piece)
+            .field("display_name", &self.display_name)
+            .field("external_id", &self.external_id)
+            .field("reconnect", &self.reconnect)
+            .field("props", &self.props.keys().collect::<Vec<_>>())
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// What a state remembers (no secret; those are sealed beside it).
@@ -183,11 +210,23 @@ impl OAuth {
             token_url,
             scopes,
             extra_params,
+            props,
             ..
         } = self.oauth_schema(&req.piece)?
         else {
             return Err(OAuthError::Invalid("not an OAuth2 piece".into()));
         };
+        if let Some(unknown) = req
+            .props
+            .keys()
+            .find(|k| !props.iter().any(|p| &p.name == *k))
+        {
+            return Err(OAuthError::Invalid(format!(
+                "piece {} has no prop `{unknown}`",
+                req.piece
+            )));
+        }
+        let mut reconnect_id = None;
         let display_name = match (&req.reconnect, &req.display_name) {
             (Some(key), _) => {
                 let row = self.connections.get(project, key).await?;
@@ -197,6 +236,7 @@ impl OAuth {
                         row.piece, req.piece
                     )));
                 }
+                reconnect_id = Some(row.id);
                 row.display_name
             }
             (None, Some(name)) if !name.trim().is_empty() => name.trim().to_owned(),
@@ -226,7 +266,7 @@ impl OAuth {
             piece: req.piece.clone(),
             display_name,
             external_id: req.external_id.clone(),
-            reconnect: req.reconnect.clone(),
+            reconnect: reconnect_id,
             props: req.props.clone(),
         };
         let secrets = PendingSecrets {
@@ -356,9 +396,7 @@ impl OAuth {
             Err(CallError::Piece(e)) => return Err(e.to_string()),
             Err(e) => return Err(format!("the piece failed: {e}")),
         }
-        let expires_at = tokens
-            .expires_in
-            .map(|s| now_ms() + (s as i64).saturating_mul(1000));
+        let expires_at = tokens.expires_in.map(expiry);
         let project = row.project_id.as_str();
         let stored = match &pending.reconnect {
             Some(key) => {
@@ -405,7 +443,7 @@ impl OAuth {
     }
 
     /// Refreshes a connection's token if it expires within `margin_ms` (re-checked
-    /// under the locks) and returns its credentials. `invalid_grant` makes the
+    /// after every wait) and returns its credentials. `invalid_grant` makes the
     /// connection expired; other failures count towards `error` and back off.
     pub async fn refresh(
         &self,
@@ -413,61 +451,85 @@ impl OAuth {
         id: &str,
         margin_ms: i64,
     ) -> Result<Credentials, OAuthError> {
-        let flight = {
-            let mut flights = self
-                .flights
-                .lock()
-                .map_err(|_| OAuthError::Invalid("refresh lock poisoned".into()))?;
-            flights.entry(id.to_owned()).or_default().clone()
+        let flight = self.flight(id)?;
+        let result = {
+            let _one_in_this_process = flight.lock().await;
+            self.refresh_once(project, id, margin_ms).await
         };
-        let _one_at_a_time = flight.lock().await;
-        let locked = self
-            .store()
-            .lock_for_refresh(project, id)
-            .await?
-            .ok_or(ConnectionError::NotFound)?;
-        let row = locked.row.clone();
-        if row.status == "expired" {
-            return Err(ConnectionError::Expired.into());
+        self.land(id, flight);
+        result
+    }
+
+    /// The single-flight lock of a connection.
+    fn flight(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, OAuthError> {
+        let mut flights = self
+            .flights
+            .lock()
+            .map_err(|_| OAuthError::Invalid("refresh lock poisoned".into()))?;
+        Ok(flights.entry(id.to_owned()).or_default().clone())
+    }
+
+    /// Forgets a connection's single-flight lock once nobody else holds or awaits it.
+    fn land(&self, id: &str, flight: Arc<tokio::sync::Mutex<()>>) {
+        if let Ok(mut flights) = self.flights.lock()
+            && Arc::strong_count(&flight) <= 2
+        {
+            flights.remove(id);
         }
-        let value = self.connections.open_value(&row, &locked.sealed)?;
-        if !needs_refresh(&row, margin_ms) {
-            // Someone refreshed while we waited.
-            return Ok(self.connections.credentials_of(&row, &value)?);
-        }
+    }
+
+    async fn refresh_once(
+        &self,
+        project: &str,
+        id: &str,
+        margin_ms: i64,
+    ) -> Result<Credentials, OAuthError> {
+        let started = now_ms();
+        // Read, and claim the lease; another replica holding it means wait and re-read:
+        // it will have stored a fresh token by then.
+        let (row, sealed, failures, value) = loop {
+            let (row, sealed, failures) = self
+                .store()
+                .connection_for_refresh(project, id)
+                .await?
+                .ok_or(ConnectionError::NotFound)?;
+            if row.status == "expired" {
+                return Err(ConnectionError::Expired.into());
+            }
+            let value = self.connections.open_value(&row, &sealed)?;
+            if !needs_refresh(&row, margin_ms) {
+                return Ok(self.connections.credentials_of(&row, &value)?);
+            }
+            if self
+                .store()
+                .claim_refresh_lease(id, now_ms() + LEASE_MS)
+                .await?
+            {
+                break (row, sealed, failures, value);
+            }
+            if now_ms() - started > LEASE_MS + 5_000 {
+                return Err(
+                    TokenError::Transient("another server is still refreshing".into()).into(),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let Some(refresh_token) = value.host_only("refresh_token").cloned() else {
             if row.expires_at.is_some_and(|t| t <= now_ms()) {
-                locked
-                    .record_failure("no refresh token", true, 0, ERROR_AFTER_FAILURES)
+                self.store()
+                    .record_refresh_failure(&row, "no refresh token", true, 0, ERROR_AFTER_FAILURES)
                     .await?;
                 self.connections.forget_cached(&row);
                 return Err(ConnectionError::Expired.into());
             }
+            // Nothing to do until it expires.
+            self.store()
+                .release_refresh_lease(id, row.expires_at)
+                .await?;
             return Ok(self.connections.credentials_of(&row, &value)?);
         };
-        let AuthSchema::Oauth2 {
-            auth_url,
-            token_url,
-            ..
-        } = self.oauth_schema(&row.piece)?
-        else {
-            return Err(OAuthError::Invalid("not an OAuth2 piece".into()));
-        };
-        let (client_id, client_secret) = match (
-            value.host_only("client_id"),
-            value.host_only("client_secret"),
-        ) {
-            (Some(id), Some(s)) => (id.expose_secret().to_owned(), s.clone()),
-            _ => self.app(&row.piece).await?,
-        };
-        let endpoint = Endpoint {
-            auth_url,
-            token_url,
-            client_id: &client_id,
-            client_secret: &client_secret,
-            redirect_url: &self.redirect_url,
-        };
-        match client::refresh(&self.policy, &endpoint, &refresh_token).await {
+        let outcome = self.ask_provider(&row, &value, &refresh_token).await;
+        match outcome {
             Ok(tokens) => {
                 let mut host_only = BTreeMap::new();
                 // A new refresh token replaces the old; none back keeps the old one.
@@ -481,28 +543,46 @@ impl OAuth {
                     }
                 }
                 let fresh = ConnectionValue::oauth2(tokens.access_token, host_only, value.props());
-                let sealed = self.connections.seal_value(&row, &fresh)?;
-                let expires_at = tokens
-                    .expires_in
-                    .map(|s| now_ms() + (s as i64).saturating_mul(1000));
-                locked.store_tokens(&sealed, expires_at).await?;
+                let resealed = self.connections.seal_value(&row, &fresh)?;
+                let expires_at = tokens.expires_in.map(expiry);
+                let stored = self
+                    .store()
+                    .store_refreshed(&row, &sealed, &resealed, expires_at)
+                    .await;
                 self.connections.forget_cached(&row);
-                tracing::info!(connection = %row.id, "token refreshed");
-                Ok(self.connections.credentials_of(&row, &fresh)?)
+                match stored {
+                    Ok(true) => {
+                        tracing::info!(connection = %row.id, "token refreshed");
+                        Ok(self.connections.credentials_of(&row, &fresh)?)
+                    }
+                    Ok(false) => {
+                        // Reconnected meanwhile: the new grant wins.
+                        Box::pin(self.refresh_once(project, id, margin_ms)).await
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            connection = %row.id,
+                            error = %e,
+                            "a refreshed token could not be stored; the grant may need a reconnect"
+                        );
+                        Err(e.into())
+                    }
+                }
             }
             Err(TokenError::InvalidGrant) => {
-                locked
-                    .record_failure("invalid_grant", true, 0, ERROR_AFTER_FAILURES)
+                self.store()
+                    .record_refresh_failure(&row, "invalid_grant", true, 0, ERROR_AFTER_FAILURES)
                     .await?;
                 self.connections.forget_cached(&row);
                 tracing::warn!(connection = %row.id, "refresh refused: invalid_grant; connection expired");
                 Err(ConnectionError::Expired.into())
             }
             Err(e) => {
-                let failures = locked.failures + 1;
+                let failures = failures + 1;
                 let backoff = (30_000_i64 << failures.min(7)).min(3_600_000);
-                locked
-                    .record_failure(
+                self.store()
+                    .record_refresh_failure(
+                        &row,
                         &e.to_string(),
                         false,
                         now_ms() + backoff,
@@ -518,6 +598,44 @@ impl OAuth {
                 Err(e.into())
             }
         }
+    }
+
+    /// Asks the provider for new tokens with the connection's own client or the app.
+    async fn ask_provider(
+        &self,
+        row: &ConnectionRow,
+        value: &ConnectionValue,
+        refresh_token: &SecretString,
+    ) -> Result<client::Tokens, TokenError> {
+        let schema = self
+            .oauth_schema(&row.piece)
+            .map_err(|e| TokenError::BadUrl(e.to_string()))?;
+        let AuthSchema::Oauth2 {
+            auth_url,
+            token_url,
+            ..
+        } = schema
+        else {
+            return Err(TokenError::BadUrl("not an OAuth2 piece".into()));
+        };
+        let (client_id, client_secret) = match (
+            value.host_only("client_id"),
+            value.host_only("client_secret"),
+        ) {
+            (Some(id), Some(s)) => (id.expose_secret().to_owned(), s.clone()),
+            _ => self
+                .app(&row.piece)
+                .await
+                .map_err(|e| TokenError::Transient(e.to_string()))?,
+        };
+        let endpoint = Endpoint {
+            auth_url,
+            token_url,
+            client_id: &client_id,
+            client_secret: &client_secret,
+            redirect_url: &self.redirect_url,
+        };
+        client::refresh(&self.policy, &endpoint, refresh_token).await
     }
 
     /// Refreshes, forever, every OAuth2 connection whose token expires within

@@ -338,6 +338,10 @@ impl Store {
                 None => latest.push(u),
             }
         }
+        // One lock order for every writer, so replicas' batches cannot deadlock.
+        latest.sort_by(|a, b| {
+            (&a.project_id, &a.connection_id).cmp(&(&b.project_id, &b.connection_id))
+        });
         let mut tx = self.pool().begin().await?;
         for u in latest {
             sqlx::query(

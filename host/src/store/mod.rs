@@ -15,7 +15,7 @@ mod projects;
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use connections::{ConnectionRow, NewConnection, SealedRow, UseRecord};
 pub use flows::{FlowRef, FlowRow};
-pub use oauth::{RefreshLock, StateRow};
+pub use oauth::StateRow;
 pub use projects::TokenRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -1,11 +1,11 @@
 //! OAuth2 rows: operators' OAuth apps, pending authorizations (single-use states), and
-//! the refresh of a connection's tokens under a lock that serialises replicas.
+//! the refresh of a connection's tokens under a lease that serialises replicas.
 
 use super::audit::append_audit_in;
 use super::connections::{COLUMNS, row};
-use super::{Backend, ConnectionRow, NewAuditEvent, Result, Store, now_ms};
+use super::{ConnectionRow, NewAuditEvent, Result, Store, now_ms};
 use crate::vault::Sealed;
-use sqlx::{Any, Row as _, Transaction};
+use sqlx::Row as _;
 
 /// A pending authorization.
 #[derive(Debug, Clone)]
@@ -160,97 +160,119 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// Locks a connection for a token refresh and re-reads it under the lock: a row
-    /// lock (`FOR UPDATE`) on PostgreSQL, so replicas sharing the database refresh one
-    /// at a time; on SQLite, this process is the only server and its single-flight
-    /// suffices. The lock is held until the returned guard commits or is dropped.
-    pub async fn lock_for_refresh(
+    /// A connection as a refresh sees it: the row, its sealed credential and its count
+    /// of consecutive failed refreshes (read fresh, never from a cache).
+    pub async fn connection_for_refresh(
         &self,
         project_id: &str,
         id: &str,
-    ) -> Result<Option<RefreshLock>> {
-        let mut tx = self.pool().begin().await?;
-        let lock = if self.backend() == Backend::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
+    ) -> Result<Option<(ConnectionRow, Sealed, i64)>> {
         let found = sqlx::query(&format!(
             "SELECT {COLUMNS}, key_version, nonce, ciphertext, refresh_failures FROM connections \
-             WHERE project_id = $1 AND id = $2{lock}"
+             WHERE project_id = $1 AND id = $2"
         ))
         .bind(project_id)
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(self.pool())
         .await?;
-        Ok(found.map(|r| RefreshLock {
-            row: row(&r),
-            sealed: sealed_at(&r, 11),
-            failures: r.get(14),
-            tx,
-        }))
+        Ok(found.map(|r| (row(&r), sealed_at(&r, 11), r.get(14))))
     }
-}
 
-/// A connection locked for refresh, re-read under the lock.
-pub struct RefreshLock {
-    /// The row as it is now.
-    pub row: ConnectionRow,
-    /// Its sealed credential as it is now.
-    pub sealed: Sealed,
-    /// Consecutive failed refreshes.
-    pub failures: i64,
-    tx: Transaction<'static, Any>,
-}
+    /// Claims the right to refresh a connection's token until `until` (Unix ms): true
+    /// when this caller holds the lease. One statement, so across replicas sharing the
+    /// database exactly one claim wins; an abandoned lease lapses at `until`. No
+    /// transaction stays open while the provider is asked.
+    pub async fn claim_refresh_lease(&self, id: &str, until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_lease_until = $2 \
+             WHERE id = $1 AND refresh_lease_until < $3",
+        )
+        .bind(id)
+        .bind(until)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 
-impl RefreshLock {
-    /// Stores refreshed tokens, marks the connection active and audits `refreshed`.
-    pub async fn store_tokens(mut self, sealed: &Sealed, expires_at: Option<i64>) -> Result<()> {
+    /// Gives a lease back and, with `retry_at`, defers the next background attempt
+    /// (a token that cannot be refreshed, e.g. without a refresh token).
+    pub async fn release_refresh_lease(&self, id: &str, retry_at: Option<i64>) -> Result<()> {
         sqlx::query(
+            "UPDATE connections SET refresh_lease_until = 0, \
+             refresh_after = CASE WHEN $2 > 0 THEN $2 ELSE refresh_after END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(retry_at.unwrap_or(0))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Stores refreshed tokens if the row still holds the credential the refresh
+    /// started from (compare-and-swap on the nonce), marks it active, releases the
+    /// lease and audits `refreshed`, in one short transaction. False when a reconnect
+    /// replaced the credential meanwhile (the refresh is then moot).
+    pub async fn store_refreshed(
+        &self,
+        row: &ConnectionRow,
+        old: &Sealed,
+        sealed: &Sealed,
+        expires_at: Option<i64>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
             "UPDATE connections SET key_version = $2, nonce = $3, ciphertext = $4, \
              expires_at = $5, status = 'active', refresh_failures = 0, refresh_after = 0, \
-             updated_at = $6 WHERE id = $1",
+             refresh_lease_until = 0, updated_at = $6 WHERE id = $1 AND nonce = $7",
         )
-        .bind(&self.row.id)
+        .bind(&row.id)
         .bind(&sealed.key_version)
         .bind(sealed.nonce.clone())
         .bind(sealed.ciphertext.clone())
         .bind(expires_at)
         .bind(now_ms())
-        .execute(&mut *self.tx)
+        .bind(old.nonce.clone())
+        .execute(&mut *tx)
         .await?;
-        let audit = event(&self.row, "refreshed", None);
-        append_audit_in(&mut self.tx, audit).await?;
-        self.tx.commit().await?;
-        Ok(())
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            self.release_refresh_lease(&row.id, None).await?;
+            return Ok(false);
+        }
+        append_audit_in(&mut tx, event(row, "refreshed", None)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// Records a failed refresh: `expired` for good (the grant is gone), or one more
-    /// failure with a retry time, `error` once failures reach `error_after`.
-    pub async fn record_failure(
-        mut self,
+    /// Records a failed refresh and releases the lease: `expired` for good (the grant
+    /// is gone), or one more failure with a retry time, `error` once failures reach
+    /// `error_after`.
+    pub async fn record_refresh_failure(
+        &self,
+        row: &ConnectionRow,
         reason: &str,
         expired: bool,
         retry_at: i64,
         error_after: i64,
     ) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE connections SET refresh_failures = refresh_failures + 1, \
-             refresh_after = $2, status = CASE WHEN $3 = 1 THEN 'expired' \
-             WHEN refresh_failures + 1 >= $4 THEN 'error' ELSE status END, updated_at = $5 \
-             WHERE id = $1",
+             refresh_after = $2, refresh_lease_until = 0, status = CASE WHEN $3 = 1 \
+             THEN 'expired' WHEN refresh_failures + 1 >= $4 THEN 'error' ELSE status END, \
+             updated_at = $5 WHERE id = $1",
         )
-        .bind(&self.row.id)
+        .bind(&row.id)
         .bind(retry_at)
         .bind(i64::from(expired))
         .bind(error_after)
         .bind(now_ms())
-        .execute(&mut *self.tx)
+        .execute(&mut *tx)
         .await?;
         let detail = serde_json::json!({ "reason": reason }).to_string();
-        let audit = event(&self.row, "refresh_failed", Some(detail));
-        append_audit_in(&mut self.tx, audit).await?;
-        self.tx.commit().await?;
+        append_audit_in(&mut tx, event(row, "refresh_failed", Some(detail))).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
