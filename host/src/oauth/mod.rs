@@ -106,6 +106,14 @@ impl std::fmt::Debug for StartRequest {
     }
 }
 
+/// A piece's provider endpoints and the client to use there.
+struct Registration {
+    auth_url: String,
+    token_url: String,
+    client_id: String,
+    client_secret: SecretString,
+}
+
 /// What a state remembers (no secret; those are sealed beside it).
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
@@ -206,8 +214,6 @@ impl OAuth {
     /// Starts an authorization for `project`: returns the provider URL to open.
     pub async fn start(&self, project: &str, req: StartRequest) -> Result<String, OAuthError> {
         let AuthSchema::Oauth2 {
-            auth_url,
-            token_url,
             scopes,
             extra_params,
             props,
@@ -242,26 +248,25 @@ impl OAuth {
             (None, Some(name)) if !name.trim().is_empty() => name.trim().to_owned(),
             (None, _) => return Err(OAuthError::Invalid("display_name is required".into())),
         };
-        let (client_id, client_secret) = match (&req.client_id, &req.client_secret) {
-            (Some(id), Some(secret)) => (id.clone(), SecretString::from(secret.clone())),
-            (None, None) => self.app(&req.piece).await?,
+        let own = match (&req.client_id, &req.client_secret) {
+            (Some(id), Some(secret)) => Some((id.clone(), SecretString::from(secret.clone()))),
+            (None, None) => None,
             _ => {
                 return Err(OAuthError::Invalid(
                     "give both client_id and client_secret, or neither".into(),
                 ));
             }
         };
+        let registration = self.registration(&req.piece, own).await?;
         let token = tokens::generate().map_err(|e| OAuthError::Invalid(e.to_string()))?;
         let state = tokens::reveal(&token).to_owned();
-        let endpoint = Endpoint {
-            auth_url,
-            token_url,
-            client_id: &client_id,
-            client_secret: &client_secret,
-            redirect_url: &self.redirect_url,
-        };
-        let (url, verifier) =
-            client::authorize_url(&self.policy, &endpoint, &state, scopes, extra_params)?;
+        let (url, verifier) = client::authorize_url(
+            &self.policy,
+            &self.endpoint(&registration),
+            &state,
+            scopes,
+            extra_params,
+        )?;
         let pending = Pending {
             piece: req.piece.clone(),
             display_name,
@@ -345,28 +350,15 @@ impl OAuth {
             .open(state_binding(&row.project_id, &row.id), &row.sealed)
             .map_err(|e| internal(&e))?;
         let secrets: PendingSecrets = serde_json::from_slice(&plain).map_err(|e| internal(&e))?;
-        let schema = self
-            .oauth_schema(&pending.piece)
+        let own = secrets
+            .client_id
+            .clone()
+            .zip(secrets.client_secret.clone().map(SecretString::from));
+        let registration = self
+            .registration(&pending.piece, own)
+            .await
             .map_err(|e| e.to_string())?;
-        let AuthSchema::Oauth2 {
-            auth_url,
-            token_url,
-            ..
-        } = schema
-        else {
-            return Err("not an OAuth2 piece".into());
-        };
-        let (client_id, client_secret) = match (&secrets.client_id, &secrets.client_secret) {
-            (Some(id), Some(s)) => (id.clone(), SecretString::from(s.clone())),
-            _ => self.app(&pending.piece).await.map_err(|e| e.to_string())?,
-        };
-        let endpoint = Endpoint {
-            auth_url,
-            token_url,
-            client_id: &client_id,
-            client_secret: &client_secret,
-            redirect_url: &self.redirect_url,
-        };
+        let endpoint = self.endpoint(&registration);
         let verifier = SecretString::from(secrets.verifier.clone());
         let tokens = client::exchange_code(&self.policy, &endpoint, code, &verifier)
             .await
@@ -607,35 +599,52 @@ impl OAuth {
         value: &ConnectionValue,
         refresh_token: &SecretString,
     ) -> Result<client::Tokens, TokenError> {
-        let schema = self
-            .oauth_schema(&row.piece)
-            .map_err(|e| TokenError::BadUrl(e.to_string()))?;
+        let own = value
+            .host_only("client_id")
+            .map(|id| id.expose_secret().to_owned())
+            .zip(value.host_only("client_secret").cloned());
+        let registration = self
+            .registration(&row.piece, own)
+            .await
+            .map_err(|e| TokenError::Transient(e.to_string()))?;
+        client::refresh(&self.policy, &self.endpoint(&registration), refresh_token).await
+    }
+
+    /// Where and as whom to talk to a piece's provider: the connection's own client
+    /// when it has one, the operator's app otherwise.
+    async fn registration(
+        &self,
+        piece: &str,
+        own: Option<(String, SecretString)>,
+    ) -> Result<Registration, OAuthError> {
         let AuthSchema::Oauth2 {
             auth_url,
             token_url,
             ..
-        } = schema
+        } = self.oauth_schema(piece)?
         else {
-            return Err(TokenError::BadUrl("not an OAuth2 piece".into()));
+            return Err(OAuthError::Invalid("not an OAuth2 piece".into()));
         };
-        let (client_id, client_secret) = match (
-            value.host_only("client_id"),
-            value.host_only("client_secret"),
-        ) {
-            (Some(id), Some(s)) => (id.expose_secret().to_owned(), s.clone()),
-            _ => self
-                .app(&row.piece)
-                .await
-                .map_err(|e| TokenError::Transient(e.to_string()))?,
+        let (client_id, client_secret) = match own {
+            Some(own) => own,
+            None => self.app(piece).await?,
         };
-        let endpoint = Endpoint {
-            auth_url,
-            token_url,
-            client_id: &client_id,
-            client_secret: &client_secret,
+        Ok(Registration {
+            auth_url: auth_url.clone(),
+            token_url: token_url.clone(),
+            client_id,
+            client_secret,
+        })
+    }
+
+    fn endpoint<'a>(&'a self, r: &'a Registration) -> Endpoint<'a> {
+        Endpoint {
+            auth_url: &r.auth_url,
+            token_url: &r.token_url,
+            client_id: &r.client_id,
+            client_secret: &r.client_secret,
             redirect_url: &self.redirect_url,
-        };
-        client::refresh(&self.policy, &endpoint, refresh_token).await
+        }
     }
 
     /// Refreshes, forever, every OAuth2 connection whose token expires within

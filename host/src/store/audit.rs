@@ -21,6 +21,24 @@ pub struct NewAuditEvent<'a> {
     pub detail: Option<String>,
 }
 
+impl<'a> NewAuditEvent<'a> {
+    /// An event about a connection.
+    pub fn for_connection(
+        row: &'a super::ConnectionRow,
+        event: &'a str,
+        detail: Option<String>,
+    ) -> Self {
+        NewAuditEvent {
+            project_id: &row.project_id,
+            connection_id: Some(&row.id),
+            external_id: Some(&row.external_id),
+            event,
+            flow_id: None,
+            detail,
+        }
+    }
+}
+
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {

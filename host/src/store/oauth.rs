@@ -278,12 +278,5 @@ impl Store {
 }
 
 fn event<'a>(row: &'a ConnectionRow, what: &'a str, detail: Option<String>) -> NewAuditEvent<'a> {
-    NewAuditEvent {
-        project_id: &row.project_id,
-        connection_id: Some(&row.id),
-        external_id: Some(&row.external_id),
-        event: what,
-        flow_id: None,
-        detail,
-    }
+    NewAuditEvent::for_connection(row, what, detail)
 }
