@@ -129,9 +129,13 @@ impl Store {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; the busy timeout makes
                     // concurrent writers wait instead of failing.
+                    // Checkpoints run in the background (see `checkpointer`), not inside
+                    // whichever commit happens to cross the WAL threshold: that commit's
+                    // callers would wait for the whole checkpoint.
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                         PRAGMA wal_autocheckpoint = 0;",
                     )
                     .await?;
                     Ok(())
@@ -152,6 +156,9 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpointer(pool.clone()));
+        }
         Ok(Store { pool, backend })
     }
 
@@ -174,6 +181,24 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// Copies the SQLite write-ahead log into the database every half second (PASSIVE:
+/// never waits for readers or writers), so commits on the request path never pay for a
+/// checkpoint and the WAL stays small. Ends when the pool is closed.
+async fn checkpointer(pool: AnyPool) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "WAL checkpoint skipped");
+        }
     }
 }
 
