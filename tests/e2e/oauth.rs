@@ -447,7 +447,9 @@ async fn the_background_refresher_renews_tokens_before_they_expire() {
     // 120 s tokens are inside the refresher's five-minute window.
     s.provider.set_expires_in(120);
     connect_slack(&s, "slack-main").await;
-    s.provider.set_expires_in(3600);
+    // The renewed token is short-lived too (still inside the window): it must not be
+    // refreshed again on every pass, only after half its lifetime.
+    s.provider.set_expires_in(200);
     let api = s.server.client(&s.token);
     let mut waited = 0;
     while s.provider.refresh_requests() == 0 {
@@ -455,8 +457,8 @@ async fn the_background_refresher_renews_tokens_before_they_expire() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
-    // The refreshed token is out of the window: no second refresh, and no run was needed.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Three more passes: no second refresh, and no run was needed.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     assert_eq!(s.provider.refresh_requests(), 1);
     let (_, audit) = api.get("/audit?connection=slack-main").await;
     assert_eq!(events(&audit, "refreshed"), 1);

@@ -221,9 +221,13 @@ impl Store {
         expires_at: Option<i64>,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
+        // The background refresher leaves the new token alone for half its lifetime, so
+        // a short-lived token is not refreshed on every pass.
+        let now = now_ms();
+        let refresh_after = expires_at.map_or(0, |t| now + (t - now) / 2);
         let done = sqlx::query(
             "UPDATE connections SET key_version = $2, nonce = $3, ciphertext = $4, \
-             expires_at = $5, status = 'active', refresh_failures = 0, refresh_after = 0, \
+             expires_at = $5, status = 'active', refresh_failures = 0, refresh_after = $8, \
              refresh_lease_until = 0, updated_at = $6 WHERE id = $1 AND nonce = $7",
         )
         .bind(&row.id)
@@ -233,6 +237,7 @@ impl Store {
         .bind(expires_at)
         .bind(now_ms())
         .bind(old.nonce.clone())
+        .bind(refresh_after)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
