@@ -257,11 +257,25 @@ impl Store {
     /// meantime wins); true when written. Each row is its own statement, so an
     /// interrupted rotation leaves every row readable under the old or the new key.
     pub async fn swap_sealed(&self, id: &str, old: &Sealed, new: &Sealed) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE connections SET key_version = $2, nonce = $3, ciphertext = $4 \
-             WHERE id = $1 AND key_version = $5 AND nonce = $6",
-        )
-        .bind(id)
+        self.swap_sealed_in("connections", "id", id, old, new).await
+    }
+
+    /// The compare-and-swap of a sealed value behind every rotation: rewrites the row
+    /// of `table` whose `key_column` is `key` if it still holds `old`. `table` and
+    /// `key_column` are this module's constants, never input.
+    pub(super) async fn swap_sealed_in(
+        &self,
+        table: &'static str,
+        key_column: &'static str,
+        key: &str,
+        old: &Sealed,
+        new: &Sealed,
+    ) -> Result<bool> {
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET key_version = $2, nonce = $3, ciphertext = $4 \
+             WHERE {key_column} = $1 AND key_version = $5 AND nonce = $6"
+        ))
+        .bind(key)
         .bind(&new.key_version)
         .bind(new.nonce.clone())
         .bind(new.ciphertext.clone())

@@ -82,19 +82,8 @@ impl Store {
         old: &Sealed,
         new: &Sealed,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE oauth_apps SET key_version = $2, nonce = $3, ciphertext = $4 \
-             WHERE piece = $1 AND key_version = $5 AND nonce = $6",
-        )
-        .bind(piece)
-        .bind(&new.key_version)
-        .bind(new.nonce.clone())
-        .bind(new.ciphertext.clone())
-        .bind(&old.key_version)
-        .bind(old.nonce.clone())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.swap_sealed_in("oauth_apps", "piece", piece, old, new)
+            .await
     }
 
     /// Stores a pending authorization.
