@@ -5,5 +5,6 @@ mod connections;
 mod example_pieces;
 mod flows;
 mod oauth;
+mod oauth_refresh;
 mod sandbox;
 mod vault;

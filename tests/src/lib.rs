@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+pub mod load;
+pub mod oauth_fixture;
 pub mod oauth_provider;
 pub mod server;
 

@@ -5,7 +5,8 @@
 //! revokes every token issued from it), client authentication by HTTP Basic (RFC 6749
 //! 2.3.1, form-urlencoded id and secret) or by form fields (never both), and refresh
 //! token rotation with reuse detection (presenting an already-rotated refresh token
-//! revokes the whole grant). The authorize and token paths are configurable so one mock
+//! revokes the whole grant), and access tokens that stop working when their
+//! `expires_in` has passed. The authorize and token paths are configurable so one mock
 //! can stand in for Slack or Google; every other path is a resource endpoint that checks
 //! `Authorization: Bearer <access token>`.
 //!
@@ -21,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a provider is set up.
 #[derive(Debug, Clone)]
@@ -106,8 +107,8 @@ struct State {
     grants: Vec<Grant>,
     /// Code → grant.
     codes: HashMap<String, usize>,
-    /// Access token → grant.
-    access: HashMap<String, usize>,
+    /// Access token → its grant and when it stops working.
+    access: HashMap<String, (usize, Instant)>,
     /// Refresh token (current or rotated) → grant.
     refresh: HashMap<String, usize>,
     /// The grant of the most recent successful code exchange.
@@ -120,15 +121,26 @@ struct State {
     omit_refresh: bool,
     expires_in: u64,
     refresh_delay: Duration,
+    refresh_response_delay: Duration,
     refresh_requests: usize,
+    refresh_token_reuses: usize,
+    expired_token_uses: usize,
     code_exchanges: usize,
 }
 
 impl State {
-    fn token_valid(&self, token: &str) -> bool {
+    /// Issued by this provider and its grant not revoked (expiry aside).
+    fn token_issued(&self, token: &str) -> bool {
         self.access
             .get(token)
-            .is_some_and(|&g| !self.grants[g].revoked)
+            .is_some_and(|&(g, _)| !self.grants[g].revoked)
+    }
+
+    fn issue_access(&mut self, grant: usize) -> String {
+        let access = random_token("at-");
+        let until = Instant::now() + Duration::from_secs(self.expires_in);
+        self.access.insert(access.clone(), (grant, until));
+        access
     }
 }
 
@@ -243,6 +255,39 @@ impl OAuthProvider {
         self.inner.lock().refresh_delay = delay;
     }
 
+    /// Successful refreshes are answered this long *after* the refresh token was
+    /// rotated, so a test can kill the client between the rotation and its answer.
+    pub fn delay_refresh_response(&self, delay: Duration) {
+        self.inner.lock().refresh_response_delay = delay;
+    }
+
+    /// How many times an already-rotated refresh token was presented (each revoked
+    /// its grant).
+    pub fn refresh_token_reuses(&self) -> usize {
+        self.inner.lock().refresh_token_reuses
+    }
+
+    /// How many resource requests carried an access token past its expiry (each was
+    /// answered 401).
+    pub fn expired_token_uses(&self) -> usize {
+        self.inner.lock().expired_token_uses
+    }
+
+    /// Revokes every grant, as a user removing the app's access would: its access
+    /// tokens stop working and its refresh tokens are answered `invalid_grant`.
+    pub fn revoke_all_grants(&self) {
+        for grant in &mut self.inner.lock().grants {
+            grant.revoked = true;
+        }
+    }
+
+    /// Whether the most recently exchanged grant was revoked (by reuse detection or
+    /// [`OAuthProvider::revoke_all_grants`]).
+    pub fn last_grant_revoked(&self) -> bool {
+        let st = self.inner.lock();
+        st.last_grant.is_some_and(|g| st.grants[g].revoked)
+    }
+
     /// How many `grant_type=refresh_token` requests arrived, failed ones included.
     pub fn refresh_requests(&self) -> usize {
         self.inner.lock().refresh_requests
@@ -253,10 +298,10 @@ impl OAuthProvider {
         self.inner.lock().code_exchanges
     }
 
-    /// Whether `token` is an access token this provider issued and has not revoked.
-    /// (Expiry is not enforced.)
+    /// Whether `token` is an access token this provider issued and has not revoked
+    /// (whether or not it has expired since).
     pub fn is_access_token_valid(&self, token: &str) -> bool {
-        self.inner.lock().token_valid(token)
+        self.inner.lock().token_issued(token)
     }
 
     /// The current refresh token of the most recently exchanged grant; `None` before
@@ -440,8 +485,26 @@ async fn token(inner: &Inner, method: &Method, headers: &HeaderMap, body: &[u8])
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut guard = inner.lock();
-    let st = &mut *guard;
+    let (response, answer_after) = {
+        let mut guard = inner.lock();
+        let st = &mut *guard;
+        let response = token_response(&inner.config, st, headers, grant_type, &form);
+        let rotated = grant_type == Some("refresh_token") && response.status() == StatusCode::OK;
+        (response, rotated.then_some(st.refresh_response_delay))
+    };
+    if let Some(delay) = answer_after.filter(|d| !d.is_zero()) {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+fn token_response(
+    config: &ProviderConfig,
+    st: &mut State,
+    headers: &HeaderMap,
+    grant_type: Option<&str>,
+    form: &HashMap<String, String>,
+) -> Response {
     if st.fail_500 > 0 {
         st.fail_500 -= 1;
         return oauth_error(
@@ -450,12 +513,12 @@ async fn token(inner: &Inner, method: &Method, headers: &HeaderMap, body: &[u8])
             "injected failure",
         );
     }
-    if let Some(response) = authenticate_client(&inner.config, headers, &form) {
+    if let Some(response) = authenticate_client(config, headers, form) {
         return response;
     }
     match grant_type {
-        Some("authorization_code") => exchange_code(st, &form),
-        Some("refresh_token") => refresh(st, &form),
+        Some("authorization_code") => exchange_code(st, form),
+        Some("refresh_token") => refresh(st, form),
         Some(other) => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -554,11 +617,10 @@ fn exchange_code(st: &mut State, form: &HashMap<String, String>) -> Response {
         return invalid_grant("PKCE verification failed");
     }
     grant.exchanged = true;
-    let access = random_token("at-");
     let refresh = random_token("rt-");
     grant.current_refresh = Some(refresh.clone());
     let scope = grant.scope.clone();
-    st.access.insert(access.clone(), g);
+    let access = st.issue_access(g);
     st.refresh.insert(refresh.clone(), g);
     st.last_grant = Some(g);
     json_response(
@@ -593,22 +655,23 @@ fn refresh(st: &mut State, form: &HashMap<String, String>) -> Response {
     }
     if grant.current_refresh.as_ref() != Some(presented) {
         grant.revoked = true;
+        st.refresh_token_reuses += 1;
         return invalid_grant("refresh token reuse");
     }
-    let access = random_token("at-");
+    let scope = grant.scope.clone();
+    let access = st.issue_access(g);
     let mut body = json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": st.expires_in,
-        "scope": grant.scope,
+        "scope": scope,
     });
     if !st.omit_refresh {
         let rotated = random_token("rt-");
-        grant.current_refresh = Some(rotated.clone());
+        st.grants[g].current_refresh = Some(rotated.clone());
         st.refresh.insert(rotated.clone(), g);
         body["refresh_token"] = Value::String(rotated);
     }
-    st.access.insert(access, g);
     json_response(StatusCode::OK, body)
 }
 
@@ -626,11 +689,19 @@ fn resource(inner: &Inner, method: &Method, path: &str, headers: &HeaderMap) -> 
             json!({"ok": false, "error": "method_not_allowed"}),
         );
     }
-    let valid = authorization
+    let token = authorization
         .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, token)| st.token_valid(token.trim()));
-    if !valid {
+        .map(|(_, token)| token.trim().to_owned())
+        .unwrap_or_default();
+    let expired = st
+        .access
+        .get(&token)
+        .is_some_and(|&(_, until)| until <= Instant::now());
+    if expired {
+        st.expired_token_uses += 1;
+    }
+    if !st.token_issued(&token) || expired {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],

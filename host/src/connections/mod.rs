@@ -166,6 +166,7 @@ impl Connections {
             updated_at: 0,
             last_used_at: None,
             expires_at,
+            token_issued_at: None,
         };
         let sealed = self.vault.seal(binding(&row), &value.to_plaintext())?;
         let audit = event(&row, "created", None);

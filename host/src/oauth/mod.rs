@@ -1,22 +1,18 @@
 //! OAuth2 connections: the authorization-code flow with PKCE (start → provider →
-//! callback), operators' OAuth apps, and token refresh — on demand when a run meets a
-//! token about to expire, and in the background before tokens expire.
-//!
-//! Exactly one refresh per connection at a time: a single-flight lock per connection
-//! in this process, and a lease in the connection's row across replicas (claimed by
-//! one compare-and-swap statement; no transaction stays open while the provider is
-//! asked). Whoever waited re-reads the row, finds the fresh token and does not refresh
-//! again. The new tokens are written with a compare-and-swap on the credential the
-//! refresh started from, so a reconnect in the meantime wins.
+//! callback) and operators' OAuth apps here; token refresh — on demand when a run
+//! meets a token that is due, and in the background before tokens expire, exactly once
+//! per token across replicas — in [`refresh`].
 
 mod client;
 mod page;
+mod refresh;
 
 pub use client::{TokenError, route};
 pub use page::Outcome;
+pub use refresh::{TokenLife, backoff_ms};
 
 use crate::connections::{ConnectionError, ConnectionValue, Connections};
-use crate::piece::{AuthSchema, Credentials, PieceError};
+use crate::piece::{AuthSchema, PieceError};
 use crate::runtime::{CallError, OutboundPolicy};
 use crate::store::{ConnectionRow, StateRow, Store, StoreError, now_ms};
 use crate::tokens;
@@ -26,16 +22,11 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// How long a started authorization may take.
 const STATE_LIFETIME_MS: i64 = 10 * 60 * 1000;
-/// A token this close to expiry is refreshed before use.
-pub const REFRESH_MARGIN_MS: i64 = 60 * 1000;
 /// Consecutive failed refreshes after which the connection shows `error`.
 const ERROR_AFTER_FAILURES: i64 = 3;
-/// How long a refresh lease lasts: longer than the token request's 30 s timeout.
-const LEASE_MS: i64 = 45_000;
 
 /// When a token given `expires_in` seconds now expires (Unix ms), saturating.
 fn expiry(expires_in: u64) -> i64 {
@@ -420,196 +411,6 @@ impl OAuth {
         })
     }
 
-    /// Fresh credentials for an OAuth2 connection a run is about to use: the cached
-    /// ones when the token is not about to expire, a refreshed token otherwise.
-    pub async fn fresh(
-        &self,
-        row: &ConnectionRow,
-        creds: Credentials,
-    ) -> Result<Credentials, OAuthError> {
-        if !needs_refresh(row, REFRESH_MARGIN_MS) {
-            return Ok(creds);
-        }
-        self.refresh(&row.project_id, &row.id, REFRESH_MARGIN_MS)
-            .await
-    }
-
-    /// Refreshes a connection's token if it expires within `margin_ms` (re-checked
-    /// after every wait) and returns its credentials. `invalid_grant` makes the
-    /// connection expired; other failures count towards `error` and back off.
-    pub async fn refresh(
-        &self,
-        project: &str,
-        id: &str,
-        margin_ms: i64,
-    ) -> Result<Credentials, OAuthError> {
-        let flight = self.flight(id)?;
-        let result = {
-            let _one_in_this_process = flight.lock().await;
-            self.refresh_once(project, id, margin_ms).await
-        };
-        self.land(id, flight);
-        result
-    }
-
-    /// The single-flight lock of a connection.
-    fn flight(&self, id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, OAuthError> {
-        let mut flights = self
-            .flights
-            .lock()
-            .map_err(|_| OAuthError::Invalid("refresh lock poisoned".into()))?;
-        Ok(flights.entry(id.to_owned()).or_default().clone())
-    }
-
-    /// Forgets a connection's single-flight lock once nobody else holds or awaits it.
-    fn land(&self, id: &str, flight: Arc<tokio::sync::Mutex<()>>) {
-        if let Ok(mut flights) = self.flights.lock()
-            && Arc::strong_count(&flight) <= 2
-        {
-            flights.remove(id);
-        }
-    }
-
-    async fn refresh_once(
-        &self,
-        project: &str,
-        id: &str,
-        margin_ms: i64,
-    ) -> Result<Credentials, OAuthError> {
-        let started = now_ms();
-        // Read, and claim the lease; another replica holding it means wait and re-read:
-        // it will have stored a fresh token by then.
-        let (row, sealed, failures, value) = loop {
-            let (row, sealed, failures) = self
-                .store()
-                .connection_for_refresh(project, id)
-                .await?
-                .ok_or(ConnectionError::NotFound)?;
-            if row.status == "expired" {
-                return Err(ConnectionError::Expired.into());
-            }
-            let value = self.connections.open_value(&row, &sealed)?;
-            if !needs_refresh(&row, margin_ms) {
-                return Ok(self.connections.credentials_of(&row, &value)?);
-            }
-            if self
-                .store()
-                .claim_refresh_lease(id, now_ms() + LEASE_MS)
-                .await?
-            {
-                break (row, sealed, failures, value);
-            }
-            if now_ms() - started > LEASE_MS + 5_000 {
-                return Err(
-                    TokenError::Transient("another server is still refreshing".into()).into(),
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        let Some(refresh_token) = value.host_only("refresh_token").cloned() else {
-            if row.expires_at.is_some_and(|t| t <= now_ms()) {
-                self.store()
-                    .record_refresh_failure(&row, "no refresh token", true, 0, ERROR_AFTER_FAILURES)
-                    .await?;
-                self.connections.forget_cached(&row);
-                return Err(ConnectionError::Expired.into());
-            }
-            // Nothing to do until it expires.
-            self.store()
-                .release_refresh_lease(id, row.expires_at)
-                .await?;
-            return Ok(self.connections.credentials_of(&row, &value)?);
-        };
-        let outcome = self.ask_provider(&row, &value, &refresh_token).await;
-        match outcome {
-            Ok(tokens) => {
-                let mut host_only = BTreeMap::new();
-                // A new refresh token replaces the old; none back keeps the old one.
-                host_only.insert(
-                    "refresh_token",
-                    tokens.refresh_token.unwrap_or(refresh_token),
-                );
-                for name in ["client_id", "client_secret"] {
-                    if let Some(v) = value.host_only(name) {
-                        host_only.insert(name, v.clone());
-                    }
-                }
-                let fresh = ConnectionValue::oauth2(tokens.access_token, host_only, value.props());
-                let resealed = self.connections.seal_value(&row, &fresh)?;
-                let expires_at = tokens.expires_in.map(expiry);
-                let stored = self
-                    .store()
-                    .store_refreshed(&row, &sealed, &resealed, expires_at)
-                    .await;
-                self.connections.forget_cached(&row);
-                match stored {
-                    Ok(true) => {
-                        tracing::info!(connection = %row.id, "token refreshed");
-                        Ok(self.connections.credentials_of(&row, &fresh)?)
-                    }
-                    Ok(false) => {
-                        // Reconnected meanwhile: the new grant wins.
-                        Box::pin(self.refresh_once(project, id, margin_ms)).await
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            connection = %row.id,
-                            error = %e,
-                            "a refreshed token could not be stored; the grant may need a reconnect"
-                        );
-                        Err(e.into())
-                    }
-                }
-            }
-            Err(TokenError::InvalidGrant) => {
-                self.store()
-                    .record_refresh_failure(&row, "invalid_grant", true, 0, ERROR_AFTER_FAILURES)
-                    .await?;
-                self.connections.forget_cached(&row);
-                tracing::warn!(connection = %row.id, "refresh refused: invalid_grant; connection expired");
-                Err(ConnectionError::Expired.into())
-            }
-            Err(e) => {
-                let failures = failures + 1;
-                let backoff = (30_000_i64 << failures.min(7)).min(3_600_000);
-                self.store()
-                    .record_refresh_failure(
-                        &row,
-                        &e.to_string(),
-                        false,
-                        now_ms() + backoff,
-                        ERROR_AFTER_FAILURES,
-                    )
-                    .await?;
-                self.connections.forget_cached(&row);
-                tracing::warn!(connection = %row.id, error = %e, failures, "token refresh failed");
-                if row.expires_at.is_some_and(|t| t > now_ms()) {
-                    // The current token still works for now.
-                    return Ok(self.connections.credentials_of(&row, &value)?);
-                }
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Asks the provider for new tokens with the connection's own client or the app.
-    async fn ask_provider(
-        &self,
-        row: &ConnectionRow,
-        value: &ConnectionValue,
-        refresh_token: &SecretString,
-    ) -> Result<client::Tokens, TokenError> {
-        let own = value
-            .host_only("client_id")
-            .map(|id| id.expose_secret().to_owned())
-            .zip(value.host_only("client_secret").cloned());
-        let registration = self
-            .registration(&row.piece, own)
-            .await
-            .map_err(|e| TokenError::Transient(e.to_string()))?;
-        client::refresh(&self.policy, &self.endpoint(&registration), refresh_token).await
-    }
-
     /// Where and as whom to talk to a piece's provider: the connection's own client
     /// when it has one, the operator's app otherwise.
     async fn registration(
@@ -646,36 +447,6 @@ impl OAuth {
             redirect_url: &self.redirect_url,
         }
     }
-
-    /// Refreshes, forever, every OAuth2 connection whose token expires within
-    /// `window`, checking every `interval`.
-    pub async fn run_refresher(self, interval: Duration, window: Duration) {
-        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        loop {
-            tokio::time::sleep(interval).await;
-            let due = match self
-                .store()
-                .refresh_candidates(now_ms().saturating_add(window_ms), 100)
-                .await
-            {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::error!(error = %e, "listing tokens to refresh failed");
-                    continue;
-                }
-            };
-            for (project, id) in due {
-                if let Err(e) = self.refresh(&project, &id, window_ms).await {
-                    tracing::warn!(connection = %id, error = %e, "background refresh failed");
-                }
-            }
-        }
-    }
-}
-
-/// Whether a connection's token expires within `margin_ms`.
-pub fn needs_refresh(row: &ConnectionRow, margin_ms: i64) -> bool {
-    row.auth_type == "oauth2" && row.expires_at.is_some_and(|t| t <= now_ms() + margin_ms)
 }
 
 fn internal(e: &dyn std::fmt::Display) -> String {

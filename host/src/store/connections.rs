@@ -2,7 +2,7 @@
 //! replaces both atomically; the sealed bytes are opaque here.
 
 use super::audit::append_audit_in;
-use super::{NewAuditEvent, Result, Store, now_ms};
+use super::{NewAuditEvent, Result, Store, background_refresh_after, now_ms};
 use crate::vault::Sealed;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row as _, Transaction};
@@ -32,6 +32,9 @@ pub struct ConnectionRow {
     pub last_used_at: Option<i64>,
     /// Unix ms when its OAuth2 access token expires (OAuth2 only).
     pub expires_at: Option<i64>,
+    /// Unix ms when that access token was issued (OAuth2 only), so the refresh margin
+    /// can scale with the token's lifetime.
+    pub token_issued_at: Option<i64>,
 }
 
 /// A connection to insert.
@@ -59,21 +62,33 @@ pub struct SealedRow {
 const AUDIT_ROWS_PER_INSERT: usize = 128;
 
 pub(super) const COLUMNS: &str = "id, project_id, external_id, display_name, piece, auth_type, \
-                       status, created_at, updated_at, last_used_at, expires_at";
+                       status, created_at, updated_at, last_used_at, expires_at, token_issued_at";
 
+/// A connection row selected with [`COLUMNS`] (by column name, so a query may select
+/// more columns after them).
 pub(super) fn row(r: &AnyRow) -> ConnectionRow {
     ConnectionRow {
-        id: r.get(0),
-        project_id: r.get(1),
-        external_id: r.get(2),
-        display_name: r.get(3),
-        piece: r.get(4),
-        auth_type: r.get(5),
-        status: r.get(6),
-        created_at: r.get(7),
-        updated_at: r.get(8),
-        last_used_at: r.get(9),
-        expires_at: r.get(10),
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        external_id: r.get("external_id"),
+        display_name: r.get("display_name"),
+        piece: r.get("piece"),
+        auth_type: r.get("auth_type"),
+        status: r.get("status"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        last_used_at: r.get("last_used_at"),
+        expires_at: r.get("expires_at"),
+        token_issued_at: r.get("token_issued_at"),
+    }
+}
+
+/// The sealed credential of a row that selected `key_version, nonce, ciphertext`.
+pub(super) fn sealed(r: &AnyRow) -> Sealed {
+    Sealed {
+        key_version: r.get("key_version"),
+        nonce: r.get("nonce"),
+        ciphertext: r.get("ciphertext"),
     }
 }
 
@@ -91,7 +106,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO connections (id, project_id, external_id, display_name, piece, \
              auth_type, status, key_version, nonce, ciphertext, created_at, updated_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
+             expires_at, token_issued_at, refresh_after, credential_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, 1)",
         )
         .bind(&c.id)
         .bind(&c.project_id)
@@ -105,6 +121,8 @@ impl Store {
         .bind(new.sealed.ciphertext.clone())
         .bind(now)
         .bind(c.expires_at)
+        .bind(c.expires_at.map(|_| now))
+        .bind(background_refresh_after(now, c.expires_at))
         .execute(&mut *tx)
         .await?;
         append_audit_in(&mut tx, audit).await?;
@@ -182,7 +200,8 @@ impl Store {
     }
 
     /// Replaces the credential of the project's connection `id` in one statement and
-    /// marks it active; false when there is none.
+    /// marks it active, as a new generation (a refresh that read the old one cannot
+    /// overwrite it); false when there is none.
     pub async fn replace_credential(
         &self,
         project_id: &str,
@@ -191,19 +210,23 @@ impl Store {
         expires_at: Option<i64>,
         audit: NewAuditEvent<'_>,
     ) -> Result<bool> {
+        let now = now_ms();
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE connections SET key_version = $3, nonce = $4, ciphertext = $5, \
              status = 'active', updated_at = $6, expires_at = $7, refresh_failures = 0, \
-             refresh_after = 0 WHERE project_id = $1 AND id = $2",
+             refresh_after = $8, token_issued_at = CASE WHEN $7 IS NULL THEN NULL ELSE $6 END, \
+             credential_version = credential_version + 1, refresh_lease_until = 0, \
+             refresh_lease_holder = '' WHERE project_id = $1 AND id = $2",
         )
         .bind(project_id)
         .bind(id)
         .bind(&sealed.key_version)
         .bind(sealed.nonce.clone())
         .bind(sealed.ciphertext.clone())
-        .bind(now_ms())
+        .bind(now)
         .bind(expires_at)
+        .bind(background_refresh_after(now, expires_at))
         .execute(&mut *tx)
         .await?;
         finish(tx, done.rows_affected() == 1, audit).await
@@ -327,8 +350,9 @@ pub struct UseRecord {
     /// Non-secret details (JSON text: step, outcome).
     pub detail: String,
     /// A status to set (`error` after the service refused the credential); `None`
-    /// keeps `active`/`expired` and turns `error` back to `active`, since the credential
-    /// just worked.
+    /// keeps `active` and turns `error` back to `active`, since the credential just
+    /// worked. `expired` is never changed here: only a reconnect ends it, so a run that
+    /// started before the grant was revoked cannot make the host try it again.
     pub status: Option<&'static str>,
     /// When, Unix ms.
     pub at: i64,
@@ -360,6 +384,7 @@ impl Store {
         for u in latest {
             sqlx::query(
                 "UPDATE connections SET last_used_at = $3, status = CASE \
+                 WHEN status = 'expired' THEN status \
                  WHEN $4 <> '' THEN $4 WHEN status = 'error' AND refresh_failures = 0 THEN 'active' ELSE status END \
                  WHERE project_id = $1 AND id = $2",
             )
@@ -421,15 +446,6 @@ impl Store {
         .bind(external_id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(found.map(|r| {
-            (
-                row(&r),
-                Sealed {
-                    key_version: r.get(11),
-                    nonce: r.get(12),
-                    ciphertext: r.get(13),
-                },
-            )
-        }))
+        Ok(found.map(|r| (row(&r), sealed(&r))))
     }
 }

@@ -15,7 +15,7 @@ mod projects;
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use connections::{ConnectionRow, NewConnection, SealedRow, UseRecord};
 pub use flows::{FlowRef, FlowRow};
-pub use oauth::StateRow;
+pub use oauth::{RefreshFailure, RefreshRow, StateRow};
 pub use projects::TokenRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -213,6 +213,13 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// When the background refresher may first renew an OAuth2 token issued at `issued`
+/// that expires at `expires_at`: after half its lifetime, so a short-lived token is not
+/// renewed on every pass (0: whenever it is due).
+pub fn background_refresh_after(issued: i64, expires_at: Option<i64>) -> i64 {
+    expires_at.map_or(0, |t| issued + (t - issued).max(0) / 2)
 }
 
 #[cfg(test)]

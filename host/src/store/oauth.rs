@@ -2,7 +2,7 @@
 //! the refresh of a connection's tokens under a lease that serialises replicas.
 
 use super::audit::append_audit_in;
-use super::connections::{COLUMNS, row};
+use super::connections::{COLUMNS, row, sealed};
 use super::{ConnectionRow, NewAuditEvent, Result, Store, now_ms};
 use crate::vault::Sealed;
 use sqlx::Row as _;
@@ -149,126 +149,212 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    /// A connection as a refresh sees it: the row, its sealed credential and its count
-    /// of consecutive failed refreshes (read fresh, never from a cache).
+    /// A connection as a refresh sees it, read fresh from the database (never from a
+    /// cache): the row, its sealed credential and its refresh bookkeeping.
     pub async fn connection_for_refresh(
         &self,
         project_id: &str,
         id: &str,
-    ) -> Result<Option<(ConnectionRow, Sealed, i64)>> {
+    ) -> Result<Option<RefreshRow>> {
         let found = sqlx::query(&format!(
-            "SELECT {COLUMNS}, key_version, nonce, ciphertext, refresh_failures FROM connections \
-             WHERE project_id = $1 AND id = $2"
+            "SELECT {COLUMNS}, key_version, nonce, ciphertext, credential_version, \
+             refresh_failures, refresh_after, refresh_lease_until, refresh_lease_holder \
+             FROM connections WHERE project_id = $1 AND id = $2"
         ))
         .bind(project_id)
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(found.map(|r| (row(&r), sealed_at(&r, 11), r.get(14))))
+        Ok(found.map(|r| RefreshRow {
+            row: row(&r),
+            sealed: sealed(&r),
+            version: r.get("credential_version"),
+            failures: r.get("refresh_failures"),
+            retry_at: r.get("refresh_after"),
+            lease_until: r.get("refresh_lease_until"),
+            lease_holder: r.get("refresh_lease_holder"),
+        }))
     }
 
-    /// Claims the right to refresh a connection's token until `until` (Unix ms): true
-    /// when this caller holds the lease. One statement, so across replicas sharing the
-    /// database exactly one claim wins; an abandoned lease lapses at `until`. No
-    /// transaction stays open while the provider is asked.
-    pub async fn claim_refresh_lease(&self, id: &str, until: i64) -> Result<bool> {
+    /// Claims the right to refresh a connection's token for `holder` until `until`
+    /// (Unix ms). The claim is a compare-and-swap on what the caller read: it wins only
+    /// if no lease is held *and* the credential is still the generation `read.version`,
+    /// so a replica that read a token another has since rotated never presents it. One
+    /// statement, so across replicas sharing the database exactly one claim wins; an
+    /// abandoned lease lapses at its `until`. No transaction stays open while the
+    /// provider is asked.
+    pub async fn claim_refresh_lease(
+        &self,
+        read: &RefreshRow,
+        holder: &str,
+        until: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE connections SET refresh_lease_until = $2 \
-             WHERE id = $1 AND refresh_lease_until < $3",
+            "UPDATE connections SET refresh_lease_until = $3, refresh_lease_holder = $4 \
+             WHERE id = $1 AND credential_version = $2 AND refresh_lease_until < $5",
         )
-        .bind(id)
+        .bind(&read.row.id)
+        .bind(read.version)
         .bind(until)
+        .bind(holder)
         .bind(now_ms())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives a lease back and, with `retry_at`, defers the next background attempt
-    /// (a token that cannot be refreshed, e.g. without a refresh token).
-    pub async fn release_refresh_lease(&self, id: &str, retry_at: Option<i64>) -> Result<()> {
-        sqlx::query(
-            "UPDATE connections SET refresh_lease_until = 0, \
-             refresh_after = CASE WHEN $2 > 0 THEN $2 ELSE refresh_after END WHERE id = $1",
+    /// Extends `holder`'s lease to `until`; false when it holds it no more.
+    pub async fn renew_refresh_lease(&self, id: &str, holder: &str, until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_lease_until = $3 \
+             WHERE id = $1 AND refresh_lease_holder = $2",
         )
         .bind(id)
+        .bind(holder)
+        .bind(until)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives `holder`'s lease back and, with `retry_at`, defers the next background
+    /// attempt (a token that cannot be refreshed, e.g. without a refresh token).
+    pub async fn release_refresh_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET refresh_lease_until = 0, refresh_lease_holder = '', \
+             refresh_after = CASE WHEN $3 > 0 THEN $3 ELSE refresh_after END \
+             WHERE id = $1 AND refresh_lease_holder = $2",
+        )
+        .bind(id)
+        .bind(holder)
         .bind(retry_at.unwrap_or(0))
         .execute(self.pool())
         .await?;
         Ok(())
     }
 
-    /// Stores refreshed tokens if the row still holds the credential the refresh
-    /// started from (compare-and-swap on the nonce), marks it active, releases the
-    /// lease and audits `refreshed`, in one short transaction. False when a reconnect
-    /// replaced the credential meanwhile (the refresh is then moot).
+    /// Stores refreshed tokens as the credential's next generation if the row still
+    /// holds the generation the refresh read (compare-and-swap; a key rotation re-seals
+    /// without changing it), marks it active, releases the lease and audits
+    /// `refreshed`, in one short transaction. `background_after` is when the background
+    /// refresher may look at it again. False when a reconnect replaced the credential
+    /// meanwhile (the refresh is then moot).
     pub async fn store_refreshed(
         &self,
-        row: &ConnectionRow,
-        old: &Sealed,
+        read: &RefreshRow,
         sealed: &Sealed,
         expires_at: Option<i64>,
+        background_after: i64,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        // The background refresher leaves the new token alone for half its lifetime, so
-        // a short-lived token is not refreshed on every pass.
         let now = now_ms();
-        let refresh_after = expires_at.map_or(0, |t| now + (t - now) / 2);
         let done = sqlx::query(
-            "UPDATE connections SET key_version = $2, nonce = $3, ciphertext = $4, \
-             expires_at = $5, status = 'active', refresh_failures = 0, refresh_after = $8, \
-             refresh_lease_until = 0, updated_at = $6 WHERE id = $1 AND nonce = $7",
+            "UPDATE connections SET key_version = $3, nonce = $4, ciphertext = $5, \
+             expires_at = $6, token_issued_at = $7, status = 'active', refresh_failures = 0, \
+             refresh_after = $8, refresh_lease_until = 0, refresh_lease_holder = '', \
+             credential_version = credential_version + 1, updated_at = $7 \
+             WHERE id = $1 AND credential_version = $2",
         )
-        .bind(&row.id)
+        .bind(&read.row.id)
+        .bind(read.version)
         .bind(&sealed.key_version)
         .bind(sealed.nonce.clone())
         .bind(sealed.ciphertext.clone())
         .bind(expires_at)
-        .bind(now_ms())
-        .bind(old.nonce.clone())
-        .bind(refresh_after)
+        .bind(now)
+        .bind(background_after)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
             tx.rollback().await?;
-            self.release_refresh_lease(&row.id, None).await?;
             return Ok(false);
         }
-        append_audit_in(&mut tx, event(row, "refreshed", None)).await?;
+        append_audit_in(&mut tx, event(&read.row, "refreshed", None)).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// Records a failed refresh and releases the lease: `expired` for good (the grant
-    /// is gone), or one more failure with a retry time, `error` once failures reach
-    /// `error_after`.
+    /// Records a failed refresh of generation `read.version` and releases the lease:
+    /// `expired` for good (the grant is gone), or one more failure with a retry time,
+    /// `error` once failures reach `error_after`. Nothing changes when a reconnect
+    /// replaced the credential meanwhile (false).
     pub async fn record_refresh_failure(
         &self,
-        row: &ConnectionRow,
-        reason: &str,
-        expired: bool,
-        retry_at: i64,
-        error_after: i64,
-    ) -> Result<()> {
+        read: &RefreshRow,
+        failure: &RefreshFailure<'_>,
+    ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE connections SET refresh_failures = refresh_failures + 1, \
-             refresh_after = $2, refresh_lease_until = 0, status = CASE WHEN $3 = 1 \
-             THEN 'expired' WHEN refresh_failures + 1 >= $4 THEN 'error' ELSE status END, \
-             updated_at = $5 WHERE id = $1",
+             refresh_after = $3, refresh_lease_until = 0, refresh_lease_holder = '', \
+             status = CASE WHEN $4 = 1 THEN 'expired' WHEN refresh_failures + 1 >= $5 \
+             THEN 'error' ELSE status END, updated_at = $6 \
+             WHERE id = $1 AND credential_version = $2",
         )
-        .bind(&row.id)
-        .bind(retry_at)
-        .bind(i64::from(expired))
-        .bind(error_after)
+        .bind(&read.row.id)
+        .bind(read.version)
+        .bind(failure.retry_at)
+        .bind(i64::from(failure.expired))
+        .bind(failure.error_after)
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        let detail = serde_json::json!({ "reason": reason }).to_string();
-        append_audit_in(&mut tx, event(row, "refresh_failed", Some(detail))).await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let detail = serde_json::json!({ "reason": failure.reason }).to_string();
+        append_audit_in(&mut tx, event(&read.row, "refresh_failed", Some(detail))).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
+}
+
+/// A connection as a refresh reads it.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    /// Its metadata.
+    pub row: ConnectionRow,
+    /// Its sealed credential.
+    pub sealed: Sealed,
+    /// The credential's generation: bumped by every refresh and reconnect, never by a
+    /// key rotation.
+    pub version: i64,
+    /// Consecutive failed refreshes.
+    pub failures: i64,
+    /// Unix ms before which no refresh is tried: the backoff after a failure, or (for
+    /// the background refresher) the first half of a fresh token's life.
+    pub retry_at: i64,
+    /// Unix ms until which `lease_holder` holds the refresh lease.
+    pub lease_until: i64,
+    /// Who holds (or, if it lapsed unreleased, last held) the lease; empty when released.
+    pub lease_holder: String,
+}
+
+impl RefreshRow {
+    /// Whether the last refresh lease lapsed without being released: its holder stopped
+    /// in the middle of a refresh (killed, or lost the database).
+    pub fn lease_abandoned(&self, now: i64) -> bool {
+        !self.lease_holder.is_empty() && self.lease_until < now
+    }
+}
+
+/// A failed refresh, as [`Store::record_refresh_failure`] records it.
+#[derive(Debug)]
+pub struct RefreshFailure<'a> {
+    /// Why (no secret): shown in the audit trail.
+    pub reason: &'a str,
+    /// The grant is gone: the connection becomes `expired`.
+    pub expired: bool,
+    /// Unix ms before which no refresh is tried again.
+    pub retry_at: i64,
+    /// Consecutive failures after which the connection shows `error`.
+    pub error_after: i64,
 }
 
 fn event<'a>(row: &'a ConnectionRow, what: &'a str, detail: Option<String>) -> NewAuditEvent<'a> {
