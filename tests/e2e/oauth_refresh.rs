@@ -105,7 +105,13 @@ async fn five_second_tokens_are_refreshed_once_each_under_sustained_runs() {
     connect_slack(&s, "slack-main").await;
     let api = s.server.client(&s.token);
     let flow = slack_flow(&api, "slack-main").await;
-    let outcomes = sustain(&[api.clone()], &flow, 32, Duration::from_secs(12)).await;
+    let outcomes = sustain(
+        std::slice::from_ref(&api),
+        &flow,
+        32,
+        Duration::from_secs(12),
+    )
+    .await;
     let elapsed = connected.elapsed();
 
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.succeeded()).collect();
@@ -219,7 +225,7 @@ async fn a_provider_outage_is_asked_once_per_backoff_step_and_never_yields_inval
     let api = s.server.client(&s.token);
     let flow = slack_flow(&api, "slack-main").await;
     s.provider.fail_token_with_500(1_000_000);
-    let outcomes = sustain(&[api.clone()], &flow, 8, Duration::from_secs(8)).await;
+    let outcomes = sustain(std::slice::from_ref(&api), &flow, 8, Duration::from_secs(8)).await;
 
     // Due after 2.25 s; attempts then 1, 2 and 4 s apart: at most four in 8 s.
     let attempts = s.provider.refresh_requests();

@@ -168,11 +168,15 @@ pub async fn load(runtime: &Runtime, name: &str) -> LoadedPiece {
         .unwrap_or_else(|e| panic!("loading {name}: {e}"))
 }
 
-/// The `thinkfleet` binary, built from this workspace (fresh: cargo rebuilds it if needed).
+/// The `thinkfleet` binary, built from this workspace (fresh: cargo rebuilds it if needed),
+/// or the one `THINKFLEET_BIN` names (a release build, for benchmarks).
 pub fn thinkfleet_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
+            if let Some(bin) = std::env::var_os("THINKFLEET_BIN") {
+                return PathBuf::from(bin);
+            }
             let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .parent()
                 .expect("root")
