@@ -8,8 +8,8 @@ use crate::connections::assert_nowhere;
 use serde_json::json;
 use std::time::Duration;
 use thinkfleet_tests::oauth_fixture::{
-    CLIENT_ID, CLIENT_SECRET, authorize, connect_slack, events, no_redirects, register_app, run,
-    setup, slack_flow, start_server,
+    CLIENT_ID, CLIENT_SECRET, authorize, connect_sheets, connect_slack, events, no_redirects,
+    register_app, run, setup, sheets_flow, slack_flow, start_server,
 };
 use thinkfleet_tests::server::Client;
 
@@ -158,29 +158,15 @@ async fn authorize_denied(api: &Client) -> String {
 async fn google_sheets_connects_with_its_own_client_and_appends_a_row() {
     let s = setup(true, &[]).await;
     let api = s.server.client(&s.token);
-    let page = authorize(
-        &api,
-        json!({"piece": "google-sheets", "display_name": "Sheets", "external_id": "sheets",
-               "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
-    )
-    .await;
-    assert!(page.contains("Connected (sheets)"), "{page}");
+    connect_sheets(&s, "sheets").await;
     let asked = s.provider.authorize_requests();
     assert_eq!(
         asked[0].get("access_type").map(String::as_str),
         Some("offline")
     );
     assert!(asked[0]["scope"].contains("spreadsheets"));
-    let (status, flow) = api
-        .post(
-            "/flows",
-            &json!({"name": "log", "steps": [{"name": "row", "piece": "google-sheets",
-                "action": "append_row", "auth": "{{connections['sheets']}}",
-                "input": {"spreadsheet_id": "abc", "values": ["a", 1]}}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{flow}");
-    let report = run(&api, flow["id"].as_str().expect("id")).await;
+    let flow = sheets_flow(&api, "sheets").await;
+    let report = run(&api, &flow).await;
     assert_eq!(report["status"], "succeeded", "{report}");
     assert!(
         s.provider

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use thinkfleet_tests::load::{Outcome, sustain};
 use thinkfleet_tests::oauth_fixture::{
-    CLIENT_ID, CLIENT_SECRET, Setup, authorize, connect_slack, register_app, run, setup,
+    Setup, authorize, connect_sheets, connect_slack, register_app, run, setup, sheets_flow,
     slack_flow, start_server,
 };
 use thinkfleet_tests::server::{DataHome, Server};
@@ -274,23 +274,8 @@ async fn a_revoked_grant_is_presented_to_the_provider_once() {
     let s = setup(true, &[]).await;
     s.provider.set_expires_in(3);
     let api = s.server.client(&s.token);
-    let page = authorize(
-        &api,
-        json!({"piece": "google-sheets", "display_name": "Sheets", "external_id": "sheets",
-               "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
-    )
-    .await;
-    assert!(page.contains("Connected (sheets)"), "{page}");
-    let (status, flow) = api
-        .post(
-            "/flows",
-            &json!({"name": "log", "steps": [{"name": "row", "piece": "google-sheets",
-                "action": "append_row", "auth": "{{connections['sheets']}}",
-                "input": {"spreadsheet_id": "abc", "values": ["a", 1]}}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{flow}");
-    let flow = flow["id"].as_str().expect("id").to_owned();
+    connect_sheets(&s, "sheets").await;
+    let flow = sheets_flow(&api, "sheets").await;
     let clients = [api.clone()];
     let load = sustain(&clients, &flow, 16, Duration::from_secs(6));
     let (outcomes, ()) = tokio::join!(load, async {

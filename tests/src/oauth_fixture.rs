@@ -132,6 +132,37 @@ pub async fn connect_slack(s: &Setup, external_id: &str) {
     );
 }
 
+/// Connects Google Sheets through the popup flow as `external_id`, with the
+/// connection's own OAuth client; returns the callback page.
+pub async fn connect_sheets(s: &Setup, external_id: &str) -> String {
+    let api = s.server.client(&s.token);
+    let page = authorize(
+        &api,
+        json!({"piece": "google-sheets", "display_name": "Sheets", "external_id": external_id,
+               "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+    )
+    .await;
+    assert!(
+        page.contains(&format!("Connected ({external_id})")),
+        "{page}"
+    );
+    page
+}
+
+/// A flow appending a row to a sheet through `connection`; returns its id.
+pub async fn sheets_flow(api: &Client, connection: &str) -> String {
+    let (status, flow) = api
+        .post(
+            "/flows",
+            &json!({"name": "log", "steps": [{"name": "row", "piece": "google-sheets",
+                "action": "append_row", "auth": format!("{{{{connections['{connection}']}}}}"),
+                "input": {"spreadsheet_id": "abc", "values": ["a", 1]}}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{flow}");
+    flow["id"].as_str().expect("id").to_owned()
+}
+
 /// A flow posting to Slack through `connection`; returns its id.
 pub async fn slack_flow(api: &Client, connection: &str) -> String {
     let (status, flow) = api
