@@ -8,8 +8,8 @@ use crate::connections::assert_nowhere;
 use serde_json::json;
 use std::time::Duration;
 use thinkfleet_tests::oauth_fixture::{
-    CLIENT_ID, CLIENT_SECRET, authorize, connect_sheets, connect_slack, events, no_redirects,
-    register_app, run, setup, sheets_flow, slack_flow, start_server,
+    CLIENT_ID, CLIENT_SECRET, connect_sheets, connect_slack, events, no_redirects, register_app,
+    run, setup, sheets_flow, slack_flow, start_server,
 };
 use thinkfleet_tests::server::Client;
 
