@@ -130,33 +130,23 @@ async fn run_step(
             // A malformed reference is "Connection not found" too: the fix is the same.
             let external_id =
                 template::parse_connection_ref(reference).map_err(|_| StepError::not_found())?;
-            let (row, creds) = connections
-                .resolve_reference(project, &external_id)
+            let (row, creds) = oauth
+                .resolve_for_run(project, &external_id)
                 .await
                 .map_err(|e| match e {
-                    ConnectionError::NotFound => StepError::not_found(),
-                    ConnectionError::Expired => {
+                    OAuthError::Connection(ConnectionError::NotFound) => StepError::not_found(),
+                    OAuthError::Connection(ConnectionError::Expired) => {
                         StepError::new("connection_expired", "Connection expired")
                     }
+                    OAuthError::Token(e) => StepError::new(
+                        "refresh_failed",
+                        format!("the connection's token could not be refreshed: {e}"),
+                    ),
                     other => {
                         tracing::error!(error = %other, "resolving a connection failed");
                         StepError::new("internal", "the connection could not be read")
                     }
                 })?;
-            let creds = oauth.fresh(&row, creds).await.map_err(|e| match e {
-                OAuthError::Connection(ConnectionError::Expired) => {
-                    StepError::new("connection_expired", "Connection expired")
-                }
-                OAuthError::Connection(ConnectionError::NotFound) => StepError::not_found(),
-                OAuthError::Token(e) => StepError::new(
-                    "refresh_failed",
-                    format!("the connection's token could not be refreshed: {e}"),
-                ),
-                other => {
-                    tracing::error!(error = %other, "refreshing a token failed");
-                    StepError::new("internal", "the connection could not be refreshed")
-                }
-            })?;
             if row.piece != step.piece {
                 return Err(StepError::new(
                     "connection_piece_mismatch",

@@ -144,11 +144,27 @@ fn keep_lease(store: Store, id: String, holder: String) -> LeaseKeeper {
 }
 
 impl OAuth {
+    /// What a run's `{{connections['external-id']}}` names in `project`: the connection
+    /// and credentials a run may use now — for OAuth2, refreshed first when the token
+    /// is due (see [`OAuth::fresh`]).
+    pub async fn resolve_for_run(
+        &self,
+        project: &str,
+        external_id: &str,
+    ) -> Result<(ConnectionRow, Credentials), OAuthError> {
+        let (row, creds) = self
+            .connections
+            .resolve_reference(project, external_id)
+            .await?;
+        let creds = self.fresh(&row, creds).await?;
+        Ok((row, creds))
+    }
+
     /// Fresh credentials for an OAuth2 connection a run is about to use: `creds` when
     /// its token is not due; when it is due, a refreshed token — or `creds` at once if
     /// somebody else is refreshing (or the provider is backing off) and the token is
     /// still usable.
-    pub async fn fresh(
+    async fn fresh(
         &self,
         row: &ConnectionRow,
         creds: Credentials,

@@ -70,10 +70,3 @@ pub enum CallError {
     #[error("host error: {0}")]
     Host(String),
 }
-
-impl CallError {
-    /// Whether the piece (rather than the host) is to blame.
-    pub fn is_guest_fault(&self) -> bool {
-        !matches!(self, CallError::Host(_))
-    }
-}

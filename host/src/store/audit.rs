@@ -59,12 +59,6 @@ pub struct AuditEvent {
 }
 
 impl Store {
-    /// Appends an event.
-    pub async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<()> {
-        let mut conn = self.pool().acquire().await?;
-        append_audit_in(&mut conn, e).await
-    }
-
     /// The project's events, newest first, optionally for one connection, before
     /// sequence number `before` (for paging).
     pub async fn list_audit(
