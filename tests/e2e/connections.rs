@@ -586,6 +586,74 @@ async fn the_api_refuses_bad_requests_clearly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_bad_request_is_a_json_error_that_names_the_problem_not_the_value() {
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let server = Server::start(&home, &[]).await;
+    let api = server.client(&token);
+    let secret = "sk-typed-into-the-wrong-field";
+
+    // No JSON content type: 415, as JSON.
+    let (status, body) = api
+        .send_raw("POST", "/connections", "text/plain", b"{}".to_vec())
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    // A wrong type deep in the body: the path and what was expected, never the value.
+    let (status, body) = api
+        .post(
+            "/connections",
+            &json!({"piece": "openai", "display_name": "x",
+                    "value": {"type": "secret_text", "secret_text": [secret]}}),
+        )
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_body")));
+    let message = body["message"].as_str().expect("message");
+    assert!(message.contains("value"), "{message}");
+    assert!(!body.to_string().contains(secret), "{body}");
+    let (status, body) = api
+        .patch("/connections/x", &json!({"display_name": "y", secret: 1}))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_body")));
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("m")
+            .contains("unknown field")
+    );
+    // Trailing bytes after the JSON value.
+    let (status, body) = api
+        .send_raw(
+            "PATCH",
+            "/connections/x",
+            "application/json",
+            br#"{"display_name": "y"} {}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    // Query strings: a bad value or an out-of-range limit is a JSON 400.
+    for query in ["limit=abc", "limit=1001", "limit=0", "before=x"] {
+        let (status, body) = api.get(&format!("/audit?{query}")).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_query")),
+            "{query}: {body}"
+        );
+    }
+    assert_eq!(api.get("/audit?limit=1000").await.0, 200);
+    let (status, body) = api.delete("/connections/x?confirm=maybe").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn serve_loads_installed_pieces_and_tokens_are_made_by_the_cli() {
     let home = DataHome::new().await;
     let (project, _) = home.project("acme").await;

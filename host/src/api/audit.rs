@@ -1,11 +1,16 @@
 //! `GET /audit`: the project's audit trail, newest first.
 
+use super::extract::ApiQuery;
 use super::views::AuditView;
-use super::{ApiResult, AppState, Project};
+use super::{ApiError, ApiResult, AppState, Project};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// The most events one page holds.
+const MAX_LIMIT: i64 = 1000;
 
 /// Query parameters.
 #[derive(Debug, Deserialize)]
@@ -22,9 +27,16 @@ pub struct AuditQuery {
 pub async fn list(
     State(state): State<AppState>,
     Project(project): Project,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("limit must be 1 to {MAX_LIMIT}"),
+        ));
+    }
     let events: Vec<AuditView> = state
         .connections
         .audit(&project, q.connection.as_deref(), q.before, limit)

@@ -1,27 +1,21 @@
 //! The connection endpoints.
 
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::views::ConnectionView;
-use super::{ApiError, ApiResult, AppState, Project};
+use super::{ApiResult, AppState, Project};
 use crate::connections::{NewConnectionRequest, ValueInput};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// The JSON body, with axum's rejections turned into API errors.
-pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    payload.map(|Json(v)| v).map_err(ApiError::from)
-}
 
 /// `POST /connections`: validate, then store.
 pub async fn create(
     State(state): State<AppState>,
     Project(project): Project,
-    payload: Result<Json<NewConnectionRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<NewConnectionRequest>,
 ) -> ApiResult<(StatusCode, Json<ConnectionView>)> {
-    let req = body(payload)?;
     let row = state.connections.create(&project, req).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
@@ -45,7 +39,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ConnectionView>> {
     Ok(Json(state.connections.get(&project, &id).await?.into()))
 }
@@ -61,10 +55,9 @@ pub struct RenameRequest {
 pub async fn rename(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
-    payload: Result<Json<RenameRequest>, JsonRejection>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<RenameRequest>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let req = body(payload)?;
     let row = state
         .connections
         .rename(&project, &id, &req.display_name)
@@ -83,10 +76,9 @@ pub struct ReconnectRequest {
 pub async fn reconnect(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
-    payload: Result<Json<ReconnectRequest>, JsonRejection>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ReconnectRequest>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let req = body(payload)?;
     let row = state
         .connections
         .reconnect(&project, &id, req.value)
@@ -98,7 +90,7 @@ pub async fn reconnect(
 pub async fn usage(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let flows = state.connections.usage(&project, &id).await?;
     Ok(Json(json!({ "flows": flows })))
@@ -116,8 +108,8 @@ pub struct DeleteQuery {
 pub async fn delete(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     state.connections.delete(&project, &id, q.confirm).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -6,7 +6,6 @@ use crate::connections::ConnectionError;
 use crate::flows::FlowError;
 use crate::oauth::OAuthError;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -131,88 +130,6 @@ impl From<OAuthError> for ApiError {
                 ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", t.to_string())
             }
             other => ApiError::internal(&other),
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        let code = match &r {
-            JsonRejection::JsonDataError(_) => "invalid_body",
-            JsonRejection::JsonSyntaxError(_) => "malformed_json",
-            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-            JsonRejection::BytesRejection(_) => "body_too_large",
-            _ => "invalid_body",
-        };
-        let status = match code {
-            "body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => r.status(),
-        };
-        ApiError::new(status, code, redact_values(&r.body_text()))
-    }
-}
-
-/// serde's messages quote the offending value (`invalid type: string "…"`), which may
-/// be a secret typed into the wrong field: keep the field path, drop the values.
-pub fn redact_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    let markers = [
-        ("string \"", '"'),
-        ("variant `", '`'),
-        ("integer `", '`'),
-        ("floating point `", '`'),
-        ("character `", '`'),
-    ];
-    loop {
-        let next = markers
-            .iter()
-            .filter_map(|(m, close)| rest.find(m).map(|i| (i, *m, *close)))
-            .min_by_key(|(i, _, _)| *i);
-        let Some((i, marker, close)) = next else {
-            out.push_str(rest);
-            return out;
-        };
-        let value_start = i + marker.len();
-        out.push_str(&rest[..value_start]);
-        out.push('…');
-        // The value ends at the first closing character not escaped by a backslash.
-        let mut escaped = false;
-        let end = rest[value_start..].char_indices().find_map(|(j, c)| {
-            let found = !escaped && c == close;
-            escaped = !escaped && c == '\\';
-            found.then_some(j)
-        });
-        match end {
-            Some(end) => rest = &rest[value_start + end..],
-            None => return out,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_values;
-
-    #[test]
-    fn serde_values_are_dropped_field_names_kept() {
-        for (input, want) in [
-            (
-                "value: invalid type: string \"sk-live-123\", expected u64 at line 1",
-                "value: invalid type: string \"…\", expected u64 at line 1",
-            ),
-            (
-                "value: unknown variant `sk-x`, expected one of `basic`, `custom`",
-                "value: unknown variant `…`, expected one of `basic`, `custom`",
-            ),
-            ("unknown field `foo`", "unknown field `foo`"),
-            ("cut string \"abc", "cut string \"…"),
-            (
-                "invalid type: string \"a\\\"sk-leak\", expected u64",
-                "invalid type: string \"…\", expected u64",
-            ),
-        ] {
-            assert_eq!(redact_values(input), want);
         }
     }
 }

@@ -1,12 +1,11 @@
 //! The flow endpoints: CRUD and runs.
 
-use super::connections::body;
+use super::extract::{ApiJson, ApiPath};
 use super::views::rfc3339;
 use super::{ApiResult, AppState, Project};
 use crate::flows::{Flow, FlowDefinition, RunReport};
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -24,9 +23,9 @@ fn view(flow: Flow) -> Value {
 pub async fn create(
     State(state): State<AppState>,
     Project(project): Project,
-    payload: Result<Json<FlowDefinition>, JsonRejection>,
+    ApiJson(req): ApiJson<FlowDefinition>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let flow = state.flows.create(&project, body(payload)?).await?;
+    let flow = state.flows.create(&project, req).await?;
     Ok((StatusCode::CREATED, Json(view(flow))))
 }
 
@@ -49,7 +48,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(view(state.flows.get(&project, &id).await?)))
 }
@@ -58,10 +57,10 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
-    payload: Result<Json<FlowDefinition>, JsonRejection>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<FlowDefinition>,
 ) -> ApiResult<Json<Value>> {
-    let flow = state.flows.update(&project, &id, body(payload)?).await?;
+    let flow = state.flows.update(&project, &id, req).await?;
     Ok(Json(view(flow)))
 }
 
@@ -69,7 +68,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     state.flows.delete(&project, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -79,7 +78,7 @@ pub async fn delete(
 pub async fn run(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RunReport>> {
     Ok(Json(state.flows.run(&project, &id).await?))
 }

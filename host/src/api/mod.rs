@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod connections;
 mod error;
+mod extract;
 mod flows;
 mod oauth;
 mod openapi;

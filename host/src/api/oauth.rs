@@ -2,12 +2,11 @@
 //! provider sends the browser here; answers the popup page), and the admin route that
 //! registers a piece's OAuth app (`PUT /admin/oauth-apps/{piece}`, admin token).
 
-use super::connections::body;
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::{ApiError, ApiResult, AppState, Project};
 use crate::oauth::StartRequest;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -20,16 +19,16 @@ use subtle::ConstantTimeEq as _;
 pub async fn start(
     State(state): State<AppState>,
     Project(project): Project,
-    payload: Result<Json<StartRequest>, JsonRejection>,
+    ApiJson(req): ApiJson<StartRequest>,
 ) -> ApiResult<Json<Value>> {
-    let url = state.oauth.start(&project, body(payload)?).await?;
+    let url = state.oauth.start(&project, req).await?;
     Ok(Json(json!({ "authorize_url": url })))
 }
 
 /// `GET /oauth2/callback?code&state` (or `?error&state`): the popup page.
 pub async fn callback(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery<HashMap<String, String>>,
 ) -> impl IntoResponse {
     let page = state.oauth.callback(&params).await;
     (
@@ -53,8 +52,8 @@ pub struct AppRequest {
 pub async fn set_app(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(piece): Path<String>,
-    payload: Result<Json<AppRequest>, JsonRejection>,
+    ApiPath(piece): ApiPath<String>,
+    ApiJson(req): ApiJson<AppRequest>,
 ) -> ApiResult<StatusCode> {
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -72,7 +71,6 @@ pub async fn set_app(
             "the admin token is required (THINKFLEET_ADMIN_TOKEN on the server)",
         ));
     }
-    let req = body(payload)?;
     state
         .oauth
         .set_app(

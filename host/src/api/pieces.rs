@@ -1,8 +1,9 @@
 //! `GET /pieces`, `GET /pieces/{name}`: metadata and auth schemas of the loaded pieces.
 
+use super::extract::ApiPath;
 use super::{ApiError, ApiResult, AppState, Project};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -21,7 +22,7 @@ pub async fn list(State(state): State<AppState>, _: Project) -> ApiResult<Json<V
 pub async fn show(
     State(state): State<AppState>,
     _: Project,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let piece = state.connections.catalog().get(&name).ok_or_else(|| {
         ApiError::new(
