@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// A piece's metadata, as declared by the piece.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PieceInfo {
     /// Stable identifier, e.g. `openai`.
     pub name: String,
@@ -30,7 +30,7 @@ pub struct PieceInfo {
 }
 
 /// The kind of credential a piece needs, with the form fields it is entered through.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuthSchema {
     /// No credential.
@@ -57,7 +57,8 @@ pub enum AuthSchema {
         scopes: Vec<String>,
         /// Whether PKCE (S256) is used.
         pkce: bool,
-        /// Extra authorization request parameters.
+        /// Extra authorization request parameters, as `[name, value]` pairs.
+        #[schema(value_type = Vec<Vec<String>>)]
         extra_params: Vec<(String, String)>,
         /// Fields asked before the redirect.
         props: Vec<Prop>,
@@ -83,7 +84,7 @@ impl AuthSchema {
 }
 
 /// A form field.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Prop {
     /// Stable key.
     pub name: String,
@@ -102,7 +103,7 @@ pub struct Prop {
 }
 
 /// How a form renders a field.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PropKind {
     /// One line of text.
@@ -123,7 +124,7 @@ pub enum PropKind {
 }
 
 /// A dropdown option.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Choice {
     /// Shown to the user.
     pub label: String,
@@ -132,7 +133,7 @@ pub struct Choice {
 }
 
 /// How the host puts a credential on outbound requests.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuthPlacement {
     /// `Authorization: Bearer <secret>`.
@@ -156,7 +157,7 @@ pub enum AuthPlacement {
 }
 
 /// An action of a piece.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Action {
     /// Stable key.
     pub name: String,

@@ -586,6 +586,59 @@ async fn the_api_refuses_bad_requests_clearly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_documented_operation_answers_only_documented_statuses() {
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let server = Server::start(&home, &[]).await;
+    let api = server.client(&token);
+    let (status, doc) = server.anonymous().get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 14, "{}", paths.len());
+    let http = reqwest::Client::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let documented: Vec<u16> = operation["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(|k| k.parse().expect("status"))
+                .collect();
+            // Path parameters name nothing that exists; bodies are empty objects.
+            let url = format!(
+                "{}{}",
+                server.base,
+                path.replace("{id}", "missing")
+                    .replace("{name}", "missing")
+                    .replace("{piece}", "missing")
+            );
+            for (who, token) in [("with the token", Some(&token)), ("without", None)] {
+                let mut request = http
+                    .request(method.to_uppercase().parse().expect("method"), &url)
+                    .json(&json!({}));
+                if let Some(t) = token {
+                    request = request.bearer_auth(t);
+                }
+                let answer = request.send().await.expect("request");
+                let status = answer.status().as_u16();
+                assert!(
+                    documented.contains(&status),
+                    "{method} {path} {who}: {status} is not documented ({documented:?})"
+                );
+                if status != 204 && !path.ends_with("/callback") {
+                    let content_type = answer.headers()["content-type"].to_str().expect("ct");
+                    assert!(
+                        content_type.starts_with("application/json"),
+                        "{method} {path}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(api.get("/nope").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_bad_request_is_a_json_error_that_names_the_problem_not_the_value() {
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;

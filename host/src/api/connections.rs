@@ -1,16 +1,28 @@
 //! The connection endpoints.
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::views::ConnectionView;
+use super::views::{ConnectionList, ConnectionView, ErrorBody, Usage};
 use super::{ApiResult, AppState, Project};
 use crate::connections::{NewConnectionRequest, ValueInput};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// `POST /connections`: validate, then store.
+#[utoipa::path(post, path = "/connections", tag = "connections",
+    request_body = NewConnectionRequest,
+    responses(
+        (status = 201, description = "Validated by the piece and stored", body = ConnectionView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "No such piece", body = ErrorBody),
+        (status = 409, description = "The external id is taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid body, or the piece refused the credentials", body = ErrorBody),
+        (status = 502, description = "The service or the piece failed while validating", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Project(project): Project,
@@ -21,21 +33,34 @@ pub async fn create(
 }
 
 /// `GET /connections`.
+#[utoipa::path(get, path = "/connections", tag = "connections",
+    responses(
+        (status = 200, description = "The project's connections", body = ConnectionList),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Project(project): Project,
-) -> ApiResult<Json<Value>> {
-    let rows: Vec<ConnectionView> = state
+) -> ApiResult<Json<ConnectionList>> {
+    let connections = state
         .connections
         .list(&project)
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(Json(json!({ "connections": rows })))
+    Ok(Json(ConnectionList { connections }))
 }
 
 /// `GET /connections/{id or external_id}`.
+#[utoipa::path(get, path = "/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id or external id")),
+    responses(
+        (status = 200, description = "The connection (never its credential)", body = ConnectionView),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Connection not found", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
     Project(project): Project,
@@ -45,13 +70,27 @@ pub async fn show(
 }
 
 /// The body of a rename.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameRequest {
+    /// The new name users see (flows keep working: they use the external id).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     display_name: String,
 }
 
 /// `PATCH /connections/{id}`: rename.
+#[utoipa::path(patch, path = "/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id or external id")),
+    request_body = RenameRequest,
+    responses(
+        (status = 200, description = "Renamed", body = ConnectionView),
+        (status = 400, description = "Malformed JSON or bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Connection not found", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid body or name", body = ErrorBody),
+    ))]
 pub async fn rename(
     State(state): State<AppState>,
     Project(project): Project,
@@ -66,13 +105,27 @@ pub async fn rename(
 }
 
 /// The body of a reconnect.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReconnectRequest {
+    /// The new credential.
     value: ValueInput,
 }
 
 /// `POST /connections/{id}/reconnect`: validate, then replace atomically.
+#[utoipa::path(post, path = "/connections/{id}/reconnect", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id or external id")),
+    request_body = ReconnectRequest,
+    responses(
+        (status = 200, description = "Validated and replaced", body = ConnectionView),
+        (status = 400, description = "Malformed JSON or bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Connection not found", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid body, or the piece refused the credentials", body = ErrorBody),
+        (status = 502, description = "The service or the piece failed while validating", body = ErrorBody),
+    ))]
 pub async fn reconnect(
     State(state): State<AppState>,
     Project(project): Project,
@@ -87,24 +140,44 @@ pub async fn reconnect(
 }
 
 /// `GET /connections/{id}/usage`: the flows that reference it.
+#[utoipa::path(get, path = "/connections/{id}/usage", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id or external id")),
+    responses(
+        (status = 200, description = "The flows that reference it", body = Usage),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Connection not found", body = ErrorBody),
+    ))]
 pub async fn usage(
     State(state): State<AppState>,
     Project(project): Project,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Usage>> {
     let flows = state.connections.usage(&project, &id).await?;
-    Ok(Json(json!({ "flows": flows })))
+    Ok(Json(Usage { flows }))
 }
 
 /// `DELETE /connections/{id}` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// Delete even though flows reference it (they will then fail with "Connection
+    /// not found").
     #[serde(default)]
     confirm: bool,
 }
 
 /// `DELETE /connections/{id}[?confirm=true]`: 409 with the flows while any reference
 /// it, unless confirmed.
+#[utoipa::path(delete, path = "/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id or external id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad path or query parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Connection not found", body = ErrorBody),
+        (status = 409, description = "Flows use it (listed in `flows`); confirm to delete", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Project(project): Project,

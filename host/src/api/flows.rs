@@ -1,70 +1,102 @@
 //! The flow endpoints: CRUD and runs.
 
 use super::extract::{ApiJson, ApiPath};
-use super::views::rfc3339;
+use super::views::{ErrorBody, FlowList, FlowView};
 use super::{ApiResult, AppState, Project};
-use crate::flows::{Flow, FlowDefinition, RunReport};
+use crate::flows::{FlowDefinition, RunReport};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
-
-fn view(flow: Flow) -> Value {
-    json!({
-        "id": flow.id,
-        "name": flow.definition.name,
-        "steps": flow.definition.steps,
-        "created_at": rfc3339(flow.created_at),
-        "updated_at": rfc3339(flow.updated_at),
-    })
-}
 
 /// `POST /flows`.
+#[utoipa::path(post, path = "/flows", tag = "flows",
+    request_body = FlowDefinition,
+    responses(
+        (status = 201, description = "Checked against the catalog and saved", body = FlowView),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid body or flow", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Project(project): Project,
     ApiJson(req): ApiJson<FlowDefinition>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<FlowView>)> {
     let flow = state.flows.create(&project, req).await?;
-    Ok((StatusCode::CREATED, Json(view(flow))))
+    Ok((StatusCode::CREATED, Json(flow.into())))
 }
 
 /// `GET /flows`.
+#[utoipa::path(get, path = "/flows", tag = "flows",
+    responses(
+        (status = 200, description = "The project's flows", body = FlowList),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Project(project): Project,
-) -> ApiResult<Json<Value>> {
-    let flows: Vec<Value> = state
+) -> ApiResult<Json<FlowList>> {
+    let flows = state
         .flows
         .list(&project)
         .await?
         .into_iter()
-        .map(view)
+        .map(Into::into)
         .collect();
-    Ok(Json(json!({ "flows": flows })))
+    Ok(Json(FlowList { flows }))
 }
 
 /// `GET /flows/{id}`.
+#[utoipa::path(get, path = "/flows/{id}", tag = "flows",
+    params(("id" = String, Path, description = "The flow's id")),
+    responses(
+        (status = 200, description = "The flow", body = FlowView),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Flow not found", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
     Project(project): Project,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(view(state.flows.get(&project, &id).await?)))
+) -> ApiResult<Json<FlowView>> {
+    Ok(Json(state.flows.get(&project, &id).await?.into()))
 }
 
 /// `PUT /flows/{id}`: replace the definition.
+#[utoipa::path(put, path = "/flows/{id}", tag = "flows",
+    params(("id" = String, Path, description = "The flow's id")),
+    request_body = FlowDefinition,
+    responses(
+        (status = 200, description = "Checked and replaced", body = FlowView),
+        (status = 400, description = "Malformed JSON or bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Flow not found", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid body or flow", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     Project(project): Project,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<FlowDefinition>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FlowView>> {
     let flow = state.flows.update(&project, &id, req).await?;
-    Ok(Json(view(flow)))
+    Ok(Json(flow.into()))
 }
 
 /// `DELETE /flows/{id}`.
+#[utoipa::path(delete, path = "/flows/{id}", tag = "flows",
+    params(("id" = String, Path, description = "The flow's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Flow not found", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Project(project): Project,
@@ -74,7 +106,16 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /flows/{id}/runs`: run now; 200 with every step's result.
+/// `POST /flows/{id}/runs`: run now; 200 with every step's result (a failed step is a
+/// failed run, not an HTTP error).
+#[utoipa::path(post, path = "/flows/{id}/runs", tag = "flows",
+    params(("id" = String, Path, description = "The flow's id")),
+    responses(
+        (status = 200, description = "The run's report, step by step", body = RunReport),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Flow not found", body = ErrorBody),
+    ))]
 pub async fn run(
     State(state): State<AppState>,
     Project(project): Project,

@@ -24,10 +24,12 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use secrecy::SecretString;
 use std::sync::Arc;
 use std::time::Instant;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The largest request body accepted (credentials and PEM certificates fit easily).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -60,40 +62,37 @@ impl AppState {
     }
 }
 
+/// Every route of the API and its OpenAPI description, from the same list: the router
+/// [`app`] serves and the document [`openapi`] serves are both built from here.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::default()
+        .routes(routes!(openapi::document))
+        .routes(routes!(pieces::list))
+        .routes(routes!(pieces::show))
+        .routes(routes!(connections::list, connections::create))
+        .routes(routes!(
+            connections::show,
+            connections::rename,
+            connections::delete
+        ))
+        .routes(routes!(connections::reconnect))
+        .routes(routes!(connections::usage))
+        .routes(routes!(flows::list, flows::create))
+        .routes(routes!(flows::show, flows::update, flows::delete))
+        .routes(routes!(flows::run))
+        .routes(routes!(audit::list))
+        .routes(routes!(oauth::start))
+        .routes(routes!(oauth::set_app))
+        .fallback(|| async { ApiError::no_route() });
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(oauth::callback))
+        .nest("/api/v1", api)
+}
+
 /// The API router.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/openapi.json", get(openapi::document))
-        .route("/pieces", get(pieces::list))
-        .route("/pieces/{name}", get(pieces::show))
-        .route(
-            "/connections",
-            get(connections::list).post(connections::create),
-        )
-        .route(
-            "/connections/{id}",
-            get(connections::show)
-                .patch(connections::rename)
-                .delete(connections::delete),
-        )
-        .route("/connections/{id}/reconnect", post(connections::reconnect))
-        .route("/connections/{id}/usage", get(connections::usage))
-        .route("/flows", get(flows::list).post(flows::create))
-        .route(
-            "/flows/{id}",
-            get(flows::show).put(flows::update).delete(flows::delete),
-        )
-        .route("/flows/{id}/runs", post(flows::run))
-        .route("/audit", get(audit::list))
-        .route("/oauth2/start", post(oauth::start))
-        .route(
-            "/admin/oauth-apps/{piece}",
-            axum::routing::put(oauth::set_app),
-        )
-        .fallback(|| async { ApiError::no_route() });
-    Router::new()
-        .route("/oauth2/callback", get(oauth::callback))
-        .nest("/api/v1", api)
+    let (router, _) = routes().split_for_parts();
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))
         .with_state(state)

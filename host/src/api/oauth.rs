@@ -3,6 +3,7 @@
 //! registers a piece's OAuth app (`PUT /admin/oauth-apps/{piece}`, admin token).
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::views::{AuthorizeUrl, ErrorBody};
 use super::{ApiError, ApiResult, AppState, Project};
 use crate::oauth::StartRequest;
 use axum::Json;
@@ -11,21 +12,41 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq as _;
 
 /// `POST /oauth2/start` → `{"authorize_url"}`.
+#[utoipa::path(post, path = "/oauth2/start", tag = "oauth2",
+    request_body = StartRequest,
+    responses(
+        (status = 200, description = "Open `authorize_url` in a popup", body = AuthorizeUrl),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "No such piece, or the connection to reconnect is not found", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid body, not an OAuth2 piece, or no OAuth app", body = ErrorBody),
+    ))]
 pub async fn start(
     State(state): State<AppState>,
     Project(project): Project,
     ApiJson(req): ApiJson<StartRequest>,
-) -> ApiResult<Json<Value>> {
-    let url = state.oauth.start(&project, req).await?;
-    Ok(Json(json!({ "authorize_url": url })))
+) -> ApiResult<Json<AuthorizeUrl>> {
+    let authorize_url = state.oauth.start(&project, req).await?;
+    Ok(Json(AuthorizeUrl { authorize_url }))
 }
 
 /// `GET /oauth2/callback?code&state` (or `?error&state`): the popup page.
+#[utoipa::path(get, path = "/oauth2/callback", tag = "oauth2", security(()),
+    params(
+        ("state" = Option<String>, Query, description = "The state from the start"),
+        ("code" = Option<String>, Query, description = "The provider's authorization code"),
+        ("error" = Option<String>, Query, description = "The provider's refusal"),
+    ),
+    responses(
+        (status = 200, description = "The popup page: it tells its opener the outcome and closes", content_type = "text/html", body = String),
+        (status = 400, description = "Bad query string", body = ErrorBody),
+    ))]
 pub async fn callback(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<HashMap<String, String>>,
@@ -41,14 +62,29 @@ pub async fn callback(
 }
 
 /// The body of an OAuth app registration.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppRequest {
+    /// The app's client id at the provider.
     client_id: String,
+    /// Its client secret (sealed by the vault; never shown again).
     client_secret: String,
 }
 
 /// `PUT /admin/oauth-apps/{piece}` with the admin token.
+#[utoipa::path(put, path = "/admin/oauth-apps/{piece}", tag = "admin",
+    security(("adminToken" = [])),
+    params(("piece" = String, Path, description = "The OAuth2 piece")),
+    request_body = AppRequest,
+    responses(
+        (status = 204, description = "Registered (or replaced)"),
+        (status = 400, description = "Malformed JSON or bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid admin token", body = ErrorBody),
+        (status = 404, description = "No such piece", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid body, or not an OAuth2 piece", body = ErrorBody),
+    ))]
 pub async fn set_app(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1,12 +1,15 @@
 //! What the API shows of stored things: never a credential, times as RFC 3339.
 
-use crate::store::{AuditEvent, ConnectionRow};
+use crate::flows::{Flow, FlowDefinition, StepDefinition};
+use crate::piece::PieceInfo;
+use crate::store::{AuditEvent, ConnectionRow, FlowRef};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 /// A connection as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionView {
     id: String,
     external_id: String,
@@ -36,7 +39,7 @@ impl From<ConnectionRow> for ConnectionView {
 }
 
 /// An audit event as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     id: i64,
     at: String,
@@ -59,6 +62,83 @@ impl From<AuditEvent> for AuditView {
             detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
         }
     }
+}
+
+/// A flow as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowView {
+    id: String,
+    name: String,
+    steps: Vec<StepDefinition>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Flow> for FlowView {
+    fn from(flow: Flow) -> Self {
+        let FlowDefinition { name, steps } = flow.definition;
+        FlowView {
+            id: flow.id,
+            name,
+            steps,
+            created_at: rfc3339(flow.created_at),
+            updated_at: rfc3339(flow.updated_at),
+        }
+    }
+}
+
+/// `GET /connections`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionList {
+    /// Newest first.
+    pub connections: Vec<ConnectionView>,
+}
+
+/// `GET /connections/{id}/usage`: the flows whose steps reference the connection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    /// Those flows.
+    pub flows: Vec<FlowRef>,
+}
+
+/// `GET /pieces`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PieceList {
+    /// Every loaded piece.
+    pub pieces: Vec<PieceInfo>,
+}
+
+/// `GET /flows`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowList {
+    /// The project's flows.
+    pub flows: Vec<FlowView>,
+}
+
+/// `GET /audit`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub events: Vec<AuditView>,
+}
+
+/// `POST /oauth2/start`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizeUrl {
+    /// The provider URL to open in a popup.
+    pub authorize_url: String,
+}
+
+/// Every error: a stable code and a human message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable.
+    pub code: String,
+    /// For people; never contains a credential.
+    pub message: String,
+    /// With `connection_in_use`: the flows that reference the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows: Option<Vec<FlowRef>>,
 }
 
 /// Unix milliseconds as RFC 3339 (UTC, millisecond precision).

@@ -69,15 +69,17 @@ pub enum ConnectionError {
 pub type Result<T, E = ConnectionError> = std::result::Result<T, E>;
 
 /// A request to create a connection.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnectionRequest {
     /// The piece's name.
     pub piece: String,
     /// The name users see.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub display_name: String,
     /// The id flows reference; defaults to a slug of the display name.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub external_id: Option<String>,
     /// The credential.
     pub value: ValueInput,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 /// The `value` of a create or reconnect request.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ValueInput {
     /// `{"type":"secret_text","secret_text":…}`

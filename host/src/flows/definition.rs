@@ -13,20 +13,22 @@ use std::collections::HashSet;
 pub const MAX_STEPS: usize = 50;
 
 /// A flow as the API receives and shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowDefinition {
     /// The flow's name.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Its steps, run in order.
     pub steps: Vec<StepDefinition>,
 }
 
 /// One step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepDefinition {
     /// Unique within the flow; later steps read this step's output by it.
+    #[schema(pattern = r"^[A-Za-z0-9 _-]{1,64}$")]
     pub name: String,
     /// The piece.
     pub piece: String,

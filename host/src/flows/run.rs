@@ -14,20 +14,22 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// The result of a run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct RunReport {
     /// `succeeded` or `failed`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// Every step, in order.
     pub steps: Vec<StepReport>,
 }
 
 /// One step's result.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StepReport {
     /// The step's name.
     pub name: String,
     /// `succeeded`, `failed` or `skipped`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// The action's output, when it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,9 +41,10 @@ pub struct StepReport {
 
 /// A step's error: a stable code and a message. The three connection errors carry the
 /// product's exact words: "Connection not found", "Connection expired", "Invalid API key".
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StepError {
     /// Stable code.
+    #[schema(value_type = String)]
     pub code: &'static str,
     /// Human message.
     pub message: String,

@@ -57,16 +57,18 @@ pub enum OAuthError {
 }
 
 /// `POST /oauth2/start`. `Debug` leaves out the client secret.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The OAuth2 piece.
     pub piece: String,
     /// Name of the new connection (ignored on reconnect).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub display_name: Option<String>,
     /// External id of the new connection.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub external_id: Option<String>,
     /// Reconnect this connection (id or external id) instead of creating one; it is
     /// resolved to its id at start.

@@ -22,7 +22,7 @@ pub struct FlowRow {
 }
 
 /// A flow's id and name, for usage listings.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FlowRef {
     /// Id.
     pub id: String,
