@@ -1,9 +1,25 @@
-//! Bearer-token authentication: the [`Project`] extractor.
+//! Bearer-token authentication: the [`Project`] extractor (project API tokens) and the
+//! [`Admin`] extractor (the operators' token), over one reading of the header.
 
 use super::{ApiError, AppState};
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use secrecy::ExposeSecret as _;
+use subtle::ConstantTimeEq as _;
+
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+}
 
 /// The project the request's API token acts for. Extracting it answers 401 when the
 /// token is missing, malformed, unknown or wrong.
@@ -14,19 +30,37 @@ impl FromRequestParts<AppState> for Project {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or_else(ApiError::unauthorized)?;
+        let bearer = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         match state.auth.project_of(bearer).await {
             Ok(Some(project)) => Ok(Project(project)),
             Ok(None) => Err(ApiError::unauthorized()),
             Err(e) => Err(ApiError::internal(&e)),
+        }
+    }
+}
+
+/// The operators' admin token (`THINKFLEET_ADMIN_TOKEN`), compared in constant time.
+/// Without one configured, every admin request is 401.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = bearer(parts).unwrap_or_default();
+        let allowed = state
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| bool::from(t.expose_secret().as_bytes().ct_eq(presented.as_bytes())));
+        if allowed {
+            Ok(Admin)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the admin token is required (THINKFLEET_ADMIN_TOKEN on the server)",
+            ))
         }
     }
 }

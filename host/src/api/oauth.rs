@@ -2,18 +2,18 @@
 //! provider sends the browser here; answers the popup page), and the admin route that
 //! registers a piece's OAuth app (`PUT /admin/oauth-apps/{piece}`, admin token).
 
+use super::auth::Admin;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::views::{AuthorizeUrl, ErrorBody};
-use super::{ApiError, ApiResult, AppState, Project};
+use super::{ApiResult, AppState, Project};
 use crate::oauth::StartRequest;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::collections::HashMap;
-use subtle::ConstantTimeEq as _;
 
 /// `POST /oauth2/start` → `{"authorize_url"}`.
 #[utoipa::path(post, path = "/oauth2/start", tag = "oauth2",
@@ -68,7 +68,8 @@ pub struct AppRequest {
     /// The app's client id at the provider.
     client_id: String,
     /// Its client secret (sealed by the vault; never shown again).
-    client_secret: String,
+    #[schema(value_type = String)]
+    client_secret: SecretString,
 }
 
 /// `PUT /admin/oauth-apps/{piece}` with the admin token.
@@ -87,33 +88,13 @@ pub struct AppRequest {
     ))]
 pub async fn set_app(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     ApiPath(piece): ApiPath<String>,
     ApiJson(req): ApiJson<AppRequest>,
 ) -> ApiResult<StatusCode> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let allowed = state
-        .admin_token
-        .as_ref()
-        .is_some_and(|t| bool::from(t.expose_secret().as_bytes().ct_eq(presented.as_bytes())));
-    if !allowed {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the admin token is required (THINKFLEET_ADMIN_TOKEN on the server)",
-        ));
-    }
     state
         .oauth
-        .set_app(
-            &piece,
-            &req.client_id,
-            &SecretString::from(req.client_secret),
-        )
+        .set_app(&piece, &req.client_id, &req.client_secret)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

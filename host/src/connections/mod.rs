@@ -429,12 +429,20 @@ impl Connections {
         let info = piece.info();
         let (value, creds) = ConnectionValue::from_input(&info.name, &info.auth, input)
             .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
-        match piece.validate(&creds).await {
-            Ok(()) => Ok(value),
-            Err(CallError::Piece(PieceError::Upstream(m))) => Err(ConnectionError::Upstream(m)),
-            Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e.to_string())),
-            Err(e) => Err(ConnectionError::Piece(e.to_string())),
-        }
+        validate(piece, &creds).await?;
+        Ok(value)
+    }
+}
+
+/// Runs a piece's `validate` on credentials: the piece's refusal, the service's failure
+/// and the piece's misbehaviour each become their own error (the one mapping the API
+/// and the OAuth2 callback share).
+pub async fn validate(piece: &LoadedPiece, creds: &Credentials) -> Result<()> {
+    match piece.validate(creds).await {
+        Ok(()) => Ok(()),
+        Err(CallError::Piece(PieceError::Upstream(m))) => Err(ConnectionError::Upstream(m)),
+        Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e.to_string())),
+        Err(e) => Err(ConnectionError::Piece(e.to_string())),
     }
 }
 

@@ -15,20 +15,75 @@ pub enum ValueInput {
     /// `{"type":"secret_text","secret_text":…}`
     SecretText {
         /// The secret.
-        secret_text: String,
+        #[schema(value_type = String)]
+        secret_text: SecretString,
     },
     /// `{"type":"basic","username":…,"password":…}`
     Basic {
         /// Username.
         username: String,
         /// Password.
-        password: String,
+        #[schema(value_type = String)]
+        password: SecretString,
     },
     /// `{"type":"custom","props":{…}}`
     Custom {
-        /// The piece's fields by name: strings, numbers or booleans.
-        props: BTreeMap<String, serde_json::Value>,
+        /// The piece's fields by name: strings, numbers, booleans or null (absent).
+        #[schema(value_type = BTreeMap<String, serde_json::Value>)]
+        props: BTreeMap<String, PropInput>,
     },
+}
+
+/// One custom prop as the API receives it. Any text may be a credential (a password,
+/// a key, a PEM), so text is held as a [`SecretString`] from deserialization on.
+pub enum PropInput {
+    /// Text.
+    Text(SecretString),
+    /// A number, as written.
+    Number(serde_json::Number),
+    /// A boolean.
+    Flag(bool),
+    /// `null`: the prop is left out.
+    Absent,
+}
+
+impl<'de> Deserialize<'de> for PropInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = PropInput;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<PropInput, E> {
+                Ok(PropInput::Text(SecretString::from(v)))
+            }
+            fn visit_string<E>(self, v: String) -> Result<PropInput, E> {
+                Ok(PropInput::Text(SecretString::from(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<PropInput, E> {
+                Ok(PropInput::Flag(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<PropInput, E> {
+                Ok(PropInput::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<PropInput, E> {
+                Ok(PropInput::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<PropInput, E> {
+                serde_json::Number::from_f64(v)
+                    .map(PropInput::Number)
+                    .ok_or_else(|| E::custom("a number must be finite"))
+            }
+            fn visit_unit<E>(self) -> Result<PropInput, E> {
+                Ok(PropInput::Absent)
+            }
+            fn visit_none<E>(self) -> Result<PropInput, E> {
+                Ok(PropInput::Absent)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl std::fmt::Debug for ValueInput {
@@ -82,9 +137,6 @@ pub enum ValueError {
         /// The value's kind.
         given: &'static str,
     },
-    /// A custom prop is an array, object or null.
-    #[error("prop `{0}` must be a string, a number or a boolean")]
-    PropType(String),
     /// The fields do not satisfy the schema.
     #[error("{0}")]
     Fields(#[from] crate::auth_input::AuthInputError),
@@ -111,7 +163,7 @@ impl ConnectionValue {
         let mut fields = BTreeMap::new();
         match (schema, input) {
             (AuthSchema::SecretText { field }, ValueInput::SecretText { secret_text }) => {
-                fields.insert(field.name.clone(), SecretString::from(secret_text));
+                fields.insert(field.name.clone(), secret_text);
             }
             (
                 AuthSchema::Basic {
@@ -121,18 +173,17 @@ impl ConnectionValue {
                 ValueInput::Basic { username, password },
             ) => {
                 fields.insert(u.name.clone(), SecretString::from(username));
-                fields.insert(p.name.clone(), SecretString::from(password));
+                fields.insert(p.name.clone(), password);
             }
             (AuthSchema::Custom { .. }, ValueInput::Custom { props }) => {
                 for (name, value) in props {
                     let text = match value {
-                        serde_json::Value::String(s) => s,
-                        serde_json::Value::Number(n) => n.to_string(),
-                        serde_json::Value::Bool(b) => b.to_string(),
-                        serde_json::Value::Null => continue,
-                        _ => return Err(ValueError::PropType(name)),
+                        PropInput::Text(s) => s,
+                        PropInput::Number(n) => SecretString::from(n.to_string()),
+                        PropInput::Flag(b) => SecretString::from(b.to_string()),
+                        PropInput::Absent => continue,
                     };
-                    fields.insert(name, SecretString::from(text));
+                    fields.insert(name, text);
                 }
             }
             _ => return Err(wrong(kind)),
@@ -255,15 +306,29 @@ mod tests {
 
     #[test]
     fn custom_props_take_scalars_only() {
-        let schema = AuthSchema::Custom {
-            props: vec![prop("host", false)],
-        };
-        let nested: ValueInput =
-            serde_json::from_str(r#"{"type":"custom","props":{"host":{"a":1}}}"#).expect("json");
-        assert_eq!(
-            ConnectionValue::from_input("postgres", &schema, nested).expect_err("nested"),
-            ValueError::PropType("host".into())
+        let nested =
+            serde_json::from_str::<ValueInput>(r#"{"type":"custom","props":{"host":{"a":1}}}"#)
+                .map(drop)
+                .expect_err("nested");
+        assert!(
+            nested
+                .to_string()
+                .contains("a string, number, boolean or null"),
+            "{nested}"
         );
+        let scalars: ValueInput = serde_json::from_str(
+            r#"{"type":"custom","props":{"host":"db","port":5432,"tls":true,"x":null}}"#,
+        )
+        .expect("scalars");
+        let schema = AuthSchema::Custom {
+            props: vec![
+                prop("host", false),
+                prop("port", false),
+                prop("tls", false),
+            ],
+        };
+        let made = ConnectionValue::from_input("postgres", &schema, scalars).map(drop);
+        assert!(made.is_ok(), "{made:?}");
         let unknown = serde_json::from_str::<ValueInput>(r#"{"type":"custom","props":{},"x":1}"#);
         assert!(unknown.is_err());
     }

@@ -12,8 +12,8 @@ pub use page::Outcome;
 pub use refresh::{TokenLife, backoff_ms};
 
 use crate::connections::{ConnectionError, ConnectionValue, Connections};
-use crate::piece::{AuthSchema, PieceError};
-use crate::runtime::{CallError, OutboundPolicy};
+use crate::piece::AuthSchema;
+use crate::runtime::OutboundPolicy;
 use crate::store::{ConnectionRow, StateRow, Store, StoreError, now_ms};
 use crate::tokens;
 use crate::vault::{Binding, VaultError};
@@ -82,7 +82,8 @@ pub struct StartRequest {
     pub client_id: Option<String>,
     /// Its secret.
     #[serde(default)]
-    pub client_secret: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<SecretString>,
 }
 
 impl std::fmt::Debug for StartRequest {
@@ -242,7 +243,7 @@ impl OAuth {
             (None, _) => return Err(OAuthError::Invalid("display_name is required".into())),
         };
         let own = match (&req.client_id, &req.client_secret) {
-            (Some(id), Some(secret)) => Some((id.clone(), SecretString::from(secret.clone()))),
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
             (None, None) => None,
             _ => {
                 return Err(OAuthError::Invalid(
@@ -270,7 +271,10 @@ impl OAuth {
         let secrets = PendingSecrets {
             verifier: verifier.expose_secret().to_owned(),
             client_id: req.client_id.clone(),
-            client_secret: req.client_secret.clone(),
+            client_secret: req
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned()),
         };
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(&secrets).map_err(|e| OAuthError::Invalid(e.to_string()))?,
@@ -373,14 +377,9 @@ impl OAuth {
         let creds = value
             .credentials(&piece.info().auth)
             .map_err(|e| e.to_string())?;
-        match piece.validate(&creds).await {
-            Ok(()) => {}
-            Err(CallError::Piece(PieceError::Upstream(m))) => {
-                return Err(format!("the service failed while validating: {m}"));
-            }
-            Err(CallError::Piece(e)) => return Err(e.to_string()),
-            Err(e) => return Err(format!("the piece failed: {e}")),
-        }
+        crate::connections::validate(piece, &creds)
+            .await
+            .map_err(|e| e.to_string())?;
         let expires_at = tokens.expires_in.map(expiry);
         let project = row.project_id.as_str();
         let stored = match &pending.reconnect {
