@@ -184,7 +184,11 @@ pub fn thinkfleet_bin() -> PathBuf {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let status = std::process::Command::new(cargo)
                 .current_dir(&workspace)
-                .args(["build", "-q", "-p", "thinkfleet", "--bin", "thinkfleet"])
+                // With `--tests` the features are resolved as for `cargo test` (dev-
+                // dependencies included), so the binary links against the artifacts the
+                // test build already made instead of rebuilding tokio, hyper and the rest
+                // with a different feature set.
+                .args(["build", "-q", "--bins", "--tests"])
                 .status()
                 .expect("cargo build thinkfleet");
             assert!(status.success(), "building the thinkfleet binary failed");

@@ -321,11 +321,7 @@ mod tests {
         )
         .expect("scalars");
         let schema = AuthSchema::Custom {
-            props: vec![
-                prop("host", false),
-                prop("port", false),
-                prop("tls", false),
-            ],
+            props: vec![prop("host", false), prop("port", false), prop("tls", false)],
         };
         let made = ConnectionValue::from_input("postgres", &schema, scalars).map(drop);
         assert!(made.is_ok(), "{made:?}");
