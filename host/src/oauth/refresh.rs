@@ -116,6 +116,14 @@ enum Mode {
     Background(i64),
 }
 
+impl Mode {
+    /// Whether, short of a refresh, the caller makes do with the current token: a run
+    /// while it is still usable, the background refresher always (it returns nothing).
+    fn keeps_current(self, usable: bool) -> bool {
+        usable || matches!(self, Mode::Background(_))
+    }
+}
+
 /// Renews a lease while alive; stops when dropped.
 struct LeaseKeeper(tokio::task::JoinHandle<()>);
 
@@ -265,7 +273,7 @@ impl OAuth {
             let usable = life.usable(now);
             if read.failures > 0 && read.retry_at > now {
                 // The last attempt failed: one attempt per backoff step, for everyone.
-                if usable || matches!(mode, Mode::Background(_)) {
+                if mode.keeps_current(usable) {
                     return self.current(&read.row, &value, mode);
                 }
                 return Err(TokenError::Transient(format!(
@@ -284,7 +292,7 @@ impl OAuth {
                 break (read, value, holder, interrupted);
             }
             // Another replica is refreshing, or already did since we read.
-            if usable || matches!(mode, Mode::Background(_)) {
+            if mode.keeps_current(usable) {
                 return self.current(&read.row, &value, mode);
             }
             if now - started > WAIT_FOR_OTHER_MS {
@@ -367,7 +375,7 @@ impl OAuth {
                 .await?;
                 tracing::warn!(connection = %row.id, error = %e, failures, "token refresh failed");
                 let still_usable = TokenLife::of(row).is_some_and(|l| l.usable(now_ms()));
-                if still_usable || matches!(mode, Mode::Background(_)) {
+                if mode.keeps_current(still_usable) {
                     return self.current(row, &value, mode);
                 }
                 Err(e.into())

@@ -170,11 +170,7 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(found.map(|r| Sealed {
-            key_version: r.get(0),
-            nonce: r.get(1),
-            ciphertext: r.get(2),
-        }))
+        Ok(found.as_ref().map(sealed))
     }
 
     /// Renames the project's connection `id`; false when there is none.
@@ -267,11 +263,7 @@ impl Store {
             .map(|r| SealedRow {
                 id: r.get(0),
                 project_id: r.get(1),
-                sealed: Sealed {
-                    key_version: r.get(2),
-                    nonce: r.get(3),
-                    ciphertext: r.get(4),
-                },
+                sealed: sealed(r),
             })
             .collect())
     }

@@ -24,14 +24,6 @@ pub struct StateRow {
     pub expires_at: i64,
 }
 
-fn sealed_at(r: &sqlx::any::AnyRow, first: usize) -> Sealed {
-    Sealed {
-        key_version: r.get(first),
-        nonce: r.get(first + 1),
-        ciphertext: r.get(first + 2),
-    }
-}
-
 impl Store {
     /// Registers (or replaces) the OAuth app of a piece.
     pub async fn set_oauth_app(&self, piece: &str, client_id: &str, secret: &Sealed) -> Result<()> {
@@ -61,7 +53,7 @@ impl Store {
         .bind(piece)
         .fetch_optional(self.pool())
         .await?;
-        Ok(found.map(|r| (r.get(0), sealed_at(&r, 1))))
+        Ok(found.map(|r| (r.get(0), sealed(&r))))
     }
 
     /// OAuth apps whose client secret is sealed under another key than `current`.
@@ -72,7 +64,7 @@ impl Store {
         .bind(current)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(|r| (r.get(0), sealed_at(r, 1))).collect())
+        Ok(rows.iter().map(|r| (r.get(0), sealed(r))).collect())
     }
 
     /// Writes a re-sealed client secret if the row still holds `old`.
@@ -124,7 +116,7 @@ impl Store {
             secret_hash: r.get(1),
             project_id: r.get(2),
             request: r.get(3),
-            sealed: sealed_at(&r, 4),
+            sealed: sealed(&r),
             expires_at: r.get(7),
         }))
     }
