@@ -7,20 +7,18 @@ pub mod external_id;
 mod usage;
 mod value;
 
-pub use value::{ConnectionValue, ValueError, ValueInput};
+pub use value::{ConnectionValue, PropInput, ValueError, ValueInput};
 
 use crate::catalog::Catalog;
 use crate::local_cache::LocalCache;
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
 use crate::store::{
-    AuditEvent, ConnectionRow, FlowRef, NewAuditEvent, NewConnection, Store, StoreError, UseRecord,
+    AuditEvent, ConnectionRow, ConnectionStatus, FlowRef, NewAuditEvent, NewConnection, Store,
+    StoreError, UseRecord,
 };
-use crate::vault::{Binding, Sealed, Vault, VaultError};
+use crate::vault::{Binding, RecordKind, Sealed, Vault, VaultError};
 use std::sync::Arc;
-
-/// The record kind connections' ciphertexts are bound to.
-pub(crate) const KIND: &str = "connection";
 
 /// Why a connection operation failed. No variant carries a secret.
 #[derive(Debug, thiserror::Error)]
@@ -36,13 +34,13 @@ pub enum ConnectionError {
     Invalid(String),
     /// The piece's `validate` refused the credentials; its own message.
     #[error("{0}")]
-    Rejected(String),
+    Rejected(#[source] PieceError),
     /// The service behind the piece failed while validating.
     #[error("the service failed while validating: {0}")]
     Upstream(String),
     /// The piece misbehaved in the sandbox (trap, timeout, memory).
     #[error("the piece failed: {0}")]
-    Piece(String),
+    Piece(#[source] CallError),
     /// The connection's refresh token was revoked or its lifetime ended.
     #[error("Connection expired")]
     Expired,
@@ -163,7 +161,7 @@ impl Connections {
             display_name,
             piece: piece_name.to_owned(),
             auth_type: piece.info().auth.kind().to_owned(),
-            status: "active".to_owned(),
+            status: ConnectionStatus::Active.as_str().to_owned(),
             created_at: 0,
             updated_at: 0,
             last_used_at: None,
@@ -346,7 +344,7 @@ impl Connections {
             }
         };
         let (row, sealed) = &*found;
-        if row.status == "expired" {
+        if row.has_status(ConnectionStatus::Expired) {
             return Err(ConnectionError::Expired);
         }
         let creds = self.credentials(row, sealed)?;
@@ -363,12 +361,12 @@ impl Connections {
     pub async fn record_use(&self, record: UseRecord, row: &ConnectionRow) -> Result<()> {
         // The status changes when the service refused the key, or when an `error`
         // connection just worked again: the cached row must go, after the write.
-        let status_changes = record.status.is_some() || row.status == "error";
+        let status_changes = record.status.is_some() || row.has_status(ConnectionStatus::Error);
         let result = self
             .usage
             .record(&self.store, record)
             .await
-            .map_err(|e| ConnectionError::Store(StoreError::Db(e)));
+            .map_err(ConnectionError::Store);
         if status_changes {
             self.forget(row);
         }
@@ -441,8 +439,8 @@ pub async fn validate(piece: &LoadedPiece, creds: &Credentials) -> Result<()> {
     match piece.validate(creds).await {
         Ok(()) => Ok(()),
         Err(CallError::Piece(PieceError::Upstream(m))) => Err(ConnectionError::Upstream(m)),
-        Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e.to_string())),
-        Err(e) => Err(ConnectionError::Piece(e.to_string())),
+        Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e)),
+        Err(e) => Err(ConnectionError::Piece(e)),
     }
 }
 
@@ -470,7 +468,7 @@ fn display_name(name: &str) -> Result<String> {
 fn binding(row: &ConnectionRow) -> Binding<'_> {
     Binding {
         project: &row.project_id,
-        kind: KIND,
+        kind: RecordKind::Connection.as_str(),
         id: &row.id,
     }
 }

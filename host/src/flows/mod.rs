@@ -46,8 +46,11 @@ impl TryFrom<FlowRow> for Flow {
     type Error = FlowError;
 
     fn try_from(row: FlowRow) -> Result<Self, FlowError> {
-        let definition: FlowDefinition = serde_json::from_str(&row.definition)
-            .map_err(|e| FlowError::Store(StoreError::Db(format!("flow {}: {e}", row.id))))?;
+        let definition: FlowDefinition =
+            serde_json::from_str(&row.definition).map_err(|source| StoreError::BadJson {
+                row: format!("flow {}", row.id),
+                source,
+            })?;
         Ok(Flow {
             id: row.id,
             definition,

@@ -8,7 +8,7 @@ use crate::connections::{ConnectionError, Connections};
 use crate::oauth::{OAuth, OAuthError};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::CallError;
-use crate::store::{UseRecord, now_ms};
+use crate::store::{ConnectionStatus, UseRecord, now_ms};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -168,7 +168,7 @@ async fn run_step(
         Ok(output) => ("ok", None, Ok(output)),
         Err(CallError::Piece(PieceError::InvalidCredentials(_))) => (
             "invalid_api_key",
-            Some("error"),
+            Some(ConnectionStatus::Error),
             Err(StepError::new("invalid_api_key", "Invalid API key")),
         ),
         Err(CallError::Piece(e)) => {

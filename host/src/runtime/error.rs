@@ -1,6 +1,32 @@
 //! Errors of the sandbox boundary, each saying whose fault it is.
 
 use crate::piece::PieceError;
+use std::fmt;
+
+/// A failure inside the WebAssembly engine (compiling, linking, instantiating), kept
+/// whole as an error source without showing wasmtime's types outside the runtime.
+/// Displays as wasmtime does: its outermost message, or with `{:#}` the whole chain.
+#[derive(Debug)]
+pub struct EngineError(wasmtime::Error);
+
+impl EngineError {
+    pub(super) fn new(e: wasmtime::Error) -> Self {
+        EngineError(e)
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // `self` shows wasmtime's outermost message, so its source is the next one down.
+        self.0.source()
+    }
+}
 
 /// Why a file could not be loaded as a piece. The host goes on serving.
 #[derive(Debug, thiserror::Error)]
@@ -22,19 +48,25 @@ pub enum LoadError {
     )]
     CoreModule,
     /// The component is malformed.
-    #[error("invalid component: {0}")]
-    Invalid(String),
+    #[error("invalid component: {0:#}")]
+    Invalid(#[source] EngineError),
     /// The component needs imports the host does not grant.
-    #[error("the component imports something the host does not grant: {0}")]
-    Imports(String),
+    #[error("the component imports something the host does not grant: {0:#}")]
+    Imports(#[source] EngineError),
     /// A component for another world.
     #[error(
-        "not a ThinkFleet piece: the component does not export thinkfleet:piece/piece@0.1.0 ({0})"
+        "not a ThinkFleet piece: the component does not export thinkfleet:piece/piece@0.1.0 ({0:#})"
     )]
-    NotAPiece(String),
-    /// The piece's `info()` failed or returned unusable metadata.
+    NotAPiece(#[source] EngineError),
+    /// The piece's `info()` returned unusable metadata.
     #[error("the piece's metadata is unusable: {0}")]
     BadInfo(String),
+    /// The piece's `info()` call failed.
+    #[error("the piece's metadata is unusable: {0}")]
+    InfoFailed(#[source] CallError),
+    /// The engine could not be set up (not the piece's fault).
+    #[error("host error while loading: {0}")]
+    Engine(#[source] EngineError),
     /// The host itself failed.
     #[error("host error while loading: {0}")]
     Host(String),
@@ -46,7 +78,9 @@ pub enum CallError {
     /// The piece returned an error (its own message). Not a sandbox failure.
     #[error("{0}")]
     Piece(PieceError),
-    /// The piece trapped (panicked, hit `unreachable`, …). The piece's fault.
+    /// The piece trapped (panicked, hit `unreachable`, …). The piece's fault. A
+    /// message rather than wasmtime's error: it is cut to `Limits::message_bytes`, and a
+    /// source kept beside it would carry the whole text again.
     #[error("the piece crashed: {0}")]
     Trap(String),
     /// The call ran past its deadline. The piece's fault.
@@ -65,7 +99,11 @@ pub enum CallError {
     },
     /// The action's output is not JSON. The piece's fault.
     #[error("the piece's output is not JSON: {0}")]
-    BadOutput(String),
+    BadOutput(#[source] serde_json::Error),
+    /// The engine could not run the call: the pool's slots or a store's resource limits
+    /// ran out, or the component does not fit the pool. Not the piece's fault.
+    #[error("host error: {0}")]
+    Engine(#[source] EngineError),
     /// The host failed (not the piece's fault).
     #[error("host error: {0}")]
     Host(String),

@@ -15,7 +15,7 @@ pub mod outbound;
 mod scrub;
 mod state;
 
-pub use error::{CallError, LoadError};
+pub use error::{CallError, EngineError, LoadError};
 pub use outbound::{OutboundPolicy, Override};
 
 use crate::piece::{Credentials, PieceInfo};
@@ -127,7 +127,7 @@ const DECOMMIT_BATCH: usize = 16;
 impl Runtime {
     /// Builds the engine and linker.
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
-        let host = |e: wasmtime::Error| LoadError::Host(e.to_string());
+        let host = |e: wasmtime::Error| LoadError::Engine(EngineError::new(e));
         let limits = config.limits;
         let slots = limits.max_concurrent_calls.max(1);
         let mut pool = PoolingAllocationConfig::default();
@@ -199,9 +199,9 @@ impl Runtime {
         let instance_pre = shared
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
-        let pre =
-            PieceWorldPre::new(instance_pre).map_err(|e| LoadError::NotAPiece(format!("{e:#}")))?;
+            .map_err(|e| LoadError::Imports(EngineError::new(e)))?;
+        let pre = PieceWorldPre::new(instance_pre)
+            .map_err(|e| LoadError::NotAPiece(EngineError::new(e)))?;
         let mut piece = LoadedPiece {
             shared: shared.clone(),
             pre,
@@ -212,7 +212,7 @@ impl Runtime {
         let info = match piece.invoke(Call::Info).await {
             Ok(Output::Info(info)) => convert::piece_info(*info).map_err(LoadError::BadInfo)?,
             Ok(_) => return Err(LoadError::Host("unexpected output of info()".into())),
-            Err(e) => return Err(LoadError::BadInfo(e.to_string())),
+            Err(e) => return Err(LoadError::InfoFailed(e)),
         };
         piece.allowed_hosts = info.allowed_hosts.clone().into();
         piece.info = Arc::new(info);
@@ -230,7 +230,7 @@ impl Runtime {
             return Ok(component);
         }
         let component =
-            Component::new(engine, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+            Component::new(engine, bytes).map_err(|e| LoadError::Invalid(EngineError::new(e)))?;
         if let Some(path) = entry
             && let Err(e) = cache::store(&component, &path)
         {
@@ -308,9 +308,7 @@ impl LoadedPiece {
             })
             .await?
         {
-            Output::Ran(json) => {
-                serde_json::from_str(&json).map_err(|e| CallError::BadOutput(e.to_string()))
-            }
+            Output::Ran(json) => serde_json::from_str(&json).map_err(CallError::BadOutput),
             _ => Err(CallError::Host("unexpected output of run-action".into())),
         }
     }
@@ -407,15 +405,77 @@ impl LoadedPiece {
     }
 }
 
+/// What a failed call's engine error means: the deadline (the epoch interrupt), a trap
+/// (the piece's fault), or the engine running out of room (the host's).
 fn classify_trap(e: wasmtime::Error, limits: &Limits) -> CallError {
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => CallError::Timeout(limits.call_timeout.as_millis()),
         Some(trap) => CallError::Trap(trap.to_string()),
-        None if e.to_string().contains("pooling allocator")
-            || e.to_string().contains("resource limit") =>
-        {
-            CallError::Host(format!("{e}"))
+        None if e.is::<wasmtime::PoolConcurrencyLimitError>() || is_untyped_engine_limit(&e) => {
+            CallError::Engine(EngineError::new(e))
         }
         None => CallError::Trap(convert::truncate(format!("{e}"), limits.message_bytes)),
+    }
+}
+
+/// Whether an error is one of the engine's limits that wasmtime 48 reports as bare
+/// messages, with no type to downcast to: a component that does not fit the pooling
+/// allocator's per-component limits ("… in the pooling allocator", "… does not fit in
+/// pooling allocator requirements") and a store's instance, memory or table count
+/// ("resource limit exceeded: …", `StoreOpaque::bump_resource_counts`). Slots running
+/// out is typed (`PoolConcurrencyLimitError`) and checked before this.
+fn is_untyped_engine_limit(e: &wasmtime::Error) -> bool {
+    let message = e.to_string();
+    message.contains("pooling allocator") || message.contains("resource limit")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(e: wasmtime::Error) -> CallError {
+        classify_trap(e, &Limits::default())
+    }
+
+    #[test]
+    fn traps_are_the_pieces_fault_and_the_interrupt_is_the_deadline() {
+        assert!(matches!(
+            classify(wasmtime::Trap::Interrupt.into()),
+            CallError::Timeout(30_000)
+        ));
+        assert!(matches!(
+            classify(wasmtime::Trap::UnreachableCodeReached.into()),
+            CallError::Trap(_)
+        ));
+        assert!(matches!(
+            classify(wasmtime::Error::msg("guest panicked")),
+            CallError::Trap(_)
+        ));
+    }
+
+    #[test]
+    fn engine_errors_keep_wasmtimes_chain_as_their_source() {
+        let e = EngineError::new(wasmtime::Error::msg("root cause").context("outer"));
+        assert_eq!(format!("{e}"), "outer");
+        assert_eq!(format!("{e:#}"), "outer: root cause");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("root cause"));
+        let load = LoadError::Invalid(e);
+        assert_eq!(load.to_string(), "invalid component: outer: root cause");
+        let source = std::error::Error::source(&load).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("outer"));
+    }
+
+    #[test]
+    fn engine_limits_are_the_hosts_fault_with_their_message() {
+        for message in [
+            "resource limit exceeded: instance count too high at 10001",
+            "The component transitively contains 20 tables, which exceeds the configured \
+             maximum of 8 in the pooling allocator",
+        ] {
+            let e = classify(wasmtime::Error::msg(message));
+            assert!(matches!(e, CallError::Engine(_)), "{e:?}");
+            assert_eq!(e.to_string(), format!("host error: {message}"));
+        }
     }
 }

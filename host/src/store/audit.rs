@@ -2,7 +2,7 @@
 //! here; `detail` holds only names and reasons.
 
 use super::{Result, Store, now_ms};
-use sqlx::{AnyConnection, Row as _};
+use sqlx::AnyConnection;
 
 /// An event to append.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +40,7 @@ impl<'a> NewAuditEvent<'a> {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEvent {
     /// Sequence number.
     pub id: i64,
@@ -68,7 +68,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, connection_id, external_id, event, flow_id, detail, at \
              FROM audit_events WHERE project_id = $1 \
              AND ($2 = '' OR connection_id = $2) AND id < $3 \
@@ -79,19 +79,7 @@ impl Store {
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditEvent {
-                id: r.get(0),
-                connection_id: r.get(1),
-                external_id: r.get(2),
-                event: r.get(3),
-                flow_id: r.get(4),
-                detail: r.get(5),
-                at: r.get(6),
-            })
-            .collect())
+        .await?)
     }
 }
 

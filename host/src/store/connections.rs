@@ -4,11 +4,63 @@
 use super::audit::append_audit_in;
 use super::{NewAuditEvent, Result, Store, background_refresh_after, now_ms};
 use crate::vault::Sealed;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row as _, Transaction};
+use sqlx::{Any, Transaction};
+use std::fmt;
+use std::str::FromStr;
+
+/// A connection's status: the words of the `connections.status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionStatus {
+    /// Usable.
+    Active,
+    /// The refresh token was revoked or its lifetime ended; only a reconnect ends it.
+    Expired,
+    /// The service refused the credential, or refreshing it failed repeatedly.
+    Error,
+}
+
+impl ConnectionStatus {
+    /// Every status.
+    pub const ALL: [ConnectionStatus; 3] = [
+        ConnectionStatus::Active,
+        ConnectionStatus::Expired,
+        ConnectionStatus::Error,
+    ];
+
+    /// The status's word, as stored and as the API shows it. The one table of them.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::Expired => "expired",
+            ConnectionStatus::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not a [`ConnectionStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown connection status `{0}`")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for ConnectionStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(word: &str) -> Result<Self, UnknownStatus> {
+        ConnectionStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == word)
+            .ok_or_else(|| UnknownStatus(word.to_owned()))
+    }
+}
 
 /// A connection's metadata (never its credential).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ConnectionRow {
     /// Internal id.
     pub id: String,
@@ -22,7 +74,7 @@ pub struct ConnectionRow {
     pub piece: String,
     /// The auth kind (`secret_text`, `basic`, `custom`, `oauth2`).
     pub auth_type: String,
-    /// `active`, `expired` or `error`.
+    /// A [`ConnectionStatus`] word (see [`ConnectionRow::has_status`]).
     pub status: String,
     /// Unix ms.
     pub created_at: i64,
@@ -37,6 +89,13 @@ pub struct ConnectionRow {
     pub token_issued_at: Option<i64>,
 }
 
+impl ConnectionRow {
+    /// Whether the row's status is `status`.
+    pub fn has_status(&self, status: ConnectionStatus) -> bool {
+        self.status == status.as_str()
+    }
+}
+
 /// A connection to insert.
 #[derive(Debug)]
 pub struct NewConnection<'a> {
@@ -47,50 +106,41 @@ pub struct NewConnection<'a> {
 }
 
 /// A row's sealed credential with what it is bound to, for opening and rotation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SealedRow {
     /// Connection id.
     pub id: String,
     /// Owning project.
     pub project_id: String,
     /// The sealed credential.
+    #[sqlx(flatten)]
     pub sealed: Sealed,
+}
+
+/// A connection row with its sealed credential, read in one query.
+#[derive(sqlx::FromRow)]
+struct RowWithSealed {
+    #[sqlx(flatten)]
+    row: ConnectionRow,
+    #[sqlx(flatten)]
+    sealed: Sealed,
+}
+
+/// How many rows one key version seals.
+#[derive(sqlx::FromRow)]
+struct KeyVersionCount {
+    key_version: String,
+    row_count: i64,
 }
 
 /// Audit rows per multi-row INSERT (6 parameters each; well under both backends'
 /// parameter limits).
 const AUDIT_ROWS_PER_INSERT: usize = 128;
 
+/// The columns of a [`ConnectionRow`], which reads them by name, so a query may select
+/// more columns after them.
 pub(super) const COLUMNS: &str = "id, project_id, external_id, display_name, piece, auth_type, \
                        status, created_at, updated_at, last_used_at, expires_at, token_issued_at";
-
-/// A connection row selected with [`COLUMNS`] (by column name, so a query may select
-/// more columns after them).
-pub(super) fn row(r: &AnyRow) -> ConnectionRow {
-    ConnectionRow {
-        id: r.get("id"),
-        project_id: r.get("project_id"),
-        external_id: r.get("external_id"),
-        display_name: r.get("display_name"),
-        piece: r.get("piece"),
-        auth_type: r.get("auth_type"),
-        status: r.get("status"),
-        created_at: r.get("created_at"),
-        updated_at: r.get("updated_at"),
-        last_used_at: r.get("last_used_at"),
-        expires_at: r.get("expires_at"),
-        token_issued_at: r.get("token_issued_at"),
-    }
-}
-
-/// The sealed credential of a row that selected `key_version, nonce, ciphertext`.
-pub(super) fn sealed(r: &AnyRow) -> Sealed {
-    Sealed {
-        key_version: r.get("key_version"),
-        nonce: r.get("nonce"),
-        ciphertext: r.get("ciphertext"),
-    }
-}
 
 impl Store {
     /// Inserts a connection. [`StoreError::Conflict`](super::StoreError::Conflict) when
@@ -132,14 +182,13 @@ impl Store {
 
     /// The project's connections, newest first.
     pub async fn list_connections(&self, project_id: &str) -> Result<Vec<ConnectionRow>> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM connections WHERE project_id = $1 \
              ORDER BY created_at DESC, id"
         ))
         .bind(project_id)
         .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(row).collect())
+        .await?)
     }
 
     /// The project's connection whose id or external id is `key` (the id wins).
@@ -148,7 +197,7 @@ impl Store {
         project_id: &str,
         key: &str,
     ) -> Result<Option<ConnectionRow>> {
-        let found = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM connections WHERE project_id = $1 \
              AND (id = $2 OR external_id = $2) \
              ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END LIMIT 1"
@@ -156,21 +205,19 @@ impl Store {
         .bind(project_id)
         .bind(key)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(found.as_ref().map(row))
+        .await?)
     }
 
     /// The sealed credential of the project's connection `id`.
     pub async fn sealed_credential(&self, project_id: &str, id: &str) -> Result<Option<Sealed>> {
-        let found = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT key_version, nonce, ciphertext FROM connections \
              WHERE project_id = $1 AND id = $2",
         )
         .bind(project_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(found.as_ref().map(sealed))
+        .await?)
     }
 
     /// Renames the project's connection `id`; false when there is none.
@@ -210,7 +257,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE connections SET key_version = $3, nonce = $4, ciphertext = $5, \
-             status = 'active', updated_at = $6, expires_at = $7, refresh_failures = 0, \
+             status = $9, updated_at = $6, expires_at = $7, refresh_failures = 0, \
              refresh_after = $8, token_issued_at = CASE WHEN $7 IS NULL THEN NULL ELSE $6 END, \
              credential_version = credential_version + 1, refresh_lease_until = 0, \
              refresh_lease_holder = '' WHERE project_id = $1 AND id = $2",
@@ -223,6 +270,7 @@ impl Store {
         .bind(now)
         .bind(expires_at)
         .bind(background_refresh_after(now, expires_at))
+        .bind(ConnectionStatus::Active.as_str())
         .execute(&mut *tx)
         .await?;
         finish(tx, done.rows_affected() == 1, audit).await
@@ -250,22 +298,14 @@ impl Store {
         current_version: &str,
         limit: i64,
     ) -> Result<Vec<SealedRow>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, project_id, key_version, nonce, ciphertext FROM connections \
              WHERE key_version <> $1 ORDER BY id LIMIT $2",
         )
         .bind(current_version)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| SealedRow {
-                id: r.get(0),
-                project_id: r.get(1),
-                sealed: sealed(r),
-            })
-            .collect())
+        .await?)
     }
 
     /// Writes a re-sealed credential if the row still holds `old` (a reconnect in the
@@ -303,13 +343,16 @@ impl Store {
 
     /// How many rows are sealed under each key version.
     pub async fn key_versions(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT key_version, COUNT(*) FROM connections GROUP BY key_version \
-             ORDER BY key_version",
+        let counts: Vec<KeyVersionCount> = sqlx::query_as(
+            "SELECT key_version, COUNT(*) AS row_count FROM connections \
+             GROUP BY key_version ORDER BY key_version",
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(counts
+            .into_iter()
+            .map(|c| (c.key_version, c.row_count))
+            .collect())
     }
 }
 
@@ -341,11 +384,12 @@ pub struct UseRecord {
     pub flow_id: String,
     /// Non-secret details (JSON text: step, outcome).
     pub detail: String,
-    /// A status to set (`error` after the service refused the credential); `None`
-    /// keeps `active` and turns `error` back to `active`, since the credential just
-    /// worked. `expired` is never changed here: only a reconnect ends it, so a run that
-    /// started before the grant was revoked cannot make the host try it again.
-    pub status: Option<&'static str>,
+    /// A status to set ([`ConnectionStatus::Error`] after the service refused the
+    /// credential); `None` keeps `active` and turns `error` back to `active`, since the
+    /// credential just worked. `expired` is never changed here: only a reconnect ends
+    /// it, so a run that started before the grant was revoked cannot make the host try
+    /// it again.
+    pub status: Option<ConnectionStatus>,
     /// When, Unix ms.
     pub at: i64,
 }
@@ -376,37 +420,27 @@ impl Store {
         for u in latest {
             sqlx::query(
                 "UPDATE connections SET last_used_at = $3, status = CASE \
-                 WHEN status = 'expired' THEN status \
-                 WHEN $4 <> '' THEN $4 WHEN status = 'error' AND refresh_failures = 0 THEN 'active' ELSE status END \
+                 WHEN status = $5 THEN status \
+                 WHEN $4 <> '' THEN $4 \
+                 WHEN status = $6 AND refresh_failures = 0 THEN $7 ELSE status END \
                  WHERE project_id = $1 AND id = $2",
             )
             .bind(&u.project_id)
             .bind(&u.connection_id)
             .bind(u.at)
-            .bind(u.status.unwrap_or(""))
+            .bind(u.status.map_or("", ConnectionStatus::as_str))
+            .bind(ConnectionStatus::Expired.as_str())
+            .bind(ConnectionStatus::Error.as_str())
+            .bind(ConnectionStatus::Active.as_str())
             .execute(&mut *tx)
             .await?;
         }
         for chunk in uses.chunks(AUDIT_ROWS_PER_INSERT) {
-            let mut sql = String::from(
+            let sql = format!(
                 "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
-                 flow_id, detail, at) VALUES ",
+                 flow_id, detail, at) VALUES {}",
+                used_event_values(chunk.len())
             );
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, 'used', ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
             let mut q = sqlx::query(&sql);
             for u in chunk {
                 q = q
@@ -430,7 +464,7 @@ impl Store {
         project_id: &str,
         external_id: &str,
     ) -> Result<Option<(ConnectionRow, Sealed)>> {
-        let found = sqlx::query(&format!(
+        let found: Option<RowWithSealed> = sqlx::query_as(&format!(
             "SELECT {COLUMNS}, key_version, nonce, ciphertext FROM connections \
              WHERE project_id = $1 AND external_id = $2"
         ))
@@ -438,6 +472,54 @@ impl Store {
         .bind(external_id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(found.map(|r| (row(&r), sealed(&r))))
+        Ok(found.map(|f| (f.row, f.sealed)))
+    }
+}
+
+/// The VALUES list of a `rows`-row INSERT of `used` events, six `$N` parameters a row:
+/// `($1, $2, $3, 'used', $4, $5, $6), ($7, …)`. Built here rather than with
+/// `sqlx::QueryBuilder::push_values` because under the `Any` driver QueryBuilder writes
+/// `?` placeholders, which PostgreSQL rejects (sqlx issue #3000); `$N` suits both.
+fn used_event_values(rows: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let p = |k: usize| format!("${}", i * 6 + k);
+            format!(
+                "({}, {}, {}, 'used', {}, {}, {})",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_words() {
+        for status in ConnectionStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+        assert_eq!(
+            "revoked".parse::<ConnectionStatus>(),
+            Err(UnknownStatus("revoked".into()))
+        );
+    }
+
+    #[test]
+    fn used_event_values_number_six_parameters_a_row() {
+        assert_eq!(used_event_values(1), "($1, $2, $3, 'used', $4, $5, $6)");
+        assert_eq!(
+            used_event_values(2),
+            "($1, $2, $3, 'used', $4, $5, $6), ($7, $8, $9, 'used', $10, $11, $12)"
+        );
     }
 }

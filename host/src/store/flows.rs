@@ -1,11 +1,10 @@
 //! Flow rows and their connection references.
 
 use super::{Result, Store, now_ms};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row as _};
+use sqlx::AnyConnection;
 
 /// A stored flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FlowRow {
     /// Id.
     pub id: String,
@@ -22,7 +21,7 @@ pub struct FlowRow {
 }
 
 /// A flow's id and name, for usage listings.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
 pub struct FlowRef {
     /// Id.
     pub id: String,
@@ -30,18 +29,8 @@ pub struct FlowRef {
     pub name: String,
 }
 
+/// The columns of a [`FlowRow`] (which reads them by name).
 const COLUMNS: &str = "id, project_id, name, definition, created_at, updated_at";
-
-fn row(r: &AnyRow) -> FlowRow {
-    FlowRow {
-        id: r.get(0),
-        project_id: r.get(1),
-        name: r.get(2),
-        definition: r.get(3),
-        created_at: r.get(4),
-        updated_at: r.get(5),
-    }
-}
 
 async fn write_refs(
     conn: &mut AnyConnection,
@@ -139,30 +128,28 @@ impl Store {
 
     /// The project's flows, oldest first.
     pub async fn list_flows(&self, project_id: &str) -> Result<Vec<FlowRow>> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM flows WHERE project_id = $1 ORDER BY created_at, id"
         ))
         .bind(project_id)
         .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(row).collect())
+        .await?)
     }
 
     /// The project's flow `id`.
     pub async fn get_flow(&self, project_id: &str, id: &str) -> Result<Option<FlowRow>> {
-        let found = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM flows WHERE project_id = $1 AND id = $2"
         ))
         .bind(project_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(found.as_ref().map(row))
+        .await?)
     }
 
     /// The project's flows whose steps reference the external id.
     pub async fn flows_using(&self, project_id: &str, external_id: &str) -> Result<Vec<FlowRef>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT f.id, f.name FROM flows f JOIN flow_connection_refs r ON r.flow_id = f.id \
              WHERE r.project_id = $1 AND r.external_id = $2 AND f.project_id = $1 \
              ORDER BY f.name, f.id",
@@ -170,13 +157,6 @@ impl Store {
         .bind(project_id)
         .bind(external_id)
         .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| FlowRef {
-                id: r.get(0),
-                name: r.get(1),
-            })
-            .collect())
+        .await?)
     }
 }

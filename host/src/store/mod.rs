@@ -6,6 +6,7 @@
 //! The store knows rows, not meanings: sealed credentials are opaque bytes here, and
 //! every query about a project's data takes the project id.
 
+pub mod accounts;
 mod audit;
 mod connections;
 mod flows;
@@ -13,15 +14,19 @@ mod oauth;
 mod projects;
 
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use connections::{ConnectionRow, NewConnection, SealedRow, UseRecord};
+pub use connections::{
+    ConnectionRow, ConnectionStatus, NewConnection, SealedRow, UnknownStatus, UseRecord,
+};
 pub use flows::{FlowRef, FlowRow};
 pub use oauth::{RefreshFailure, RefreshRow, StateRow};
 pub use projects::TokenRow;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor as _};
+use crate::vault::Sealed;
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
+use sqlx::migrate::MigrateError;
+use sqlx::{AnyPool, Executor as _, FromRow, Row as _};
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 /// Store errors. Never carries a row's sealed bytes or a database URL's password.
@@ -38,25 +43,42 @@ pub enum StoreError {
     Open {
         /// SQLite or PostgreSQL.
         backend: &'static str,
-        /// The driver's message.
+        /// The driver's message with the URL taken out. Text, not the driver's error:
+        /// drivers sometimes echo the URL, which may hold a password, and a source kept
+        /// here would print it again wherever the error chain is reported.
         error: String,
     },
     /// A migration failed.
     #[error("database migration failed: {0}")]
-    Migrate(String),
+    Migrate(#[source] MigrateError),
     /// A unique key was violated (e.g. an external id already in use).
     #[error("already exists")]
     Conflict,
     /// Any other database error.
     #[error("database error: {0}")]
-    Db(String),
+    Db(#[source] sqlx::Error),
+    /// A stored JSON column does not parse: a bug, or a row written by another version.
+    #[error("database error: {row}: {source}")]
+    BadJson {
+        /// The row, e.g. `flow <id>`.
+        row: String,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// The group commit that carried this write failed; every write in the batch
+    /// shares the one error.
+    #[error(transparent)]
+    Batch(Arc<StoreError>),
+    /// The task that group-commits connection uses has stopped.
+    #[error("database error: the usage writer stopped")]
+    WriterStopped,
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            _ => StoreError::Db(e.to_string()),
+            _ => StoreError::Db(e),
         }
     }
 }
@@ -152,10 +174,7 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
         };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
         if backend == Backend::Sqlite {
             tokio::spawn(checkpointer(pool.clone()));
         }
@@ -207,6 +226,19 @@ fn redact_url_errors(message: &str, url: &str) -> String {
     message.replace(url, "<DATABASE_URL>")
 }
 
+/// A sealed value from a row that selected `key_version, nonce, ciphertext`, by column
+/// name, so a query may select it beside other columns and a row struct may
+/// `#[sqlx(flatten)]` it. Written here rather than derived in `vault`, which knows no SQL.
+impl<'r> FromRow<'r, AnyRow> for Sealed {
+    fn from_row(r: &'r AnyRow) -> sqlx::Result<Self> {
+        Ok(Sealed {
+            key_version: r.try_get("key_version")?,
+            nonce: r.try_get("nonce")?,
+            ciphertext: r.try_get("ciphertext")?,
+        })
+    }
+}
+
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -239,5 +271,238 @@ mod tests {
         let err = Backend::of_url("mysql://root:pw@h/db").expect_err("mysql");
         let text = err.to_string();
         assert!(text.contains("`mysql`") && !text.contains("pw"), "{text}");
+    }
+    fn sealed(version: &str, byte: u8) -> Sealed {
+        Sealed {
+            key_version: version.into(),
+            nonce: vec![byte; 12],
+            ciphertext: vec![byte; 20],
+        }
+    }
+
+    fn used(status: Option<ConnectionStatus>, at: i64) -> UseRecord {
+        UseRecord {
+            project_id: "p1".into(),
+            connection_id: "c1".into(),
+            external_id: "ext".into(),
+            flow_id: "f1".into(),
+            detail: "{}".into(),
+            status,
+            at,
+        }
+    }
+
+    /// A fresh database for a store test: a SQLite file in `dir`, or a new database on
+    /// the PostgreSQL server `THINKFLEET_TEST_DATABASE` names (as the e2e suite does).
+    async fn fresh_database(dir: &Path) -> String {
+        let Ok(admin) = std::env::var("THINKFLEET_TEST_DATABASE") else {
+            return default_url(dir);
+        };
+        install_default_drivers();
+        let name = format!("tf_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .expect("connect to THINKFLEET_TEST_DATABASE");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create the test database");
+        let (server, _) = admin.rsplit_once('/').expect("a URL ending in /DBNAME");
+        format!("{server}/{name}")
+    }
+
+    /// Every row type reads back by column name through the `Any` driver, and every
+    /// status the store writes is a [`ConnectionStatus`] word. SQLite, or PostgreSQL
+    /// when `THINKFLEET_TEST_DATABASE` names a server.
+    #[tokio::test]
+    async fn rows_read_back_by_column_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = fresh_database(dir.path()).await;
+        let store = Store::open(&url).await.expect("open");
+
+        store.create_project("p1", "One").await.expect("project");
+        let name = store.project_name("p1").await.expect("name");
+        assert_eq!(name.as_deref(), Some("One"));
+        store
+            .create_token("t1", "p1", b"hash")
+            .await
+            .expect("token");
+        let token = store.token("t1").await.expect("token").expect("found");
+        assert_eq!(token.project_id, "p1");
+        assert_eq!(token.secret_hash, b"hash");
+
+        let new = ConnectionRow {
+            id: "c1".into(),
+            project_id: "p1".into(),
+            external_id: "ext".into(),
+            display_name: "Slack".into(),
+            piece: "slack".into(),
+            auth_type: "oauth2".into(),
+            status: ConnectionStatus::Active.as_str().into(),
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
+            expires_at: Some(1),
+            token_issued_at: None,
+        };
+        let created = NewAuditEvent::for_connection(&new, "created", None);
+        let stored = NewConnection {
+            row: &new,
+            sealed: &sealed("k1", 1),
+        };
+        store
+            .insert_connection(stored, created)
+            .await
+            .expect("insert");
+        let listed = store.list_connections("p1").await.expect("list");
+        assert_eq!(listed.len(), 1);
+        let row = listed[0].clone();
+        assert!(row.has_status(ConnectionStatus::Active));
+        assert_eq!((row.expires_at, row.last_used_at), (Some(1), None));
+        assert!(row.token_issued_at.is_some() && row.created_at > 0);
+        let found = store.find_connection("p1", "ext").await.expect("find");
+        assert_eq!(found.as_ref(), Some(&row));
+        let credential = store.sealed_credential("p1", "c1").await.expect("sealed");
+        assert_eq!(credential, Some(sealed("k1", 1)));
+        let by_reference = store.find_by_external_id("p1", "ext").await.expect("ref");
+        assert_eq!(by_reference, Some((row.clone(), sealed("k1", 1))));
+        let to_rotate = store.rows_to_rotate("k2", 10).await.expect("rotate");
+        assert_eq!(to_rotate.len(), 1);
+        assert_eq!(
+            (to_rotate[0].id.as_str(), to_rotate[0].project_id.as_str()),
+            ("c1", "p1")
+        );
+        assert_eq!(to_rotate[0].sealed, sealed("k1", 1));
+        let versions = store.key_versions().await.expect("versions");
+        assert_eq!(versions, vec![("k1".to_owned(), 1)]);
+
+        // A refusal in a batch sticks; a later use that works turns `error` back.
+        let batch = [used(Some(ConnectionStatus::Error), 5), used(None, 6)];
+        store.record_uses(&batch).await.expect("uses");
+        let row = store.find_connection("p1", "c1").await.expect("find");
+        let row = row.expect("row");
+        assert!(row.has_status(ConnectionStatus::Error));
+        assert_eq!(row.last_used_at, Some(5));
+        store.record_uses(&[used(None, 7)]).await.expect("uses");
+        let row = store.find_connection("p1", "c1").await.expect("find");
+        assert!(row.expect("row").has_status(ConnectionStatus::Active));
+        let events = store
+            .list_audit("p1", Some("c1"), None, 10)
+            .await
+            .expect("audit");
+        let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(names, ["used", "used", "used", "created"]);
+        assert_eq!(events[0].flow_id.as_deref(), Some("f1"));
+        assert_eq!((events[0].at, events[0].detail.as_deref()), (7, Some("{}")));
+
+        // The refresh path: a grant that is gone makes the connection `expired`.
+        let due = store.refresh_candidates(10, 10).await.expect("due");
+        assert_eq!(due, vec![("p1".to_owned(), "c1".to_owned())]);
+        let read = store
+            .connection_for_refresh("p1", "c1")
+            .await
+            .expect("read");
+        let read = read.expect("row");
+        assert_eq!(
+            (read.version, read.failures, read.lease_holder.as_str()),
+            (1, 0, "")
+        );
+        assert!(
+            store
+                .claim_refresh_lease(&read, "me", i64::MAX)
+                .await
+                .expect("claim")
+        );
+        let failure = RefreshFailure {
+            reason: "revoked",
+            expired: true,
+            retry_at: 0,
+            error_after: 3,
+        };
+        assert!(
+            store
+                .record_refresh_failure(&read, &failure)
+                .await
+                .expect("failure")
+        );
+        assert!(
+            store
+                .refresh_candidates(10, 10)
+                .await
+                .expect("due")
+                .is_empty()
+        );
+        let read = store
+            .connection_for_refresh("p1", "c1")
+            .await
+            .expect("read");
+        let read = read.expect("row");
+        assert!(read.row.has_status(ConnectionStatus::Expired));
+        assert_eq!(read.failures, 1);
+        let new_tokens = sealed("k1", 2);
+        let refreshed = store.store_refreshed(&read, &new_tokens, Some(99), 0).await;
+        assert!(refreshed.expect("refreshed"));
+        let read = store
+            .connection_for_refresh("p1", "c1")
+            .await
+            .expect("read");
+        let read = read.expect("row");
+        assert!(read.row.has_status(ConnectionStatus::Active));
+        assert_eq!((read.version, read.sealed), (2, sealed("k1", 2)));
+
+        let flow = FlowRow {
+            id: "f1".into(),
+            project_id: "p1".into(),
+            name: "Daily".into(),
+            definition: "{}".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        store
+            .insert_flow(&flow, &["ext".into()])
+            .await
+            .expect("flow");
+        let flows = store.list_flows("p1").await.expect("flows");
+        assert_eq!((flows.len(), flows[0].name.as_str()), (1, "Daily"));
+        let got = store
+            .get_flow("p1", "f1")
+            .await
+            .expect("flow")
+            .expect("found");
+        assert_eq!(got, flows[0]);
+        let using = store.flows_using("p1", "ext").await.expect("using");
+        let daily = FlowRef {
+            id: "f1".into(),
+            name: "Daily".into(),
+        };
+        assert_eq!(using, vec![daily]);
+
+        store
+            .set_oauth_app("slack", "client", &sealed("k1", 3))
+            .await
+            .expect("app");
+        let app = store.oauth_app("slack").await.expect("app");
+        assert_eq!(app, Some(("client".to_owned(), sealed("k1", 3))));
+        let apps = store.oauth_apps_to_rotate("k2").await.expect("apps");
+        assert_eq!(apps, vec![("slack".to_owned(), sealed("k1", 3))]);
+        let state = StateRow {
+            id: "s1".into(),
+            secret_hash: b"state".to_vec(),
+            project_id: "p1".into(),
+            request: "{}".into(),
+            sealed: sealed("k1", 4),
+            expires_at: i64::MAX,
+        };
+        store.insert_oauth_state(&state).await.expect("state");
+        let taken = store
+            .take_oauth_state("s1")
+            .await
+            .expect("take")
+            .expect("found");
+        assert_eq!(
+            (taken.secret_hash, taken.sealed),
+            (state.secret_hash, state.sealed)
+        );
+        assert!(store.take_oauth_state("s1").await.expect("take").is_none());
+        store.close().await;
     }
 }

@@ -2,13 +2,12 @@
 //! the refresh of a connection's tokens under a lease that serialises replicas.
 
 use super::audit::append_audit_in;
-use super::connections::{COLUMNS, row, sealed};
-use super::{ConnectionRow, NewAuditEvent, Result, Store, now_ms};
+use super::connections::COLUMNS;
+use super::{ConnectionRow, ConnectionStatus, NewAuditEvent, Result, Store, now_ms};
 use crate::vault::Sealed;
-use sqlx::Row as _;
 
 /// A pending authorization.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StateRow {
     /// The state's public id.
     pub id: String,
@@ -19,9 +18,26 @@ pub struct StateRow {
     /// The start request (JSON, no secret).
     pub request: String,
     /// The PKCE verifier and any client credentials, sealed.
+    #[sqlx(flatten)]
     pub sealed: Sealed,
     /// Unix ms after which it is refused.
     pub expires_at: i64,
+}
+
+/// An operator's OAuth app as stored.
+#[derive(sqlx::FromRow)]
+struct AppRow {
+    piece: String,
+    client_id: String,
+    #[sqlx(flatten)]
+    secret: Sealed,
+}
+
+/// A connection named by its project and id.
+#[derive(sqlx::FromRow)]
+struct ConnectionKey {
+    project_id: String,
+    id: String,
 }
 
 impl Store {
@@ -47,24 +63,29 @@ impl Store {
 
     /// The OAuth app of a piece: its client id and sealed client secret.
     pub async fn oauth_app(&self, piece: &str) -> Result<Option<(String, Sealed)>> {
-        let found = sqlx::query(
-            "SELECT client_id, key_version, nonce, ciphertext FROM oauth_apps WHERE piece = $1",
+        let found: Option<AppRow> = sqlx::query_as(
+            "SELECT piece, client_id, key_version, nonce, ciphertext FROM oauth_apps \
+             WHERE piece = $1",
         )
         .bind(piece)
         .fetch_optional(self.pool())
         .await?;
-        Ok(found.map(|r| (r.get(0), sealed(&r))))
+        Ok(found.map(|app| (app.client_id, app.secret)))
     }
 
     /// OAuth apps whose client secret is sealed under another key than `current`.
     pub async fn oauth_apps_to_rotate(&self, current: &str) -> Result<Vec<(String, Sealed)>> {
-        let rows = sqlx::query(
-            "SELECT piece, key_version, nonce, ciphertext FROM oauth_apps WHERE key_version <> $1",
+        let apps: Vec<AppRow> = sqlx::query_as(
+            "SELECT piece, client_id, key_version, nonce, ciphertext FROM oauth_apps \
+             WHERE key_version <> $1",
         )
         .bind(current)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(|r| (r.get(0), sealed(r))).collect())
+        Ok(apps
+            .into_iter()
+            .map(|app| (app.piece, app.secret))
+            .collect())
     }
 
     /// Writes a re-sealed client secret if the row still holds `old`.
@@ -104,21 +125,13 @@ impl Store {
             .bind(now_ms())
             .execute(self.pool())
             .await?;
-        let found = sqlx::query(
+        Ok(sqlx::query_as(
             "DELETE FROM oauth_states WHERE id = $1 RETURNING id, secret_hash, project_id, \
              request, key_version, nonce, ciphertext, expires_at",
         )
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(found.map(|r| StateRow {
-            id: r.get(0),
-            secret_hash: r.get(1),
-            project_id: r.get(2),
-            request: r.get(3),
-            sealed: sealed(&r),
-            expires_at: r.get(7),
-        }))
+        .await?)
     }
 
     /// OAuth2 connections (any project) whose token expires before `before` and whose
@@ -128,17 +141,18 @@ impl Store {
         before: i64,
         limit: i64,
     ) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
+        let due: Vec<ConnectionKey> = sqlx::query_as(
             "SELECT project_id, id FROM connections WHERE auth_type = 'oauth2' \
-             AND status <> 'expired' AND expires_at IS NOT NULL AND expires_at < $1 \
+             AND status <> $4 AND expires_at IS NOT NULL AND expires_at < $1 \
              AND refresh_after <= $2 ORDER BY expires_at LIMIT $3",
         )
         .bind(before)
         .bind(now_ms())
         .bind(limit)
+        .bind(ConnectionStatus::Expired.as_str())
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(due.into_iter().map(|c| (c.project_id, c.id)).collect())
     }
 
     /// A connection as a refresh sees it, read fresh from the database (never from a
@@ -148,7 +162,7 @@ impl Store {
         project_id: &str,
         id: &str,
     ) -> Result<Option<RefreshRow>> {
-        let found = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS}, key_version, nonce, ciphertext, credential_version, \
              refresh_failures, refresh_after, refresh_lease_until, refresh_lease_holder \
              FROM connections WHERE project_id = $1 AND id = $2"
@@ -156,16 +170,7 @@ impl Store {
         .bind(project_id)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(found.map(|r| RefreshRow {
-            row: row(&r),
-            sealed: sealed(&r),
-            version: r.get("credential_version"),
-            failures: r.get("refresh_failures"),
-            retry_at: r.get("refresh_after"),
-            lease_until: r.get("refresh_lease_until"),
-            lease_holder: r.get("refresh_lease_holder"),
-        }))
+        .await?)
     }
 
     /// Claims the right to refresh a connection's token for `holder` until `until`
@@ -247,7 +252,7 @@ impl Store {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE connections SET key_version = $3, nonce = $4, ciphertext = $5, \
-             expires_at = $6, token_issued_at = $7, status = 'active', refresh_failures = 0, \
+             expires_at = $6, token_issued_at = $7, status = $9, refresh_failures = 0, \
              refresh_after = $8, refresh_lease_until = 0, refresh_lease_holder = '', \
              credential_version = credential_version + 1, updated_at = $7 \
              WHERE id = $1 AND credential_version = $2",
@@ -260,6 +265,7 @@ impl Store {
         .bind(expires_at)
         .bind(now)
         .bind(background_after)
+        .bind(ConnectionStatus::Active.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -284,8 +290,8 @@ impl Store {
         let done = sqlx::query(
             "UPDATE connections SET refresh_failures = refresh_failures + 1, \
              refresh_after = $3, refresh_lease_until = 0, refresh_lease_holder = '', \
-             status = CASE WHEN $4 = 1 THEN 'expired' WHEN refresh_failures + 1 >= $5 \
-             THEN 'error' ELSE status END, updated_at = $6 \
+             status = CASE WHEN $4 = 1 THEN $7 WHEN refresh_failures + 1 >= $5 \
+             THEN $8 ELSE status END, updated_at = $6 \
              WHERE id = $1 AND credential_version = $2",
         )
         .bind(&read.row.id)
@@ -294,6 +300,8 @@ impl Store {
         .bind(i64::from(failure.expired))
         .bind(failure.error_after)
         .bind(now_ms())
+        .bind(ConnectionStatus::Expired.as_str())
+        .bind(ConnectionStatus::Error.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -308,23 +316,30 @@ impl Store {
 }
 
 /// A connection as a refresh reads it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshRow {
     /// Its metadata.
+    #[sqlx(flatten)]
     pub row: ConnectionRow,
     /// Its sealed credential.
+    #[sqlx(flatten)]
     pub sealed: Sealed,
     /// The credential's generation: bumped by every refresh and reconnect, never by a
     /// key rotation.
+    #[sqlx(rename = "credential_version")]
     pub version: i64,
     /// Consecutive failed refreshes.
+    #[sqlx(rename = "refresh_failures")]
     pub failures: i64,
     /// Unix ms before which no refresh is tried: the backoff after a failure, or (for
     /// the background refresher) the first half of a fresh token's life.
+    #[sqlx(rename = "refresh_after")]
     pub retry_at: i64,
     /// Unix ms until which `lease_holder` holds the refresh lease.
+    #[sqlx(rename = "refresh_lease_until")]
     pub lease_until: i64,
     /// Who holds (or, if it lapsed unreleased, last held) the lease; empty when released.
+    #[sqlx(rename = "refresh_lease_holder")]
     pub lease_holder: String,
 }
 

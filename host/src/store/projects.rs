@@ -1,10 +1,9 @@
 //! Projects and their API tokens.
 
 use super::{Result, Store, now_ms};
-use sqlx::Row as _;
 
 /// A stored token: its project and the hash of its secret.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRow {
     /// The project the token acts for.
     pub project_id: String,
@@ -26,11 +25,12 @@ impl Store {
 
     /// The name of project `id`, if it exists.
     pub async fn project_name(&self, id: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT name FROM projects WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|r| r.get::<String, _>(0)))
+        Ok(
+            sqlx::query_scalar("SELECT name FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     /// Stores a token's id and the hash of its secret.
@@ -50,13 +50,11 @@ impl Store {
 
     /// The token with id `id`.
     pub async fn token(&self, id: &str) -> Result<Option<TokenRow>> {
-        let row = sqlx::query("SELECT project_id, secret_hash FROM api_tokens WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|r| TokenRow {
-            project_id: r.get(0),
-            secret_hash: r.get(1),
-        }))
+        Ok(
+            sqlx::query_as("SELECT project_id, secret_hash FROM api_tokens WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 }

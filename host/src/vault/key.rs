@@ -33,7 +33,17 @@ pub enum KeyError {
         /// The key file.
         path: PathBuf,
         /// What went wrong.
-        error: String,
+        #[source]
+        error: std::io::Error,
+    },
+    /// No randomness for a new key file's key.
+    #[error("key file {path}: {error}")]
+    Random {
+        /// The key file that was to be created.
+        path: PathBuf,
+        /// The random generator's error.
+        #[source]
+        error: getrandom::Error,
     },
     /// No key is configured and none may be created here.
     #[error(
@@ -165,33 +175,38 @@ pub fn load_keys(
 }
 
 fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| KeyError::File {
-        path: path.to_owned(),
-        error: e.to_string(),
-    })?);
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|error| KeyError::File {
+            path: path.to_owned(),
+            error,
+        })?,
+    );
     parse_key(&text, &format!("the key file {}", path.display()))
 }
 
 fn create_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let fail = |error: String| KeyError::File {
+    let fail = |error: std::io::Error| KeyError::File {
         path: path.to_owned(),
         error,
     };
     let mut key = Zeroizing::new([0u8; 32]);
-    getrandom::fill(key.as_mut_slice()).map_err(|e| fail(e.to_string()))?;
+    getrandom::fill(key.as_mut_slice()).map_err(|error| KeyError::Random {
+        path: path.to_owned(),
+        error,
+    })?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(fail)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut out = options.open(path).map_err(|e| fail(e.to_string()))?;
+    let mut out = options.open(path).map_err(fail)?;
     let text = Zeroizing::new(hex::encode(key.as_slice()));
     out.write_all(text.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.sync_all())
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(fail)?;
     Ok(key)
 }
 

@@ -14,6 +14,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -32,7 +34,59 @@ pub enum VaultError {
     Corrupt,
     /// The operating system's random generator failed.
     #[error("no randomness for a nonce: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
+}
+
+/// The kinds of record a ciphertext can be bound to. A kind's word is part of every
+/// ciphertext's associated data, so a word may never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// A connection's credential.
+    Connection,
+    /// An OAuth app's client secret.
+    OauthApp,
+    /// A pending OAuth2 authorization's verifier.
+    OauthState,
+}
+
+impl RecordKind {
+    /// Every kind.
+    pub const ALL: [RecordKind; 3] = [
+        RecordKind::Connection,
+        RecordKind::OauthApp,
+        RecordKind::OauthState,
+    ];
+
+    /// The kind's word, as bound into associated data. The one table of them.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Connection => "connection",
+            RecordKind::OauthApp => "oauth-app",
+            RecordKind::OauthState => "oauth-state",
+        }
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that is not a [`RecordKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown record kind `{0}`")]
+pub struct UnknownRecordKind(pub String);
+
+impl FromStr for RecordKind {
+    type Err = UnknownRecordKind;
+
+    fn from_str(word: &str) -> Result<Self, UnknownRecordKind> {
+        RecordKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == word)
+            .ok_or_else(|| UnknownRecordKind(word.to_owned()))
+    }
 }
 
 /// What a ciphertext is bound to: the project and the record that own it.
@@ -40,7 +94,7 @@ pub enum VaultError {
 pub struct Binding<'a> {
     /// The owning project's id (empty for platform-wide records).
     pub project: &'a str,
-    /// The kind of record, e.g. `connection`.
+    /// The kind of record: a [`RecordKind`]'s word (`RecordKind::Connection.as_str()`).
     pub kind: &'a str,
     /// The record's id.
     pub id: &'a str,
@@ -121,7 +175,7 @@ impl Vault {
     /// Seals `plaintext` under the current key, bound to `binding`.
     pub fn seal(&self, binding: Binding<'_>, plaintext: &[u8]) -> Result<Sealed, VaultError> {
         let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).map_err(|e| VaultError::Random(e.to_string()))?;
+        getrandom::fill(&mut nonce).map_err(VaultError::Random)?;
         let aad = associated_data(binding, &self.current.version);
         let ciphertext = self
             .current
@@ -196,7 +250,7 @@ mod tests {
 
     const A: Binding<'static> = Binding {
         project: "p1",
-        kind: "connection",
+        kind: RecordKind::Connection.as_str(),
         id: "c1",
     };
 
@@ -219,7 +273,7 @@ mod tests {
             Binding { id: "c2", ..A },
             Binding { project: "p2", ..A },
             Binding {
-                kind: "oauth-app",
+                kind: RecordKind::OauthApp.as_str(),
                 ..A
             },
         ] {
@@ -256,6 +310,15 @@ mod tests {
             new_only.open(A, &moved).expect("open").as_slice(),
             b"s3cret"
         );
+    }
+
+    #[test]
+    fn record_kinds_round_trip_through_their_words() {
+        for kind in RecordKind::ALL {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert!("flow".parse::<RecordKind>().is_err());
     }
 
     #[test]
