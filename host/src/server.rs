@@ -108,6 +108,7 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         connections,
         oauth,
         config.admin_token.clone(),
+        &public_url,
     ))
 }
 
@@ -125,16 +126,56 @@ pub async fn serve(
         .map_err(|e| ServeError::Startup(e.to_string()))?;
     config.listen = addr.to_string();
     let state = state(&config).await?;
+    if let Some(link) = setup_link(&state).await? {
+        println!(
+            "No user yet. Create the first admin at {link} (single use, valid for {} minutes; \
+             a restart prints a new link)",
+            crate::accounts::SETUP_LINK_LIFETIME.as_secs() / 60
+        );
+    }
+    println!("listening on http://{addr}");
+    run(listener, state, config.refresh_interval, shutdown).await
+}
+
+/// On an install with no user, a new one-time link to the "create the first admin"
+/// page (printed by `serve`, never logged); `None` once a user exists.
+pub async fn setup_link(state: &AppState) -> Result<Option<String>, ServeError> {
+    let token = state
+        .web
+        .accounts
+        .setup_token()
+        .await
+        .map_err(|e| ServeError::Startup(format!("setup link: {e}")))?;
+    Ok(token.map(|t| {
+        format!(
+            "{}/setup?token={}",
+            state.web.public_url,
+            secrecy::ExposeSecret::expose_secret(&t)
+        )
+    }))
+}
+
+/// Serves `state` on a bound `listener`, with the background OAuth2 refresher, until
+/// `shutdown` completes; then closes the store. `serve` and the in-process test app
+/// share it.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    refresh_interval: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let refresher = tokio::spawn(
         state
             .oauth
             .clone()
-            .run_refresher(config.refresh_interval, REFRESH_WINDOW),
+            .run_refresher(refresh_interval, REFRESH_WINDOW),
     );
-    println!("listening on http://{addr}");
-    tracing::info!(%addr, "listening");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
     let store = state.connections.store().clone();
-    axum::serve(listener, app(state))
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| ServeError::Startup(format!("server: {e}")))?;

@@ -11,6 +11,7 @@
 
 use serde_json::json;
 use std::time::{Duration, Instant};
+use thinkfleet_tests::app::Settings;
 use thinkfleet_tests::load::{figures, sustain};
 use thinkfleet_tests::oauth_fixture::{
     Setup, connect_slack, register_app, run, setup, slack_flow, start_server,
@@ -42,10 +43,16 @@ async fn sustained() {
     let in_flight = usize::try_from(env_u64("IN_FLIGHT", 200)).unwrap_or(200);
     let seconds = env_u64("SECONDS", 40);
     let lifetime = env_u64("LIFETIME", 5);
-    let s = setup(false, &[("RUST_LOG", "warn")]).await;
+    let s = setup(false, Settings::default().log("warn").process()).await;
     register_app(&s, "slack").await;
     s.provider.set_expires_in(lifetime);
-    let other = start_server(&s.home, "127.0.0.1:0", &s.provider, &[("RUST_LOG", "warn")]).await;
+    let other = start_server(
+        &s.home,
+        "127.0.0.1:0",
+        &s.provider,
+        Settings::default().log("warn").process(),
+    )
+    .await;
     let started = Instant::now();
     connect_slack(&s, "slack-main").await;
     let replicas = [s.server.client(&s.token), other.client(&s.token)];
@@ -85,10 +92,16 @@ async fn sustained() {
 }
 
 async fn stall_after_kill() {
-    let s = setup(false, &[("RUST_LOG", "warn")]).await;
+    let s = setup(false, Settings::default().log("warn").process()).await;
     register_app(&s, "slack").await;
     s.provider.set_expires_in(16);
-    let survivor = start_server(&s.home, "127.0.0.1:0", &s.provider, &[("RUST_LOG", "warn")]).await;
+    let survivor = start_server(
+        &s.home,
+        "127.0.0.1:0",
+        &s.provider,
+        Settings::default().log("warn").process(),
+    )
+    .await;
     connect_slack(&s, "slack-main").await;
     let flow = slack_flow(&survivor.client(&s.token), "slack-main").await;
     tokio::time::sleep(Duration::from_millis(12_300)).await;
@@ -104,7 +117,7 @@ async fn stall_after_kill() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let Setup { token, server, .. } = s;
-    server.stop().await;
+    server.kill().await;
     let killed = Instant::now();
     let api = survivor.client(&token);
     let report = run(&api, &flow).await;

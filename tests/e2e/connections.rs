@@ -4,14 +4,16 @@
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use thinkfleet_tests::server::{Client, DataHome, Server};
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::client::Client;
+use thinkfleet_tests::home::DataHome;
 use thinkfleet_tests::{Mock, Recorded};
 
-const OPENAI_KEY: &str = "sk-planted-7f3a9c21e5";
+pub const OPENAI_KEY: &str = "sk-planted-7f3a9c21e5";
 const TWILIO_TOKEN: &str = "twtok-planted-99ab31";
 const PG_PASSWORD: &str = "pgpw-planted-5521ee";
 
-async fn openai_mock() -> Mock {
+pub async fn openai_mock() -> Mock {
     Mock::start(|r: &Recorded| {
         let auth = r.header("authorization");
         if auth == format!("Bearer {OPENAI_KEY}") || auth == "Bearer sk-second-key" {
@@ -41,12 +43,11 @@ async fn twilio_mock() -> Mock {
     .await
 }
 
-fn overrides(mocks: &[(&str, &Mock)]) -> String {
+/// Settings that send each host's requests to its mock.
+fn routed(mocks: &[(&str, &Mock)]) -> Settings {
     mocks
         .iter()
-        .map(|(host, m)| format!("{host}={}", m.base))
-        .collect::<Vec<_>>()
-        .join(",")
+        .fold(Settings::default(), |s, (host, m)| s.route(host, &m.base))
 }
 
 /// Every event type of the project's trail, oldest first, for one connection.
@@ -65,7 +66,7 @@ async fn events(api: &Client, connection: &str) -> Vec<String> {
 
 /// The planted secrets appear nowhere: not in any response, not in the server's
 /// log, not in the audit trail, not in the database's bytes.
-pub async fn assert_nowhere(home: &DataHome, server: &Server, api: &Client, secrets: &[&str]) {
+pub async fn assert_nowhere(home: &DataHome, server: &TestApp, api: &Client, secrets: &[&str]) {
     let (_, audit) = api.get("/audit?limit=1000").await;
     let raw = raw_database(home).await;
     for secret in secrets {
@@ -108,7 +109,14 @@ pub async fn raw_database(home: &DataHome) -> Vec<u8> {
         Some(_) => {
             let mut conn = home.connect().await;
             let mut text = String::new();
-            for table in ["projects", "api_tokens", "connections", "audit_events"] {
+            for table in [
+                "projects",
+                "api_tokens",
+                "connections",
+                "audit_events",
+                "users",
+                "sessions",
+            ] {
                 let row: (Option<String>,) =
                     sqlx::query_as(&format!("SELECT string_agg(t::text, ' ') FROM {table} t"))
                         .fetch_one(&mut conn)
@@ -127,14 +135,7 @@ async fn secret_text_connection_lifecycle() {
     let openai = openai_mock().await;
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = Server::start(
-        &home,
-        &[(
-            "THINKFLEET_OUTBOUND_OVERRIDES",
-            &overrides(&[("api.openai.com", &openai)]),
-        )],
-    )
-    .await;
+    let server = TestApp::spawn(&home, routed(&[("api.openai.com", &openai)])).await;
     let api = server.client(&token);
 
     // A key the service refuses: the piece's message, 422, nothing stored.
@@ -251,14 +252,7 @@ async fn basic_connection_lifecycle() {
     let twilio = twilio_mock().await;
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = Server::start(
-        &home,
-        &[(
-            "THINKFLEET_OUTBOUND_OVERRIDES",
-            &overrides(&[("api.twilio.com", &twilio)]),
-        )],
-    )
-    .await;
+    let server = TestApp::spawn(&home, routed(&[("api.twilio.com", &twilio)])).await;
     let api = server.client(&token);
     let value =
         |password: &str| json!({"type": "basic", "username": "AC123", "password": password});
@@ -333,7 +327,7 @@ fn pg_value(port: u32) -> Value {
 async fn custom_connection_lifecycle() {
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let api = server.client(&token);
 
     let (status, body) = api
@@ -395,7 +389,7 @@ async fn another_projects_connections_are_not_found_on_every_endpoint() {
     let home = DataHome::new().await;
     let (_, token_a) = home.project("a").await;
     let (_, token_b) = home.project("b").await;
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let a = server.client(&token_a);
     let b = server.client(&token_b);
     let (status, created) = a
@@ -452,7 +446,7 @@ async fn another_projects_connections_are_not_found_on_every_endpoint() {
 async fn the_api_refuses_bad_requests_clearly() {
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let api = server.client(&token);
 
     // Authentication.
@@ -589,7 +583,7 @@ async fn the_api_refuses_bad_requests_clearly() {
 async fn every_documented_operation_answers_only_documented_statuses() {
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let api = server.client(&token);
     let (status, doc) = server.anonymous().get("/openapi.json").await;
     assert_eq!(status, 200);
@@ -642,7 +636,7 @@ async fn every_documented_operation_answers_only_documented_statuses() {
 async fn every_bad_request_is_a_json_error_that_names_the_problem_not_the_value() {
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let api = server.client(&token);
     let secret = "sk-typed-into-the-wrong-field";
 
@@ -733,7 +727,8 @@ async fn serve_loads_installed_pieces_and_tokens_are_made_by_the_cli() {
     )
     .expect("copy piece");
     std::fs::write(installed.join("broken.wasm"), b"not wasm").expect("write");
-    let server = Server::start(&home, &[]).await;
+    // The real binary, as an operator starts it.
+    let server = TestApp::spawn(&home, Settings::default().process()).await;
     let api = server.client(&token);
     let (status, piece) = api.get("/pieces/misbehave").await;
     assert_eq!(status, 200, "{piece}");

@@ -7,7 +7,9 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use thinkfleet_tests::server::{Client, DataHome, Server};
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::client::Client;
+use thinkfleet_tests::home::DataHome;
 use thinkfleet_tests::{Mock, Recorded};
 
 const KEY_ONE: &str = "sk-flow-planted-one-1b2c";
@@ -92,12 +94,11 @@ async fn a_flow_uses_openai_and_twilio_and_follows_every_connection_change() {
     let sms = twilio(revoked.clone()).await;
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = Server::start(
+    let server = TestApp::spawn(
         &home,
-        &[(
-            "THINKFLEET_OUTBOUND_OVERRIDES",
-            &format!("api.openai.com={},api.twilio.com={}", gpt.base, sms.base),
-        )],
+        Settings::default()
+            .route("api.openai.com", &gpt.base)
+            .route("api.twilio.com", &sms.base),
     )
     .await;
     let api = server.client(&token);
@@ -224,7 +225,7 @@ async fn an_expired_connection_and_other_projects_are_reported_as_the_product_sa
     let home = DataHome::new().await;
     let (_, token_a) = home.project("a").await;
     let (_, token_b) = home.project("b").await;
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let a = server.client(&token_a);
     let b = server.client(&token_b);
     let pg = json!({"piece": "postgres", "display_name": "DB", "external_id": "db",
@@ -267,7 +268,7 @@ async fn an_expired_connection_and_other_projects_are_reported_as_the_product_sa
         .execute(&mut db)
         .await
         .expect("expire");
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let report = run(&server.client(&token_a), &id_a).await;
     assert_eq!(
         step_error(&report, 0),
@@ -279,7 +280,7 @@ async fn an_expired_connection_and_other_projects_are_reported_as_the_product_sa
 async fn flows_are_checked_when_saved() {
     let home = DataHome::new().await;
     let (_, token) = home.project("a").await;
-    let server = Server::start(&home, &[]).await;
+    let server = TestApp::spawn(&home, Settings::default()).await;
     let api = server.client(&token);
     let step = |extra: Value| {
         let mut s = json!({"name": "s", "piece": "postgres", "action": "connection_uri",

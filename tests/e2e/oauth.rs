@@ -7,15 +7,16 @@
 use crate::connections::assert_nowhere;
 use serde_json::json;
 use std::time::Duration;
+use thinkfleet_tests::app::Settings;
+use thinkfleet_tests::client::Client;
 use thinkfleet_tests::oauth_fixture::{
     CLIENT_ID, CLIENT_SECRET, connect_sheets, connect_slack, events, no_redirects, register_app,
     run, setup, sheets_flow, slack_flow, start_server,
 };
-use thinkfleet_tests::server::Client;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     let api = s.server.client(&s.token);
 
     // Only the admin token may register apps.
@@ -156,7 +157,7 @@ async fn authorize_denied(api: &Client) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn google_sheets_connects_with_its_own_client_and_appends_a_row() {
-    let s = setup(true, &[]).await;
+    let s = setup(true, Settings::default()).await;
     let api = s.server.client(&s.token);
     connect_sheets(&s, "sheets").await;
     let asked = s.provider.authorize_requests();
@@ -181,7 +182,7 @@ async fn google_sheets_connects_with_its_own_client_and_appends_a_row() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_expired_under_200_concurrent_runs_is_refreshed_once() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     register_app(&s, "slack").await;
     // The first token lives 2 s and has expired when the runs start: none of them may
     // use it, all need the one refresh.
@@ -212,7 +213,7 @@ async fn a_token_expired_under_200_concurrent_runs_is_refreshed_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_servers_on_one_postgresql_database_refresh_once() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     if s.home.database_url.is_none() {
         eprintln!(
             "SQLite run: one server per database file; this test runs in the PostgreSQL pass"
@@ -224,7 +225,7 @@ async fn two_servers_on_one_postgresql_database_refresh_once() {
     connect_slack(&s, "slack-main").await;
     s.provider.set_expires_in(3600);
     s.provider.delay_refresh(Duration::from_millis(500));
-    let other = start_server(&s.home, "127.0.0.1:0", &s.provider, &[]).await;
+    let other = start_server(&s.home, "127.0.0.1:0", &s.provider, Settings::default()).await;
     let api_a = s.server.client(&s.token);
     let api_b = other.client(&s.token);
     let flow = slack_flow(&api_a, "slack-main").await;
@@ -248,7 +249,11 @@ async fn two_servers_on_one_postgresql_database_refresh_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_background_refresher_renews_tokens_before_they_expire() {
-    let s = setup(false, &[("THINKFLEET_OAUTH_REFRESH_INTERVAL_SECS", "1")]).await;
+    let s = setup(
+        false,
+        Settings::default().refresh_every(Duration::from_secs(1)),
+    )
+    .await;
     register_app(&s, "slack").await;
     // A 6 s token is inside the refresher's five-minute window; it is left alone for
     // the first half of its life, then renewed without any run.

@@ -6,12 +6,13 @@
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::home::DataHome;
 use thinkfleet_tests::load::{Outcome, sustain};
 use thinkfleet_tests::oauth_fixture::{
     Setup, authorize, connect_sheets, connect_slack, register_app, run, setup, sheets_flow,
     slack_flow, start_server,
 };
-use thinkfleet_tests::server::{DataHome, Server};
 
 /// Lifetime of the tokens in the sustained tests, and the share of it after which the
 /// host refreshes (the margin is a quarter of a short lifetime).
@@ -76,7 +77,7 @@ async fn audit_count(home: &DataHome, event: &str) -> usize {
 }
 
 /// Sends a run and forgets it (its server is about to be killed).
-fn fire_run(server: &Server, token: &str, flow: &str) {
+fn fire_run(server: &TestApp, token: &str, flow: &str) {
     let request = reqwest::Client::new()
         .post(format!("{}/api/v1/flows/{flow}/runs", server.base))
         .bearer_auth(token)
@@ -98,7 +99,7 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn five_second_tokens_are_refreshed_once_each_under_sustained_runs() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     register_app(&s, "slack").await;
     s.provider.set_expires_in(LIFETIME.as_secs());
     let connected = Instant::now();
@@ -130,14 +131,14 @@ async fn five_second_tokens_are_refreshed_once_each_under_sustained_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_under_sustained_runs_never_present_a_rotated_refresh_token() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     if s.home.database_url.is_none() {
         eprintln!("SQLite run: replicas share PostgreSQL; this test runs in the PostgreSQL pass");
         return;
     }
     register_app(&s, "slack").await;
     s.provider.set_expires_in(LIFETIME.as_secs());
-    let other = start_server(&s.home, "127.0.0.1:0", &s.provider, &[]).await;
+    let other = start_server(&s.home, "127.0.0.1:0", &s.provider, Settings::default()).await;
     let connected = Instant::now();
     connect_slack(&s, "slack-main").await;
     let replicas = [s.server.client(&s.token), other.client(&s.token)];
@@ -171,7 +172,7 @@ async fn two_replicas_under_sustained_runs_never_present_a_rotated_refresh_token
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_survivor_serves_at_once_when_the_replica_refreshing_is_killed() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default().process()).await;
     if s.home.database_url.is_none() {
         eprintln!("SQLite run: replicas share PostgreSQL; this test runs in the PostgreSQL pass");
         return;
@@ -179,7 +180,7 @@ async fn a_survivor_serves_at_once_when_the_replica_refreshing_is_killed() {
     register_app(&s, "slack").await;
     // 16 s tokens: due with 4 s left, usable while more than 2 s are left.
     s.provider.set_expires_in(16);
-    let survivor = start_server(&s.home, "127.0.0.1:0", &s.provider, &[]).await;
+    let survivor = start_server(&s.home, "127.0.0.1:0", &s.provider, Settings::default()).await;
     connect_slack(&s, "slack-main").await;
     let flow = slack_flow(&survivor.client(&s.token), "slack-main").await;
     tokio::time::sleep(Duration::from_millis(12_300)).await;
@@ -200,7 +201,7 @@ async fn a_survivor_serves_at_once_when_the_replica_refreshing_is_killed() {
         server,
         ..
     } = s;
-    server.stop().await;
+    server.kill().await;
 
     // The survivor answers with the still-valid token while the dead lease still holds.
     let api = survivor.client(&token);
@@ -218,7 +219,7 @@ async fn a_survivor_serves_at_once_when_the_replica_refreshing_is_killed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_outage_is_asked_once_per_backoff_step_and_never_yields_invalid_api_key() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     register_app(&s, "slack").await;
     s.provider.set_expires_in(3);
     connect_slack(&s, "slack-main").await;
@@ -271,7 +272,7 @@ async fn a_revoked_grant_is_presented_to_the_provider_once() {
     // google-sheets reports a refused token as "Invalid API key", which marks the
     // connection `error`: runs still in flight after the revocation must not turn an
     // `expired` connection back into one the host tries again.
-    let s = setup(true, &[]).await;
+    let s = setup(true, Settings::default()).await;
     s.provider.set_expires_in(3);
     let api = s.server.client(&s.token);
     connect_sheets(&s, "sheets").await;
@@ -308,7 +309,7 @@ async fn a_revoked_grant_is_presented_to_the_provider_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_between_rotation_and_storage_expires_the_connection_with_a_clear_reason() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default().process()).await;
     register_app(&s, "slack").await;
     s.provider.set_expires_in(2);
     connect_slack(&s, "slack-main").await;
@@ -331,12 +332,12 @@ async fn a_crash_between_rotation_and_storage_expires_the_connection_with_a_clea
         server,
         listen,
     } = s;
-    server.stop().await;
+    server.kill().await;
     provider.delay_refresh_response(Duration::ZERO);
 
     // A new server on the same data: the old refresh token is all it has. It tries it
     // once the dead lease lapses; the provider sees a reuse and ends the grant.
-    let server = start_server(&home, &listen, &provider, &[]).await;
+    let server = start_server(&home, &listen, &provider, Settings::default()).await;
     let api = server.client(&token);
     let report = run(&api, &flow).await;
     assert_eq!(
@@ -362,7 +363,7 @@ async fn a_crash_between_rotation_and_storage_expires_the_connection_with_a_clea
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     register_app(&s, "slack").await;
     let api = s.server.client(&s.token);
     s.provider.set_expires_in(1);
@@ -379,7 +380,7 @@ async fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_grant_makes_the_connection_expired_until_a_reconnect() {
-    let s = setup(false, &[]).await;
+    let s = setup(false, Settings::default()).await;
     register_app(&s, "slack").await;
     let api = s.server.client(&s.token);
     s.provider.set_expires_in(1);

@@ -8,8 +8,9 @@ use thinkfleet::connections::{ConnectionError, Connections, NewConnectionRequest
 use thinkfleet::runtime::RuntimeConfig;
 use thinkfleet::server::{ServeConfig, state};
 use thinkfleet::vault::{Key, KeyConfig, VaultError, parse_key};
+use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::cache_dir;
-use thinkfleet_tests::server::{DataHome, Server};
+use thinkfleet_tests::home::DataHome;
 
 const KEY_A: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
 const KEY_B: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
@@ -268,7 +269,10 @@ async fn startup_refuses_a_malformed_key_and_otherwise_makes_a_private_key_file(
     assert!(!err.contains(bad), "the error repeats the key");
 
     // No key configured: serve generates one, says so, and reuses it next time.
-    let first = Server::start(&home, &[]).await.stop().await;
+    let first = TestApp::spawn(&home, Settings::default())
+        .await
+        .stop()
+        .await;
     let key_file = home.path().join(thinkfleet::vault::KEY_FILE_NAME);
     #[cfg(unix)]
     {
@@ -281,7 +285,10 @@ async fn startup_refuses_a_malformed_key_and_otherwise_makes_a_private_key_file(
     }
     assert!(first.contains("generated a new encryption key"), "{first}");
     let key = std::fs::read_to_string(&key_file).expect("key");
-    let second = Server::start(&home, &[]).await.stop().await;
+    let second = TestApp::spawn(&home, Settings::default())
+        .await
+        .stop()
+        .await;
     assert!(!second.contains("generated a new encryption key"));
     assert!(second.contains(&version(key.trim())), "{second}");
     assert!(!first.contains(key.trim()) && !second.contains(key.trim()));

@@ -5,10 +5,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+pub mod app;
+pub mod browser;
+pub mod client;
+pub mod home;
 pub mod load;
 pub mod oauth_fixture;
 pub mod oauth_provider;
-pub mod server;
+pub mod web;
 
 use thinkfleet::runtime::{Limits, LoadedPiece, OutboundPolicy, Override, Runtime, RuntimeConfig};
 

@@ -2,7 +2,7 @@
 //! across replicas: a fixed number of runs kept in flight, spread round-robin over
 //! several servers, for a fixed time; every run's outcome and latency is kept.
 
-use crate::server::Client;
+use crate::client::Client;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,8 +3,10 @@
 //! knows, and helpers to register the operator's app, run the popup flow and make a
 //! flow that uses the connection.
 
+use crate::app::{Settings, TestApp};
+use crate::client::Client;
+use crate::home::{DataHome, free_port};
 use crate::oauth_provider::{OAuthProvider, ProviderConfig};
-use crate::server::{Client, DataHome, Server, free_port};
 use serde_json::{Value, json};
 
 /// The client id of the provider's one client.
@@ -23,7 +25,7 @@ pub struct Setup {
     /// The API token of the project `acme`.
     pub token: String,
     /// The server.
-    pub server: Server,
+    pub server: TestApp,
     /// Its address (the provider knows its callback URL).
     pub listen: String,
 }
@@ -37,8 +39,8 @@ pub fn no_redirects() -> reqwest::Client {
 }
 
 /// A provider (Google's paths with `google`, else Slack's), a fresh data home with the
-/// project `acme`, and a server on it.
-pub async fn setup(google: bool, extra_env: &[(&str, &str)]) -> Setup {
+/// project `acme`, and a server on it, started with `settings` (see [`start_server`]).
+pub async fn setup(google: bool, settings: Settings) -> Setup {
     let listen = format!("127.0.0.1:{}", free_port());
     let callback = format!("http://{listen}/oauth2/callback");
     let config = if google {
@@ -49,7 +51,7 @@ pub async fn setup(google: bool, extra_env: &[(&str, &str)]) -> Setup {
     let provider = OAuthProvider::start(config).await;
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
-    let server = start_server(&home, &listen, &provider, extra_env).await;
+    let server = start_server(&home, &listen, &provider, settings).await;
     Setup {
         provider,
         home,
@@ -60,31 +62,28 @@ pub async fn setup(google: bool, extra_env: &[(&str, &str)]) -> Setup {
 }
 
 /// A server on `home` listening on `listen`, reaching the provider for every Slack
-/// and Google host, with the admin token and the background refresher idle.
+/// and Google host, with the admin token, and with `settings` (whose refresh
+/// interval, unless set, leaves the background refresher idle).
 pub async fn start_server(
     home: &DataHome,
     listen: &str,
     provider: &OAuthProvider,
-    extra_env: &[(&str, &str)],
-) -> Server {
-    let overrides = [
+    settings: Settings,
+) -> TestApp {
+    let mut settings = settings.listen(listen).admin_token(ADMIN_TOKEN);
+    if !settings.refresh_is_set() {
+        settings = settings.refresh_every(std::time::Duration::from_secs(3600));
+    }
+    for host in [
         "slack.com",
         "accounts.google.com",
         "oauth2.googleapis.com",
         "www.googleapis.com",
         "sheets.googleapis.com",
-    ]
-    .iter()
-    .map(|h| format!("{h}={}", provider.base))
-    .collect::<Vec<_>>()
-    .join(",");
-    let mut env = vec![
-        ("THINKFLEET_OUTBOUND_OVERRIDES", overrides.as_str()),
-        ("THINKFLEET_ADMIN_TOKEN", ADMIN_TOKEN),
-        ("THINKFLEET_OAUTH_REFRESH_INTERVAL_SECS", "3600"),
-    ];
-    env.extend_from_slice(extra_env);
-    Server::start_on(home, listen, &env).await
+    ] {
+        settings = settings.route(host, &provider.base);
+    }
+    TestApp::spawn(home, settings).await
 }
 
 /// Registers the operator's OAuth app through the admin API.
