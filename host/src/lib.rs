@@ -1,6 +1,6 @@
 //! ThinkFleet Connections host: loads pieces (WebAssembly components), runs them in a
 //! sandbox with their credentials, stores those credentials encrypted, and offers all
-//! of it through a JSON API and the `thinkfleet` CLI.
+//! of it through a JSON API, web pages and the `thinkfleet` CLI.
 //!
 //! Module map (see `ARCHITECTURE.md`):
 //! - [`piece`]: the host's own types for a piece's metadata, auth schema and credentials.
@@ -14,12 +14,15 @@
 //! - [`local_cache`]: the process-local caches of the run path (SQLite only).
 //! - [`oauth`]: OAuth2 authorization, OAuth apps, token refresh.
 //! - [`projects`] and [`tokens`]: projects and their API tokens.
+//! - [`accounts`]: users, memberships, browser sessions, the first-run setup link.
 //! - [`rotation`]: `keys rotate`.
 //! - [`api`]: the JSON API (axum).
+//! - [`web`]: the web UI: server-rendered pages over the same services.
 //! - [`server`]: `serve`: everything above, wired and listening.
 //! - [`examples`]: where the build put the example pieces.
 //! - [`cli`]: the `thinkfleet` command line.
 
+pub mod accounts;
 pub mod api;
 pub mod auth_input;
 pub mod catalog;
@@ -37,3 +40,4 @@ pub mod server;
 pub mod store;
 pub mod tokens;
 pub mod vault;
+pub mod web;

@@ -8,3 +8,5 @@ mod oauth;
 mod oauth_refresh;
 mod sandbox;
 mod vault;
+mod web_pages;
+mod web_ui;

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1` (axum). Every route but the OpenAPI document takes the
 //! project from its bearer token ([`auth::Project`]); handlers are thin layers over
-//! [`crate::connections`]. [`app`] builds the router that `serve` runs and tests drive.
+//! [`crate::connections`]. [`app`] builds the router that `serve` runs and tests drive:
+//! this API and the web pages of [`crate::web`].
 
 mod audit;
 mod auth;
@@ -16,10 +17,12 @@ mod views;
 pub use auth::Project;
 pub use error::{ApiError, ApiResult};
 
+use crate::accounts::{Accounts, SessionPolicy};
 use crate::connections::Connections;
 use crate::flows::Flows;
 use crate::oauth::OAuth;
 use crate::projects::Authenticator;
+use crate::web::{CookiePolicy, WebState};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -47,14 +50,27 @@ pub struct AppState {
     pub oauth: OAuth,
     /// The operators' admin token (`THINKFLEET_ADMIN_TOKEN`); none disables the admin API.
     pub admin_token: Option<Arc<SecretString>>,
+    /// What the web pages need: users, sessions, the cookie policy.
+    pub web: WebState,
 }
 
 impl AppState {
-    /// The state over a connections service and its OAuth2 service.
-    pub fn new(connections: Connections, oauth: OAuth, admin_token: Option<SecretString>) -> Self {
+    /// The state over a connections service and its OAuth2 service, for a server
+    /// browsers reach at `public_url`.
+    pub fn new(
+        connections: Connections,
+        oauth: OAuth,
+        admin_token: Option<SecretString>,
+        public_url: &str,
+    ) -> Self {
         AppState {
             flows: Flows::new(connections.clone(), oauth.clone()),
             auth: Arc::new(Authenticator::new(connections.store().clone())),
+            web: WebState {
+                accounts: Accounts::new(connections.store().clone(), SessionPolicy::default()),
+                cookies: CookiePolicy::for_url(public_url),
+                public_url: public_url.trim_end_matches('/').to_owned(),
+            },
             oauth,
             admin_token: admin_token.map(Arc::new),
             connections,
@@ -89,10 +105,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .nest("/api/v1", api)
 }
 
-/// The API router.
+/// The server's router: the API and the web pages.
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     router
+        .merge(crate::web::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))
         .with_state(state)

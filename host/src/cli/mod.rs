@@ -6,6 +6,7 @@ mod piece;
 mod sandbox;
 mod serve;
 mod store_args;
+mod user;
 
 pub use sandbox::SandboxArgs;
 pub use store_args::StoreArgs;
@@ -40,6 +41,9 @@ enum Command {
     /// Manage the encryption keys of stored credentials.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Manage the people who sign in to the web UI.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// Exit codes: 0 success, 1 the piece said no (invalid credentials, failed action),
@@ -75,6 +79,7 @@ pub fn main() -> ExitCode {
             Command::Token(cmd) => admin::token(cmd).await,
             Command::OauthApp(cmd) => admin::oauth_app(cmd).await,
             Command::Keys(cmd) => admin::keys(cmd).await,
+            Command::User(cmd) => user::run(cmd).await,
         }
     });
     match result {

@@ -1,0 +1,39 @@
+// ThinkFleet Connections: the little the pages do with JavaScript. Every page works
+// without it; this adds auto-submit of the project picker, confirmation before a
+// delete, an external id that follows the name, and copy-to-clipboard.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+  // The external id follows the name (as the server's default does) until it is edited.
+  document.querySelectorAll("input[data-slug-from]").forEach(function (input) {
+    var source = document.getElementById(input.getAttribute("data-slug-from"));
+    var edited = false;
+    input.addEventListener("input", function () { edited = true; });
+    if (!source) { return; }
+    source.addEventListener("input", function () {
+      if (edited) { return; }
+      var slug = source.value.toLowerCase().replace(/[^a-z0-9]+/g, "-")
+        .replace(/^-+|-+$/g, "").slice(0, 128);
+      input.value = slug || "connection";
+      var shown = document.getElementById("external_id-shown");
+      if (shown) { shown.textContent = input.value; }
+    });
+  });
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      if (navigator.clipboard) {
+        navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+          button.textContent = "Copied";
+        });
+      }
+    });
+  });
+})();

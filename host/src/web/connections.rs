@@ -1,0 +1,680 @@
+//! The Connections pages: the table (sort, filter by status and app, search, 50 rows a
+//! page), New Connection (pick a piece, then its form), and a connection's page
+//! (rename, reconnect, delete after listing the flows that use it, its audit events).
+//! Every lookup is scoped to the session's project, exactly as the API's are.
+
+use super::form::{FieldView, Posted, fields, value_input};
+use super::layout::{Layout, needs_attention};
+use super::session::Viewer;
+use super::{WebError, render};
+use crate::api::AppState;
+use crate::connections::{ConnectionError, NewConnectionRequest};
+use crate::piece::AuthSchema;
+use crate::runtime::LoadedPiece;
+use crate::store::{AuditEvent, ConnectionRow, ConnectionStatus, FlowRef};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+/// Rows per page of the table.
+pub const PAGE_SIZE: usize = 50;
+
+/// A row of the table.
+pub struct RowView {
+    /// The connection's external id (its page's path).
+    pub key: String,
+    /// Its name.
+    pub name: String,
+    /// The piece's display name.
+    pub app: String,
+    /// Active, Expired or Error.
+    pub status: &'static str,
+    /// The CSS class of the status.
+    pub status_class: &'static str,
+    /// Created, as text.
+    pub created: String,
+    /// Last used, as text ("never").
+    pub last_used: String,
+}
+
+/// A column the table sorts by.
+pub struct SortLink {
+    /// The header's text.
+    pub label: &'static str,
+    /// The link that sorts by it (toggling the direction when it is current).
+    pub href: String,
+    /// `ascending`, `descending` or `none`, for `aria-sort`.
+    pub aria: &'static str,
+}
+
+/// An option of a filter.
+pub struct FilterOption {
+    /// Posted value.
+    pub value: String,
+    /// Shown.
+    pub label: String,
+    /// Current.
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "connections.html")]
+struct ListPage {
+    layout: Layout,
+    rows: Vec<RowView>,
+    total: usize,
+    shown_from: usize,
+    shown_to: usize,
+    project_total: usize,
+    q: String,
+    statuses: Vec<FilterOption>,
+    apps: Vec<FilterOption>,
+    columns: Vec<SortLink>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+/// The table's query string.
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    dir: String,
+    #[serde(default)]
+    page: String,
+}
+
+impl ListQuery {
+    fn href(&self, sort: &str, dir: &str, page: usize) -> String {
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", self.q.as_str()),
+            ("status", &self.status),
+            ("app", &self.app),
+        ] {
+            if !v.is_empty() {
+                url.append_pair(k, v);
+            }
+        }
+        url.append_pair("sort", sort).append_pair("dir", dir);
+        if page > 1 {
+            url.append_pair("page", &page.to_string());
+        }
+        format!("/connections?{}", url.finish())
+    }
+}
+
+/// The table's columns: (key, label).
+const COLUMNS: [(&str, &str); 5] = [
+    ("name", "Name"),
+    ("app", "App"),
+    ("status", "Status"),
+    ("created", "Created"),
+    ("used", "Last used"),
+];
+
+/// `GET /connections`.
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    let layout = Layout::of(&state, &viewer, "connections", "Connections").await?;
+    let all = state.connections.list(viewer.project()).await?;
+    let project_total = all.len();
+    let app_name = |piece: &str| {
+        state
+            .connections
+            .catalog()
+            .get(piece)
+            .map(|p| p.info().display_name.clone())
+            .unwrap_or_else(|| piece.to_owned())
+    };
+    let needle = query.q.trim().to_lowercase();
+    let mut rows: Vec<&ConnectionRow> = all
+        .iter()
+        .filter(|c| query.status.is_empty() || c.status == query.status)
+        .filter(|c| query.app.is_empty() || c.piece == query.app)
+        .filter(|c| {
+            needle.is_empty()
+                || c.display_name.to_lowercase().contains(&needle)
+                || c.external_id.to_lowercase().contains(&needle)
+                || app_name(&c.piece).to_lowercase().contains(&needle)
+        })
+        .collect();
+    let sort = if COLUMNS.iter().any(|(k, _)| *k == query.sort) {
+        query.sort.as_str()
+    } else {
+        "name"
+    };
+    let descending = query.dir == "desc";
+    rows.sort_by(|a, b| {
+        let order = match sort {
+            "app" => app_name(&a.piece).cmp(&app_name(&b.piece)),
+            "status" => a.status.cmp(&b.status),
+            "created" => a.created_at.cmp(&b.created_at),
+            "used" => a.last_used_at.cmp(&b.last_used_at),
+            _ => a
+                .display_name
+                .to_lowercase()
+                .cmp(&b.display_name.to_lowercase()),
+        }
+        .then_with(|| a.external_id.cmp(&b.external_id));
+        if descending { order.reverse() } else { order }
+    });
+    let total = rows.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let start = (page - 1) * PAGE_SIZE;
+    let dir = if descending { "desc" } else { "asc" };
+    let mut apps: Vec<FilterOption> = state
+        .connections
+        .catalog()
+        .iter()
+        .filter(|p| !matches!(p.info().auth, AuthSchema::None))
+        .map(|p| FilterOption {
+            selected: p.info().name == query.app,
+            value: p.info().name.clone(),
+            label: p.info().display_name.clone(),
+        })
+        .collect();
+    apps.sort_by(|a, b| a.label.cmp(&b.label));
+    let page_view = ListPage {
+        layout,
+        rows: rows
+            .iter()
+            .skip(start)
+            .take(PAGE_SIZE)
+            .map(|c| row_view(c, app_name(&c.piece)))
+            .collect(),
+        total,
+        shown_from: if total == 0 { 0 } else { start + 1 },
+        shown_to: (start + PAGE_SIZE).min(total),
+        project_total,
+        statuses: ConnectionStatus::ALL
+            .iter()
+            .map(|s| FilterOption {
+                value: s.as_str().to_owned(),
+                label: status_label(s.as_str()).0.to_owned(),
+                selected: query.status == s.as_str(),
+            })
+            .collect(),
+        apps,
+        columns: COLUMNS
+            .iter()
+            .map(|(key, label)| {
+                let current = *key == sort;
+                let next_dir = if current && !descending {
+                    "desc"
+                } else {
+                    "asc"
+                };
+                SortLink {
+                    label,
+                    href: query.href(key, next_dir, 1),
+                    aria: match (current, descending) {
+                        (false, _) => "none",
+                        (true, false) => "ascending",
+                        (true, true) => "descending",
+                    },
+                }
+            })
+            .collect(),
+        prev: (page > 1).then(|| query.href(sort, dir, page - 1)),
+        next: (page < pages).then(|| query.href(sort, dir, page + 1)),
+        q: query.q.clone(),
+    };
+    Ok(render(StatusCode::OK, &page_view))
+}
+
+fn row_view(c: &ConnectionRow, app: String) -> RowView {
+    let (status, status_class) = status_label(&c.status);
+    RowView {
+        key: c.external_id.clone(),
+        name: c.display_name.clone(),
+        app,
+        status,
+        status_class,
+        created: when(Some(c.created_at)),
+        last_used: when(c.last_used_at),
+    }
+}
+
+/// A status's label and CSS class.
+fn status_label(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "active" => ("Active", "status-active"),
+        "expired" => ("Expired", "status-expired"),
+        _ => ("Error", "status-error"),
+    }
+}
+
+/// A Unix-ms time as `2026-11-25 18:30 UTC`; "never" for none.
+pub fn when(ms: Option<i64>) -> String {
+    let Some(ms) = ms else {
+        return "never".into();
+    };
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// A piece offered on New Connection.
+pub struct PieceView {
+    /// Its name (the form's path).
+    pub name: String,
+    /// Its display name.
+    pub display_name: String,
+    /// Its description.
+    pub description: String,
+    /// What kind of credential it takes, in words.
+    pub auth: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "pick_piece.html")]
+struct PickPage {
+    layout: Layout,
+    q: String,
+    pieces: Vec<PieceView>,
+}
+
+/// The search box of the piece picker.
+#[derive(Deserialize, Default)]
+pub struct PickQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /connections/new`: choose the app.
+pub async fn pick_piece(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<PickQuery>,
+) -> Result<Response, WebError> {
+    let layout = Layout::of(&state, &viewer, "connections", "New connection").await?;
+    let needle = query.q.trim().to_lowercase();
+    let mut pieces: Vec<PieceView> = state
+        .connections
+        .catalog()
+        .iter()
+        .map(LoadedPiece::info)
+        .filter(|i| !matches!(i.auth, AuthSchema::None))
+        .filter(|i| {
+            needle.is_empty()
+                || i.display_name.to_lowercase().contains(&needle)
+                || i.name.contains(&needle)
+        })
+        .map(|i| PieceView {
+            name: i.name.clone(),
+            display_name: i.display_name.clone(),
+            description: i.description.clone(),
+            auth: auth_words(&i.auth),
+        })
+        .collect();
+    pieces.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    Ok(render(
+        StatusCode::OK,
+        &PickPage {
+            layout,
+            q: query.q,
+            pieces,
+        },
+    ))
+}
+
+fn auth_words(schema: &AuthSchema) -> &'static str {
+    match schema {
+        AuthSchema::SecretText { .. } => "API key",
+        AuthSchema::Basic { .. } => "Username and password",
+        AuthSchema::Oauth2 { .. } => "Sign in with OAuth2",
+        AuthSchema::Custom { .. } => "Connection details",
+        AuthSchema::None => "None",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "new_connection.html")]
+struct NewPage {
+    layout: Layout,
+    piece: PieceView,
+    display_name: String,
+    external_id: String,
+    fields: Vec<FieldView>,
+    error: Option<String>,
+}
+
+fn piece_of<'a>(state: &'a AppState, name: &str) -> Result<&'a LoadedPiece, WebError> {
+    state
+        .connections
+        .catalog()
+        .get(name)
+        .filter(|p| !matches!(p.info().auth, AuthSchema::None))
+        .ok_or(WebError::NotFound)
+}
+
+fn piece_view(piece: &LoadedPiece) -> PieceView {
+    let i = piece.info();
+    PieceView {
+        name: i.name.clone(),
+        display_name: i.display_name.clone(),
+        description: i.description.clone(),
+        auth: auth_words(&i.auth),
+    }
+}
+
+/// `GET /connections/new/{piece}`: the piece's form.
+pub async fn new_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(piece): Path<String>,
+) -> Result<Response, WebError> {
+    let piece = piece_of(&state, &piece)?;
+    let title = format!("New {} connection", piece.info().display_name);
+    let layout = Layout::of(&state, &viewer, "connections", title).await?;
+    let existing = state.connections.list(viewer.project()).await?;
+    let base = crate::connections::external_id::slug(&piece.info().display_name);
+    let free = |candidate: &str| !existing.iter().any(|c| c.external_id == candidate);
+    let external_id = std::iter::once(base.clone())
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(|c| free(c))
+        .unwrap_or(base);
+    Ok(render(
+        StatusCode::OK,
+        &NewPage {
+            layout,
+            display_name: format!("My {}", piece.info().display_name),
+            external_id,
+            fields: fields(&piece.info().auth, None),
+            piece: piece_view(piece),
+            error: None,
+        },
+    ))
+}
+
+/// `POST /connections/new/{piece}`: validates with the piece, stores, and opens the new
+/// connection's page; on error the form comes back with the message and the non-secret
+/// values kept.
+pub async fn create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(piece_name): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    let piece = piece_of(&state, &piece_name)?;
+    let schema = &piece.info().auth;
+    let outcome: Result<(), String> = match value_input(schema, &posted) {
+        Err(why) => Err(why),
+        Ok(value) => {
+            let external_id = posted.text("external_id").trim();
+            let request = NewConnectionRequest {
+                piece: piece_name.clone(),
+                display_name: posted.text("display_name").to_owned(),
+                external_id: (!external_id.is_empty()).then(|| external_id.to_owned()),
+                value,
+            };
+            match state.connections.create(viewer.project(), request).await {
+                Ok(row) => {
+                    return Ok(
+                        Redirect::to(&format!("/connections/{}", row.external_id)).into_response()
+                    );
+                }
+                Err(e) => Err(user_message(e)?),
+            }
+        }
+    };
+    let error = outcome.err();
+    let title = format!("New {} connection", piece.info().display_name);
+    let layout = Layout::of(&state, &viewer, "connections", title).await?;
+    Ok(render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &NewPage {
+            layout,
+            display_name: posted.text("display_name").to_owned(),
+            external_id: posted.text("external_id").to_owned(),
+            fields: fields(schema, Some(&posted)),
+            piece: piece_view(piece),
+            error,
+        },
+    ))
+}
+
+/// The message a form shows for a refused request; failures that are not the user's
+/// are logged and become the generic error page.
+fn user_message(e: ConnectionError) -> Result<String, WebError> {
+    match e {
+        ConnectionError::Rejected(_)
+        | ConnectionError::Invalid(_)
+        | ConnectionError::Upstream(_)
+        | ConnectionError::Piece(_)
+        | ConnectionError::ExternalIdTaken(_) => Ok(e.to_string()),
+        other => Err(other.into()),
+    }
+}
+
+/// An audit event as the connection page lists it.
+pub struct EventView {
+    /// When.
+    pub at: String,
+    /// What happened, in words.
+    pub what: String,
+}
+
+#[derive(Template)]
+#[template(path = "connection.html")]
+struct ShowPage {
+    layout: Layout,
+    row: RowView,
+    piece: PieceView,
+    attention: bool,
+    flows: Vec<FlowRef>,
+    fields: Vec<FieldView>,
+    events: Vec<EventView>,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+/// Which message the connection page shows after an action.
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    #[serde(default)]
+    done: String,
+}
+
+/// `GET /connections/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    Query(query): Query<ShowQuery>,
+) -> Result<Response, WebError> {
+    let notice = match query.done.as_str() {
+        "renamed" => Some("Renamed. Flows keep working: they use the external id."),
+        "reconnected" => Some("Reconnected. Flows use the new credentials from now on."),
+        _ => None,
+    };
+    show_page(&state, &viewer, &key, StatusCode::OK, None, None, notice).await
+}
+
+async fn show_page(
+    state: &AppState,
+    viewer: &Viewer,
+    key: &str,
+    status: StatusCode,
+    error: Option<String>,
+    kept: Option<&Posted>,
+    notice: Option<&'static str>,
+) -> Result<Response, WebError> {
+    let project = viewer.project();
+    let row = state.connections.get(project, key).await?;
+    let piece = piece_of(state, &row.piece)?;
+    let flows = state.connections.usage(project, &row.id).await?;
+    let events = state
+        .connections
+        .audit(project, Some(&row.id), None, 50)
+        .await?
+        .iter()
+        .map(event_view)
+        .collect();
+    let layout = Layout::of(state, viewer, "connections", row.display_name.clone()).await?;
+    Ok(render(
+        status,
+        &ShowPage {
+            layout,
+            attention: needs_attention(&row),
+            row: row_view(&row, piece.info().display_name.clone()),
+            fields: fields(&piece.info().auth, kept),
+            piece: piece_view(piece),
+            flows,
+            events,
+            error,
+            notice,
+        },
+    ))
+}
+
+fn event_view(e: &AuditEvent) -> EventView {
+    let detail: serde_json::Value = e
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let text = |k: &str| detail.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    let what = match e.event.as_str() {
+        "created" => "Created".to_owned(),
+        "renamed" => format!("Renamed from “{}” to “{}”", text("from"), text("to")),
+        "reconnected" => "Reconnected".to_owned(),
+        "deleted" => "Deleted".to_owned(),
+        "used" => match e.flow_id.as_deref() {
+            Some(flow) => format!("Used by flow {flow}"),
+            None => "Used".to_owned(),
+        },
+        "refreshed" => "Access token refreshed".to_owned(),
+        other => match text("reason") {
+            "" => other.replace('_', " "),
+            reason => format!("{} ({})", other.replace('_', " "), reason.replace('_', " ")),
+        },
+    };
+    EventView {
+        at: when(Some(e.at)),
+        what,
+    }
+}
+
+/// `POST /connections/{id}/rename`.
+pub async fn rename(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    match state
+        .connections
+        .rename(viewer.project(), &key, posted.text("display_name"))
+        .await
+    {
+        Ok(row) => Ok(
+            Redirect::to(&format!("/connections/{}?done=renamed", row.external_id)).into_response(),
+        ),
+        Err(e) => {
+            let message = user_message(e)?;
+            show_page(
+                &state,
+                &viewer,
+                &key,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(message),
+                None,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /connections/{id}/reconnect`: validates the new credentials with the piece
+/// and replaces the old ones.
+pub async fn reconnect(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    let project = viewer.project();
+    let row = state.connections.get(project, &key).await?;
+    let piece = piece_of(&state, &row.piece)?;
+    let outcome: Result<(), String> = match value_input(&piece.info().auth, &posted) {
+        Err(why) => Err(why),
+        Ok(value) => match state.connections.reconnect(project, &row.id, value).await {
+            Ok(row) => {
+                return Ok(Redirect::to(&format!(
+                    "/connections/{}?done=reconnected",
+                    row.external_id
+                ))
+                .into_response());
+            }
+            Err(e) => Err(user_message(e)?),
+        },
+    };
+    show_page(
+        &state,
+        &viewer,
+        &row.external_id,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        outcome.err(),
+        Some(&posted),
+        None,
+    )
+    .await
+}
+
+/// `POST /connections/{id}/delete`: while flows use the connection, only with the
+/// `confirm` box ticked (the page lists them).
+pub async fn delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    let confirm = posted.text("confirm") == "yes";
+    match state
+        .connections
+        .delete(viewer.project(), &key, confirm)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/connections").into_response()),
+        Err(ConnectionError::InUse(flows)) => {
+            let message = format!(
+                "{} flow(s) use this connection. Tick the box to delete it anyway; they will fail with “Connection not found” until you choose another connection.",
+                flows.len()
+            );
+            show_page(
+                &state,
+                &viewer,
+                &key,
+                StatusCode::CONFLICT,
+                Some(message),
+                None,
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

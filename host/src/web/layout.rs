@@ -1,0 +1,73 @@
+//! What every signed-in page shows around its content: the sidebar (sections, the
+//! project picker, the count of connections that need attention), the user, and the
+//! session's CSRF token for the sidebar's own forms.
+
+use super::{Viewer, WebError};
+use crate::api::AppState;
+use crate::store::{ConnectionRow, ConnectionStatus};
+
+/// A project in the picker.
+pub struct ProjectChoice {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether the session looks at it.
+    pub selected: bool,
+}
+
+/// The frame of a signed-in page.
+pub struct Layout {
+    /// The page's title.
+    pub title: String,
+    /// Which sidebar section is current (`connections`, `flows`, `audit`, `settings`).
+    pub section: &'static str,
+    /// The user's email.
+    pub email: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The user's projects.
+    pub projects: Vec<ProjectChoice>,
+    /// Expired and errored connections in the project.
+    pub attention: usize,
+}
+
+impl Layout {
+    /// The frame for `viewer`'s page titled `title` in `section`.
+    pub async fn of(
+        state: &AppState,
+        viewer: &Viewer,
+        section: &'static str,
+        title: impl Into<String>,
+    ) -> Result<Layout, WebError> {
+        let session = &viewer.0;
+        let projects = state.web.accounts.projects(session).await?;
+        let attention = state
+            .connections
+            .list(viewer.project())
+            .await?
+            .iter()
+            .filter(|c| needs_attention(c))
+            .count();
+        Ok(Layout {
+            title: title.into(),
+            section,
+            email: session.email.clone(),
+            csrf: session.csrf_token.clone(),
+            projects: projects
+                .into_iter()
+                .map(|p| ProjectChoice {
+                    selected: p.id == session.project_id,
+                    id: p.id,
+                    name: p.name,
+                })
+                .collect(),
+            attention,
+        })
+    }
+}
+
+/// Whether a connection is expired or in error.
+pub fn needs_attention(row: &ConnectionRow) -> bool {
+    row.has_status(ConnectionStatus::Expired) || row.has_status(ConnectionStatus::Error)
+}

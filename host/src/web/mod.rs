@@ -1,0 +1,165 @@
+//! The web UI: server-rendered pages (askama templates under `host/templates/`,
+//! compiled and auto-escaped) beside the JSON API, over the same services
+//! ([`crate::connections`], [`crate::accounts`]). Pages work without JavaScript; the
+//! stylesheet and the small script are files served from the binary. Every response
+//! carries a Content-Security-Policy without `unsafe-inline`, `frame-ancestors 'none'`
+//! and a Referrer-Policy (`same-origin`; `no-referrer` on the OAuth2 pages).
+
+mod assets;
+mod auth;
+mod connections;
+mod form;
+mod layout;
+mod session;
+
+pub use session::{CookiePolicy, Viewer};
+
+use crate::accounts::{AccountError, Accounts};
+use crate::api::AppState;
+use crate::connections::ConnectionError;
+use askama::Template;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+/// What the pages need beyond the API's state.
+#[derive(Clone)]
+pub struct WebState {
+    /// Users and sessions.
+    pub accounts: Accounts,
+    /// How the session cookie is written.
+    pub cookies: CookiePolicy,
+    /// The URL browsers reach the server at.
+    pub public_url: String,
+}
+
+/// Every page route.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/connections") }),
+        )
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route("/project", post(auth::switch_project))
+        .route("/connections", get(connections::list))
+        .route("/connections/new", get(connections::pick_piece))
+        .route(
+            "/connections/new/{piece}",
+            get(connections::new_form).post(connections::create),
+        )
+        .route("/connections/{id}", get(connections::show))
+        .route("/connections/{id}/rename", post(connections::rename))
+        .route("/connections/{id}/reconnect", post(connections::reconnect))
+        .route("/connections/{id}/delete", post(connections::delete))
+        .route("/assets/{file}", get(assets::serve))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// The headers every page gets.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+             form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`: with `no-referrer` a browser sends
+    // `Origin: null` on form posts, and the origin check of the login form needs it.
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Renders a template as an HTML response with `status`.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => WebError::internal(&e).into_response(),
+    }
+}
+
+/// Why a page could not be served.
+#[derive(Debug)]
+pub enum WebError {
+    /// Nothing here for this session (another project's connection looks the same).
+    NotFound,
+    /// The form's CSRF token is missing or wrong: nothing was changed.
+    Csrf,
+    /// A failure already logged.
+    Internal,
+}
+
+impl WebError {
+    /// A logged internal failure; the page says nothing more.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        WebError::Internal
+    }
+}
+
+impl From<ConnectionError> for WebError {
+    fn from(e: ConnectionError) -> Self {
+        match e {
+            ConnectionError::NotFound => WebError::NotFound,
+            other => WebError::internal(&other),
+        }
+    }
+}
+
+impl From<AccountError> for WebError {
+    fn from(e: AccountError) -> Self {
+        WebError::internal(&e)
+    }
+}
+
+/// A bare page for errors.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, text) = match self {
+            WebError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here. It may have been deleted, or it belongs to another project.",
+            ),
+            WebError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form was not sent from a page of this session, so nothing was changed. Go back, reload the page and try again.",
+            ),
+            WebError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The server could not do this. The details are in the server's log.",
+            ),
+        };
+        render(status, &MessagePage { title, text })
+    }
+}

@@ -1,0 +1,114 @@
+//! The browser session of a page request: the cookie (HttpOnly, SameSite=Lax, `Secure`
+//! and the `__Host-` prefix when the public URL is https), the [`Viewer`] extractor that
+//! sends a visitor without a live session to the login page, and the CSRF check every
+//! state-changing form goes through.
+
+use super::WebError;
+use crate::accounts::{Session, csrf_matches};
+use crate::api::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::{COOKIE, HeaderValue, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::{ExposeSecret as _, SecretString};
+
+/// The cookie's name over plain http (a `__Host-` cookie needs `Secure`).
+const PLAIN_NAME: &str = "tf_session";
+/// The cookie's name when the public URL is https.
+const SECURE_NAME: &str = "__Host-tf_session";
+
+/// How the session cookie is written, from the public URL.
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePolicy {
+    /// Whether browsers reach the server over https.
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    /// The policy for a server browsers reach at `public_url`.
+    pub fn for_url(public_url: &str) -> Self {
+        CookiePolicy {
+            secure: public_url.starts_with("https://"),
+        }
+    }
+
+    /// The cookie's name.
+    pub fn name(self) -> &'static str {
+        if self.secure { SECURE_NAME } else { PLAIN_NAME }
+    }
+
+    /// `Set-Cookie` for a new session id.
+    pub fn set(self, id: &SecretString) -> HeaderValue {
+        self.header(id.expose_secret(), None)
+    }
+
+    /// `Set-Cookie` that removes the cookie.
+    pub fn clear(self) -> HeaderValue {
+        self.header("", Some(0))
+    }
+
+    fn header(self, value: &str, max_age: Option<i64>) -> HeaderValue {
+        let mut cookie = cookie::Cookie::build((self.name(), value))
+            .path("/")
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .secure(self.secure);
+        if let Some(age) = max_age {
+            cookie = cookie.max_age(cookie::time::Duration::seconds(age));
+        }
+        HeaderValue::from_str(&cookie.build().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The session id a request carries, if any.
+    pub fn read(self, parts: &Parts) -> Option<String> {
+        parts
+            .headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(cookie::Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == self.name())
+            .map(|c| c.value().to_owned())
+    }
+}
+
+/// The signed-in user of a page request, with the project the session looks at.
+/// Extracting it redirects to `/login` when there is no live session.
+#[derive(Debug, Clone)]
+pub struct Viewer(pub Session);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let web = &state.web;
+        let Some(cookie) = web.cookies.read(parts) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match web.accounts.session(&cookie).await {
+            Ok(Some(session)) => Ok(Viewer(session)),
+            Ok(None) => {
+                Err(([(SET_COOKIE, web.cookies.clear())], Redirect::to("/login")).into_response())
+            }
+            Err(e) => Err(WebError::internal(&e).into_response()),
+        }
+    }
+}
+
+impl Viewer {
+    /// Refuses (403, nothing changed) a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), WebError> {
+        if csrf_matches(&self.0, submitted) {
+            Ok(())
+        } else {
+            Err(WebError::Csrf)
+        }
+    }
+
+    /// The project the session looks at.
+    pub fn project(&self) -> &str {
+        &self.0.project_id
+    }
+}

@@ -1,0 +1,385 @@
+//! The web pages over plain HTTP, as a forger or a curious user would try them: the
+//! first-run setup link, login that never says whether an email exists and slows
+//! down guessing, forms refused without the session's CSRF token, sessions that end,
+//! pages scoped to the session's project, the security headers of every page, and
+//! no planted secret in any page or log.
+
+use crate::connections::{OPENAI_KEY, assert_nowhere, openai_mock};
+use serde_json::json;
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::home::DataHome;
+use thinkfleet_tests::web::Visitor;
+
+const PASSWORD: &str = "correct horse battery planted";
+
+/// A home with project `acme` (API token returned) and its member ada@example.com.
+async fn acme() -> (DataHome, String, String) {
+    let home = DataHome::new().await;
+    let (project, token) = home.project("acme").await;
+    home.user("ada@example.com", PASSWORD, true, &[&project])
+        .await;
+    (home, project, token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_install_offers_a_single_use_setup_link_that_creates_the_first_admin() {
+    let home = DataHome::new().await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    let link = app
+        .setup_link
+        .clone()
+        .expect("a setup link on a fresh install");
+    let path = link
+        .strip_prefix(&app.base)
+        .expect("the link is on this server");
+    let token = path.split_once("token=").expect("token").1;
+    let visitor = Visitor::new(&app.base);
+
+    // Without the token, or with another, the page is closed.
+    assert_eq!(visitor.get("/setup").await.status, 404);
+    assert_eq!(visitor.get("/setup?token=00").await.status, 404);
+    let page = visitor.get(path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Create the first admin"));
+
+    // A short password is refused and not written back; the email is kept.
+    let page = visitor
+        .post(
+            "/setup",
+            &[
+                ("token", token),
+                ("email", "ada@example.com"),
+                ("password", "short-pw"),
+                ("confirm", "short-pw"),
+                ("project", "Acme"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("at least 10 characters"));
+    assert!(page.body.contains("ada@example.com") && !page.body.contains("short-pw"));
+
+    let page = visitor
+        .post(
+            "/setup",
+            &[
+                ("token", token),
+                ("email", "Ada@Example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+                ("project", "Acme"),
+            ],
+        )
+        .await;
+    assert_eq!((page.status, page.location()), (303, "/connections"));
+    let cookie = page
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie");
+    assert!(cookie.starts_with("tf_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    let page = visitor.get("/connections").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("No connections yet") && page.body.contains("Acme"));
+    assert!(page.body.contains("ada@example.com"));
+
+    // The link is used up, for everybody.
+    assert_eq!(Visitor::new(&app.base).get(path).await.status, 404);
+    let again = Visitor::new(&app.base)
+        .post(
+            "/setup",
+            &[
+                ("token", token),
+                ("email", "eve@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 404);
+    Visitor::new(&app.base)
+        .login("ada@example.com", PASSWORD)
+        .await;
+    assert!(!app.log().contains(token), "the setup token was logged");
+    assert!(!app.log().contains(PASSWORD), "the password was logged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_does_not_say_whether_an_email_exists_and_slows_down_guessing() {
+    let (home, _, _) = acme().await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    assert!(app.setup_link.is_none(), "a user exists: no setup link");
+    let visitor = Visitor::new(&app.base);
+
+    let wrong = visitor
+        .post(
+            "/login",
+            &[("email", "ada@example.com"), ("password", "nope-nope-nope")],
+        )
+        .await;
+    let unknown = visitor
+        .post(
+            "/login",
+            &[("email", "bob@example.com"), ("password", "nope-nope-nope")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(unknown.status, 401);
+    let message = |body: &str| {
+        let start = body.find("id=\"error\">").expect("an error") + 11;
+        body[start..start + body[start..].find('<').expect("end")].to_owned()
+    };
+    assert_eq!(message(&wrong.body), "Wrong email or password.");
+    assert_eq!(message(&wrong.body), message(&unknown.body));
+    assert!(!wrong.body.contains("nope-nope-nope"));
+    // Pages of a session are out of reach.
+    let page = visitor.get("/connections").await;
+    assert_eq!((page.status, page.location()), (303, "/login"));
+
+    // Five tries per account a minute: the sixth is refused even with the right password.
+    for _ in 0..4 {
+        visitor
+            .post(
+                "/login",
+                &[("email", "ada@example.com"), ("password", "nope-nope-nope")],
+            )
+            .await;
+    }
+    let limited = visitor
+        .post(
+            "/login",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert!(limited.body.contains("Too many login attempts"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
+    let (home, _, token) = acme().await;
+    let openai = openai_mock().await;
+    let app = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &openai.base),
+    )
+    .await;
+    let api = app.client(&token);
+    let (status, _) = api
+        .post(
+            "/connections",
+            &json!({"piece": "openai", "display_name": "GPT", "value": {"type": "secret_text", "secret_text": OPENAI_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let visitor = Visitor::new(&app.base);
+    visitor.login("ada@example.com", PASSWORD).await;
+    let csrf = visitor.get("/connections/gpt").await.csrf();
+
+    for form in [
+        vec![("display_name", "Hijacked")],
+        vec![("display_name", "Hijacked"), ("csrf", "0000")],
+        vec![("display_name", "Hijacked"), ("csrf", "")],
+    ] {
+        let page = visitor.post("/connections/gpt/rename", &form).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(page.body.contains("nothing was changed"));
+    }
+    for path in [
+        "/connections/gpt/delete",
+        "/connections/gpt/reconnect",
+        "/logout",
+    ] {
+        assert_eq!(visitor.post(path, &[("csrf", "forged")]).await.status, 403);
+    }
+    let page = visitor
+        .post(
+            "/connections/new/openai",
+            &[("display_name", "Forged"), ("f.secret_text", OPENAI_KEY)],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    let (_, list) = api.get("/connections").await;
+    let names: Vec<&str> = list["connections"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["display_name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["GPT"]);
+    assert_eq!(
+        openai.requests().len(),
+        1,
+        "only the API's create reached the service"
+    );
+
+    // With the token the same form works; a login posted from another site does not.
+    let page = visitor
+        .post(
+            "/connections/gpt/rename",
+            &[("display_name", "GPT prod"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        (page.status, page.location()),
+        (303, "/connections/gpt?done=renamed")
+    );
+    let cross_site = reqwest::Client::new()
+        .post(format!("{}/login", app.base))
+        .header("origin", "http://evil.example")
+        .form(&[("email", "ada@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(cross_site.status().as_u16(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_are_scoped_to_the_sessions_project_and_logout_ends_the_session() {
+    let (home, acme, acme_token) = acme().await;
+    let (globex, globex_token) = home.project("globex").await;
+    home.user("gus@example.com", PASSWORD, false, &[&globex])
+        .await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    let pg = json!({"type": "custom", "props": {"host": "db.internal", "database": "d", "user": "u", "password": "pw-planted-0042"}});
+    for (token, name) in [(&acme_token, "Acme DB"), (&globex_token, "Globex DB")] {
+        let (status, body) = app
+            .client(token)
+            .post(
+                "/connections",
+                &json!({"piece": "postgres", "display_name": name, "value": pg}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    let gus = Visitor::new(&app.base);
+    gus.login("gus@example.com", PASSWORD).await;
+    let list = gus.get("/connections").await;
+    assert!(list.body.contains("Globex DB") && !list.body.contains("Acme DB"));
+    let missing = gus.get("/connections/no-such-connection").await;
+    let other = gus.get("/connections/acme-db").await;
+    assert_eq!((other.status, missing.status), (404, 404));
+    assert_eq!(
+        other.body, missing.body,
+        "another project's connection looks missing"
+    );
+    let csrf = list.csrf();
+    for path in ["/connections/acme-db/rename", "/connections/acme-db/delete"] {
+        let page = gus
+            .post(path, &[("csrf", &csrf), ("display_name", "mine now")])
+            .await;
+        assert_eq!(page.status, 404, "{path}");
+    }
+    // Switching to a project gus is not a member of is refused.
+    assert_eq!(
+        gus.post("/project", &[("csrf", &csrf), ("project", &acme)])
+            .await
+            .status,
+        404
+    );
+    assert!(!gus.get("/connections").await.body.contains("Acme DB"));
+
+    // Logging out ends the session on the server: the old cookie opens nothing.
+    let page = gus.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((page.status, page.location()), (303, "/login"));
+    let page = gus.get("/connections").await;
+    assert_eq!((page.status, page.location()), (303, "/login"));
+    let (_, acme_list) = app.client(&acme_token).get("/connections/acme-db").await;
+    assert_eq!(acme_list["display_name"], "Acme DB");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_sends_the_security_headers_and_no_secret_reaches_a_page_or_the_log() {
+    let (home, _, token) = acme().await;
+    let openai = openai_mock().await;
+    let app = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &openai.base),
+    )
+    .await;
+    let visitor = Visitor::new(&app.base);
+    visitor.login("ada@example.com", PASSWORD).await;
+    let csrf = visitor.get("/connections").await.csrf();
+
+    // A refused key: the piece's message, the form again, the key not in it.
+    let page = visitor
+        .post(
+            "/connections/new/openai",
+            &[
+                ("csrf", &csrf),
+                ("display_name", "GPT"),
+                ("external_id", "gpt"),
+                ("f.secret_text", "sk-wrong-planted-1234"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("Invalid API key"), "{}", page.body);
+    assert!(page.body.contains("value=\"GPT\""));
+    assert!(!page.body.contains("sk-wrong-planted-1234"));
+    let page = visitor
+        .post(
+            "/connections/new/openai",
+            &[
+                ("csrf", &csrf),
+                ("display_name", "GPT"),
+                ("external_id", "gpt"),
+                ("f.secret_text", OPENAI_KEY),
+            ],
+        )
+        .await;
+    assert_eq!((page.status, page.location()), (303, "/connections/gpt"));
+
+    for path in [
+        "/login",
+        "/connections",
+        "/connections?sort=used&dir=desc&status=active&q=g",
+        "/connections/new",
+        "/connections/new/openai",
+        "/connections/new/postgres",
+        "/connections/gpt",
+        "/connections/nothing-here",
+    ] {
+        let page = visitor.get(path).await;
+        assert!(matches!(page.status, 200 | 404), "{path}: {}", page.status);
+        let header = |name: &str| {
+            page.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let csp = header("content-security-policy");
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(header("cache-control"), "no-store", "{path}");
+        assert!(
+            !page.body.contains("<script>"),
+            "{path} has an inline script"
+        );
+    }
+    let css = visitor.get("/assets/app.css").await;
+    assert_eq!(css.status, 200);
+    assert!(
+        css.headers["cache-control"]
+            .to_str()
+            .expect("header")
+            .contains("max-age")
+    );
+
+    let pages = visitor.seen.lock().expect("pages").join("\n");
+    for secret in [OPENAI_KEY, "sk-wrong-planted-1234", PASSWORD] {
+        assert!(!pages.contains(secret), "a page holds a planted secret");
+    }
+    assert_nowhere(&home, &app, &app.client(&token), &[OPENAI_KEY, PASSWORD]).await;
+}

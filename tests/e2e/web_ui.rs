@@ -1,0 +1,369 @@
+//! The web UI in a real browser (headless Chromium over WebDriver) against the in-process
+//! server: first-run setup, login, an API-key connection from a refused key to its
+//! deletion with the flow warning, a custom-auth connection, escaping of hostile
+//! names, isolation between projects, logout. Screenshots of the main pages are saved
+//! to docs/screenshots/.
+
+use crate::connections::{OPENAI_KEY, openai_mock};
+use serde_json::json;
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::browser::Browser;
+use thinkfleet_tests::home::DataHome;
+
+const PASSWORD: &str = "browser horse battery planted";
+
+async fn log_in(browser: &Browser, app: &TestApp, email: &str) {
+    browser.goto(&format!("{}/login", app.base)).await;
+    browser.fill("#email", email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("#login").await;
+    browser.wait_for_path("/connections").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_run_setup_then_an_api_key_connection_from_a_refused_key_to_its_deletion() {
+    let home = DataHome::new().await;
+    let (_, token) = home.project("Acme").await;
+    let openai = openai_mock().await;
+    let app = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &openai.base),
+    )
+    .await;
+    let browser = Browser::start().await;
+
+    // First run: the printed link opens "create the first admin", which signs in.
+    browser
+        .goto(app.setup_link.as_deref().expect("setup link"))
+        .await;
+    browser.screenshot("setup").await;
+    browser.fill("#email", "ada@example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#confirm", PASSWORD).await;
+    browser.click("#create-admin").await;
+    browser.wait_for_path("/connections").await;
+    assert!(browser.text("main").await.contains("No connections yet"));
+    assert_eq!(
+        browser.text("#project-picker option[selected]").await,
+        "Acme"
+    );
+
+    // New connection: pick OpenAI, the form comes from its schema.
+    browser.click("#new-connection").await;
+    browser.click("#piece-openai").await;
+    browser.wait_for_path("/connections/new/openai").await;
+    assert_eq!(
+        browser
+            .find("#field-secret_text")
+            .await
+            .attr("type")
+            .await
+            .expect("attr"),
+        Some("password".into())
+    );
+    browser.fill("#display_name", "GPT production").await;
+    browser.fill("#external_id", "gpt-prod").await;
+    browser
+        .fill("#field-secret_text", "sk-refused-planted-77")
+        .await;
+    browser.click("#save").await;
+    // The piece's message, next to the form; the name kept, the key not.
+    assert!(browser.text("#error").await.contains("Invalid API key"));
+    assert_eq!(
+        browser
+            .find("#display_name")
+            .await
+            .prop("value")
+            .await
+            .expect("value"),
+        Some("GPT production".into())
+    );
+    assert_eq!(
+        browser
+            .find("#field-secret_text")
+            .await
+            .prop("value")
+            .await
+            .expect("value"),
+        Some(String::new())
+    );
+    browser.screenshot("new-connection-error").await;
+    browser.fill("#field-secret_text", OPENAI_KEY).await;
+    browser.click("#save").await;
+    browser.wait_for_path("/connections/gpt-prod").await;
+    assert_eq!(browser.text("#connection-status").await, "Active");
+    browser.screenshot("connection").await;
+
+    // Rename in place; the external id (what flows use) stays.
+    browser.fill("#rename", "GPT (main)").await;
+    browser.click("#rename-save").await;
+    browser
+        .wait_for_path("/connections/gpt-prod?done=renamed")
+        .await;
+    assert_eq!(browser.text("#connection-name").await, "GPT (main)");
+
+    // Reconnect with a refused key: refused, the old credential kept; then a good one.
+    browser
+        .fill(
+            "#reconnect-form #field-secret_text",
+            "sk-refused-planted-77",
+        )
+        .await;
+    browser.click("#reconnect").await;
+    assert!(browser.text("#error").await.contains("Invalid API key"));
+    browser
+        .fill("#reconnect-form #field-secret_text", "sk-second-key")
+        .await;
+    browser.click("#reconnect").await;
+    browser
+        .wait_for_path("/connections/gpt-prod?done=reconnected")
+        .await;
+    assert!(browser.text("#events").await.contains("Reconnected"));
+
+    // A flow uses it: Delete lists the flow and needs the box ticked.
+    let (status, body) = app
+        .client(&token)
+        .post(
+            "/flows",
+            &json!({"name": "Daily digest", "steps": [{"name": "ask", "piece": "openai", "action": "ask_chatgpt",
+                    "auth": "{{connections['gpt-prod']}}", "input": {"prompt": "hi"}}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    browser
+        .goto(&format!("{}/connections/gpt-prod", app.base))
+        .await;
+    assert!(browser.text("#used-by").await.contains("1 flow"));
+    assert!(browser.text("main").await.contains("Daily digest"));
+    // Without the box (the browser would insist: the check is lifted to reach the
+    // server), the server refuses and keeps the connection.
+    browser
+        .client
+        .execute(
+            "document.getElementById('confirm-delete').removeAttribute('required');",
+            vec![],
+        )
+        .await
+        .expect("script");
+    browser.click("#delete").await;
+    assert!(
+        browser
+            .client
+            .get_alert_text()
+            .await
+            .expect("a confirm dialog")
+            .contains("cannot be undone")
+    );
+    browser.client.accept_alert().await.expect("accept");
+    assert!(
+        browser
+            .text("#error")
+            .await
+            .contains("1 flow(s) use this connection")
+    );
+    browser.click("#confirm-delete").await;
+    browser.click("#delete").await;
+    browser.client.accept_alert().await.expect("accept");
+    browser.wait_for_path("/connections").await;
+    assert!(browser.text("main").await.contains("No connections yet"));
+
+    // Logout: the pages are closed again.
+    browser.click("#logout").await;
+    browser.wait_for_path("/login").await;
+    browser.goto(&format!("{}/connections", app.base)).await;
+    browser.wait_for_path("/login").await;
+    browser.screenshot("login").await;
+    let html = browser.html().await;
+    browser.close().await;
+    for secret in [OPENAI_KEY, "sk-refused-planted-77", PASSWORD] {
+        assert!(
+            !app.log().contains(secret),
+            "the log holds a planted secret"
+        );
+        assert!(!html.contains(secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_custom_connection_form_has_every_field_kind_and_keeps_all_but_the_password() {
+    let home = DataHome::new().await;
+    let (project, _) = home.project("Acme").await;
+    home.user("ada@example.com", PASSWORD, true, &[&project])
+        .await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    let browser = Browser::start().await;
+    log_in(&browser, &app, "ada@example.com").await;
+
+    browser
+        .goto(&format!("{}/connections/new?q=postg", app.base))
+        .await;
+    assert_eq!(browser.count(".pieces li").await, 1);
+    browser.click("#piece-postgres").await;
+    browser.wait_for_path("/connections/new/postgres").await;
+    assert_eq!(
+        browser
+            .find("#field-ca_certificate")
+            .await
+            .tag_name()
+            .await
+            .expect("tag"),
+        "textarea"
+    );
+    assert_eq!(
+        browser
+            .find("#field-port")
+            .await
+            .attr("type")
+            .await
+            .expect("attr"),
+        Some("number".into())
+    );
+    assert_eq!(
+        browser
+            .find("#field-ssl")
+            .await
+            .attr("type")
+            .await
+            .expect("attr"),
+        Some("checkbox".into())
+    );
+    assert_eq!(
+        browser
+            .find("#field-port")
+            .await
+            .prop("value")
+            .await
+            .expect("value"),
+        Some("5432".into())
+    );
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("Only needed for a private certificate authority.")
+    );
+    browser.fill("#display_name", "Warehouse").await;
+    browser.fill("#field-host", "db.internal").await;
+    browser.fill("#field-port", "70000").await;
+    browser.fill("#field-database", "dwh").await;
+    browser.fill("#field-user", "etl").await;
+    browser.fill("#field-password", "pg-planted-pw-31").await;
+    browser
+        .fill(
+            "#field-ca_certificate",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        )
+        .await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('field-port').removeAttribute('max');",
+            vec![],
+        )
+        .await
+        .expect("script");
+    browser.click("#save").await;
+    assert!(browser.text("#error").await.contains("port"));
+    for (field, kept) in [
+        ("#field-host", "db.internal"),
+        ("#field-port", "70000"),
+        ("#field-user", "etl"),
+    ] {
+        assert_eq!(
+            browser
+                .find(field)
+                .await
+                .prop("value")
+                .await
+                .expect("value"),
+            Some(kept.into())
+        );
+    }
+    assert!(
+        browser
+            .find("#field-ca_certificate")
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(
+        browser
+            .find("#field-password")
+            .await
+            .prop("value")
+            .await
+            .expect("value"),
+        Some(String::new())
+    );
+    browser.screenshot("custom-connection-form").await;
+    browser.fill("#field-port", "5433").await;
+    browser.fill("#field-password", "pg-planted-pw-31").await;
+    browser.click("#save").await;
+    browser.wait_for_path("/connections/warehouse").await;
+    assert!(!browser.html().await.contains("pg-planted-pw-31"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_names_are_shown_as_text_and_another_projects_user_sees_nothing_of_it() {
+    let home = DataHome::new().await;
+    let (acme, acme_token) = home.project("Acme").await;
+    let (globex, _) = home.project("<b>Globex</b>").await;
+    home.user("ada@example.com", PASSWORD, true, &[&acme]).await;
+    home.user("gus@example.com", PASSWORD, false, &[&globex])
+        .await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    let api = app.client(&acme_token);
+    let hostile = "<img src=x onerror=alert(1)>";
+    let pg = json!({"type": "custom", "props": {"host": "db.internal", "database": "d", "user": "u", "password": "pw"}});
+    for n in 0..60 {
+        let name = if n == 0 {
+            hostile.to_owned()
+        } else {
+            format!("Database {n:02}")
+        };
+        let (status, body) = api
+            .post("/connections", &json!({"piece": "postgres", "display_name": name, "external_id": format!("db-{n:02}"), "value": pg}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    let browser = Browser::start().await;
+    log_in(&browser, &app, "ada@example.com").await;
+    // 60 connections: 50 on the first page, the rest on the next.
+    assert_eq!(browser.count("#connections tbody tr").await, 50);
+    assert!(browser.text("#count").await.contains("of 60"));
+    assert_eq!(browser.count("#connections img").await, 0);
+    assert!(browser.text("#connections").await.contains(hostile));
+    browser.screenshot("connections").await;
+    browser.click("#next").await;
+    assert_eq!(browser.count("#connections tbody tr").await, 10);
+    browser
+        .goto(&format!("{}/connections/db-00", app.base))
+        .await;
+    assert_eq!(browser.text("#connection-name").await, hostile);
+    assert_eq!(browser.count("main img").await, 0);
+    // Search and filter narrow the table.
+    browser
+        .goto(&format!("{}/connections?q=database+0", app.base))
+        .await;
+    assert_eq!(browser.count("#connections tbody tr").await, 9);
+
+    // Gus, of Globex, sees none of it, and Acme's connection page is "not found".
+    browser.click("#logout").await;
+    log_in(&browser, &app, "gus@example.com").await;
+    assert!(browser.text("main").await.contains("No connections yet"));
+    assert_eq!(
+        browser.text("#project-picker option[selected]").await,
+        "<b>Globex</b>"
+    );
+    assert_eq!(browser.count(".sidebar b").await, 0);
+    browser
+        .goto(&format!("{}/connections/db-01", app.base))
+        .await;
+    assert!(browser.text("main").await.contains("Not found"));
+    browser.close().await;
+}
