@@ -1,6 +1,7 @@
 // ThinkFleet Connections: the little the pages do with JavaScript. Every page works
 // without it; this adds auto-submit of the project picker, confirmation before a
-// delete, an external id that follows the name, and copy-to-clipboard.
+// delete, an external id that follows the name, the OAuth2 popup, and
+// copy-to-clipboard.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -26,6 +27,24 @@
       var shown = document.getElementById("external_id-shown");
       if (shown) { shown.textContent = input.value; }
     });
+  });
+  // OAuth2: Connect and Reconnect open the provider in a popup; when the popup reports
+  // back, the page goes to the connection, or shows why it did not connect.
+  document.querySelectorAll("form[data-popup]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      window.open("about:blank", form.target, "popup,width=560,height=720");
+    });
+  });
+  window.addEventListener("message", function (event) {
+    if (event.origin !== window.location.origin || !event.data ||
+        event.data.source !== "thinkfleet-oauth") { return; }
+    if (event.data.ok && event.data.connection) {
+      window.location.assign("/connections/" +
+        encodeURIComponent(event.data.connection.external_id) + "?done=connected");
+    } else {
+      var box = document.getElementById("oauth-error");
+      if (box) { box.textContent = event.data.error || "Not connected."; box.hidden = false; }
+    }
   });
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

@@ -331,6 +331,7 @@ async fn a_crash_between_rotation_and_storage_expires_the_connection_with_a_clea
         token,
         server,
         listen,
+        ..
     } = s;
     server.kill().await;
     provider.delay_refresh_response(Duration::ZERO);

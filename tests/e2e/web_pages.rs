@@ -383,3 +383,98 @@ async fn every_page_sends_the_security_headers_and_no_secret_reaches_a_page_or_t
     }
     assert_nowhere(&home, &app, &app.client(&token), &[OPENAI_KEY, PASSWORD]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth_callback_is_refused_without_the_cookie_of_the_browser_that_started_it() {
+    use thinkfleet_tests::oauth_fixture::{no_redirects, register_app, setup};
+    let s = setup(false, Settings::default()).await;
+    register_app(&s, "slack").await;
+    s.home
+        .user("ada@example.com", PASSWORD, true, &[&s.project])
+        .await;
+    let visitor = Visitor::new(&s.server.base);
+    visitor.login("ada@example.com", PASSWORD).await;
+    let csrf = visitor.get("/connections/new/slack").await.csrf();
+    let connect = |external_id: &'static str| {
+        let csrf = csrf.clone();
+        let visitor = &visitor;
+        async move {
+            let page = visitor
+                .post(
+                    "/connections/new/slack/authorize",
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("display_name", "Team Slack"),
+                        ("external_id", external_id),
+                    ],
+                )
+                .await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let cookie = page.headers["set-cookie"]
+                .to_str()
+                .expect("cookie")
+                .to_owned();
+            assert!(
+                cookie.starts_with("tf_oauth=") && cookie.contains("HttpOnly"),
+                "{cookie}"
+            );
+            assert_eq!(page.headers["referrer-policy"], "no-referrer");
+            // The page sends the popup on to the provider, which approves and sends it
+            // back to the callback.
+            let start = page.body.find("href=\"http").expect("the provider link") + 6;
+            let end = start + page.body[start..].find('"').expect("end");
+            let url = page.body[start..end]
+                .replace("&#38;", "&")
+                .replace("&amp;", "&");
+            let approved = no_redirects().get(url).send().await.expect("authorize");
+            assert_eq!(approved.status(), 302);
+            approved.headers()["location"]
+                .to_str()
+                .expect("callback")
+                .to_owned()
+        }
+    };
+
+    // An attacker who got the callback URL (or planted their own) into another
+    // browser: refused, nothing stored, the code never exchanged.
+    let callback = connect("slack-team").await;
+    let path = callback.strip_prefix(&s.server.base).expect("our callback");
+    let elsewhere = Visitor::new(&s.server.base).get(path).await;
+    assert_eq!(elsewhere.status, 200);
+    assert!(
+        elsewhere.body.contains("started in another browser"),
+        "{}",
+        elsewhere.body
+    );
+    assert!(elsewhere.body.contains("data-ok=\"false\""));
+    assert_eq!(s.provider.code_exchanges(), 0);
+    let (_, list) = s.server.client(&s.token).get("/connections").await;
+    assert_eq!(list["connections"].as_array().map(Vec::len), Some(0));
+
+    // The browser that clicked Connect finishes it.
+    let callback = connect("slack-team").await;
+    let page = visitor
+        .get(callback.strip_prefix(&s.server.base).expect("our callback"))
+        .await;
+    assert!(
+        page.body.contains("Connected (slack-team)"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert!(
+        page.headers["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .contains("Max-Age=0")
+    );
+    let (status, conn) = s
+        .server
+        .client(&s.token)
+        .get("/connections/slack-team")
+        .await;
+    assert_eq!(
+        (status, conn["display_name"].as_str()),
+        (200, Some("Team Slack"))
+    );
+}

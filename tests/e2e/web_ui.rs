@@ -367,3 +367,70 @@ async fn hostile_names_are_shown_as_text_and_another_projects_user_sees_nothing_
     assert!(browser.text("main").await.contains("Not found"));
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oauth2_connection_is_made_in_a_popup_and_the_page_follows() {
+    use thinkfleet_tests::oauth_fixture::{register_app, setup};
+    let s = setup(false, Settings::default()).await;
+    s.home
+        .user("ada@example.com", PASSWORD, true, &[&s.project])
+        .await;
+    let browser = Browser::start().await;
+    log_in(&browser, &s.server, "ada@example.com").await;
+
+    // No OAuth app yet: the page says what the operator must do.
+    browser
+        .goto(&format!("{}/connections/new/slack", s.server.base))
+        .await;
+    assert!(
+        browser
+            .text("#no-oauth-app")
+            .await
+            .contains("thinkfleet oauth-app set slack")
+    );
+    register_app(&s, "slack").await;
+
+    browser
+        .goto(&format!("{}/connections/new/slack", s.server.base))
+        .await;
+    browser.fill("#display_name", "Team Slack").await;
+    assert_eq!(
+        browser
+            .find("#external_id")
+            .await
+            .prop("value")
+            .await
+            .expect("value"),
+        Some("team-slack".into())
+    );
+    browser.screenshot("oauth-connect").await;
+    let opener = browser.client.window().await.expect("window");
+    browser.click("#connect").await;
+    // The popup goes to the provider and back; the opener then shows the connection.
+    browser
+        .wait_for_path("/connections/team-slack?done=connected")
+        .await;
+    assert_eq!(browser.text("#connection-status").await, "Active");
+    assert_eq!(browser.client.window().await.expect("window"), opener);
+    assert_eq!(s.provider.code_exchanges(), 1);
+    let (status, conn) = s
+        .server
+        .client(&s.token)
+        .get("/connections/team-slack")
+        .await;
+    assert_eq!((status, conn["auth_type"].as_str()), (200, Some("oauth2")));
+
+    // Reconnect goes through the popup too; the page reloads with the new activity.
+    browser.click("#reconnect").await;
+    let mut events = String::new();
+    for _ in 0..100 {
+        events = browser.text("#events").await;
+        if events.contains("Reconnected") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(events.contains("Reconnected"), "{events}");
+    assert_eq!(s.provider.code_exchanges(), 2);
+    browser.close().await;
+}

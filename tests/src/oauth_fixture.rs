@@ -22,6 +22,8 @@ pub struct Setup {
     pub provider: OAuthProvider,
     /// The server's data and database.
     pub home: DataHome,
+    /// The id of the project `acme`.
+    pub project: String,
     /// The API token of the project `acme`.
     pub token: String,
     /// The server.
@@ -50,11 +52,12 @@ pub async fn setup(google: bool, settings: Settings) -> Setup {
     };
     let provider = OAuthProvider::start(config).await;
     let home = DataHome::new().await;
-    let (_, token) = home.project("acme").await;
+    let (project, token) = home.project("acme").await;
     let server = start_server(&home, &listen, &provider, settings).await;
     Setup {
         provider,
         home,
+        project,
         token,
         server,
         listen,

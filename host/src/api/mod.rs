@@ -100,9 +100,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::start))
         .routes(routes!(oauth::set_app))
         .fallback(|| async { ApiError::no_route() });
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .routes(routes!(oauth::callback))
-        .nest("/api/v1", api)
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", api)
 }
 
 /// The server's router: the API and the web pages.

@@ -1,19 +1,17 @@
-//! OAuth2 endpoints: `POST /oauth2/start` (project token), `GET /oauth2/callback` (the
-//! provider sends the browser here; answers the popup page), and the admin route that
-//! registers a piece's OAuth app (`PUT /admin/oauth-apps/{piece}`, admin token).
+//! OAuth2 endpoints: `POST /oauth2/start` (project token) and the admin route that
+//! registers a piece's OAuth app (`PUT /admin/oauth-apps/{piece}`, admin token). The
+//! provider sends the browser back to `/oauth2/callback`, a page of [`crate::web`].
 
 use super::auth::Admin;
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath};
 use super::views::{AuthorizeUrl, ErrorBody};
 use super::{ApiResult, AppState, Project};
 use crate::oauth::StartRequest;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse};
+use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// `POST /oauth2/start` → `{"authorize_url"}`.
 #[utoipa::path(post, path = "/oauth2/start", tag = "oauth2",
@@ -34,31 +32,6 @@ pub async fn start(
 ) -> ApiResult<Json<AuthorizeUrl>> {
     let authorize_url = state.oauth.start(&project, req).await?;
     Ok(Json(AuthorizeUrl { authorize_url }))
-}
-
-/// `GET /oauth2/callback?code&state` (or `?error&state`): the popup page.
-#[utoipa::path(get, path = "/oauth2/callback", tag = "oauth2", security(()),
-    params(
-        ("state" = Option<String>, Query, description = "The state from the start"),
-        ("code" = Option<String>, Query, description = "The provider's authorization code"),
-        ("error" = Option<String>, Query, description = "The provider's refusal"),
-    ),
-    responses(
-        (status = 200, description = "The popup page: it tells its opener the outcome and closes", content_type = "text/html", body = String),
-        (status = 400, description = "Bad query string", body = ErrorBody),
-    ))]
-pub async fn callback(
-    State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<HashMap<String, String>>,
-) -> impl IntoResponse {
-    let page = state.oauth.callback(&params).await;
-    (
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        Html(page),
-    )
 }
 
 /// The body of an OAuth app registration.

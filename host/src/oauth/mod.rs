@@ -4,11 +4,9 @@
 //! per token across replicas — in [`refresh`].
 
 mod client;
-mod page;
 mod refresh;
 
 pub use client::{TokenError, route};
-pub use page::Outcome;
 pub use refresh::{TokenLife, backoff_ms};
 
 use crate::connections::{ConnectionError, ConnectionValue, Connections};
@@ -20,6 +18,7 @@ use crate::vault::{Binding, VaultError};
 use client::Endpoint;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -116,6 +115,10 @@ struct Pending {
     external_id: Option<String>,
     reconnect: Option<String>,
     props: BTreeMap<String, String>,
+    /// SHA-256 (hex) of the nonce in the cookie of the browser that started the flow,
+    /// when a browser did: the callback refuses the state without that cookie.
+    #[serde(default)]
+    browser: Option<String>,
 }
 
 /// The sealed half of a state.
@@ -132,7 +135,6 @@ pub struct OAuth {
     connections: Connections,
     policy: Arc<OutboundPolicy>,
     redirect_url: Arc<str>,
-    origin: Arc<str>,
     flights: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -145,7 +147,6 @@ impl OAuth {
             connections,
             policy: Arc::new(policy),
             redirect_url: format!("{origin}/oauth2/callback").into(),
-            origin: origin.into(),
             flights: Arc::default(),
         }
     }
@@ -205,8 +206,39 @@ impl OAuth {
         Ok((client_id, SecretString::from(secret)))
     }
 
-    /// Starts an authorization for `project`: returns the provider URL to open.
+    /// Whether the operator registered an OAuth app for `piece`.
+    pub async fn has_app(&self, piece: &str) -> Result<bool, OAuthError> {
+        Ok(self.store().oauth_app(piece).await?.is_some())
+    }
+
+    /// Starts an authorization for `project` from the API: returns the provider URL
+    /// to open.
     pub async fn start(&self, project: &str, req: StartRequest) -> Result<String, OAuthError> {
+        self.begin(project, req, None).await
+    }
+
+    /// Starts an authorization from a browser page: returns the provider URL and a
+    /// fresh nonce for the browser's cookie; the callback accepts the state only from
+    /// a browser that presents that nonce (no login CSRF).
+    pub async fn start_in_browser(
+        &self,
+        project: &str,
+        req: StartRequest,
+    ) -> Result<(String, SecretString), OAuthError> {
+        let nonce = tokens::generate().map_err(|e| OAuthError::Invalid(e.to_string()))?;
+        let nonce = SecretString::from(hex::encode(nonce.secret_hash));
+        let url = self
+            .begin(project, req, Some(browser_hash(nonce.expose_secret())))
+            .await?;
+        Ok((url, nonce))
+    }
+
+    async fn begin(
+        &self,
+        project: &str,
+        req: StartRequest,
+        browser: Option<String>,
+    ) -> Result<String, OAuthError> {
         let AuthSchema::Oauth2 {
             scopes,
             extra_params,
@@ -267,6 +299,7 @@ impl OAuth {
             external_id: req.external_id.clone(),
             reconnect: reconnect_id,
             props: req.props.clone(),
+            browser,
         };
         let secrets = PendingSecrets {
             verifier: verifier.expose_secret().to_owned(),
@@ -298,23 +331,22 @@ impl OAuth {
     }
 
     /// Finishes an authorization: checks the state (single use, constant-time, not
-    /// expired), exchanges the code, validates the token with the piece, and stores
-    /// or replaces the connection. Returns the popup page.
-    pub async fn callback(&self, params: &HashMap<String, String>) -> String {
-        let outcome = self.finish(params).await;
-        match &outcome {
-            Ok(row) => page::render(
-                &Outcome::Connected {
-                    id: &row.id,
-                    external_id: &row.external_id,
-                },
-                &self.origin,
-            ),
-            Err(why) => page::render(&Outcome::Failed(why), &self.origin),
-        }
+    /// expired, and, when a browser started it, presented by that browser's cookie
+    /// `browser_nonce`), exchanges the code, validates the token with the piece, and
+    /// stores or replaces the connection. The error is a sentence for the user.
+    pub async fn callback(
+        &self,
+        params: &HashMap<String, String>,
+        browser_nonce: Option<&str>,
+    ) -> Result<ConnectionRow, String> {
+        self.finish(params, browser_nonce).await
     }
 
-    async fn finish(&self, params: &HashMap<String, String>) -> Result<ConnectionRow, String> {
+    async fn finish(
+        &self,
+        params: &HashMap<String, String>,
+        browser_nonce: Option<&str>,
+    ) -> Result<ConnectionRow, String> {
         let state = params.get("state").map(String::as_str).unwrap_or_default();
         let Some((id, secret)) = tokens::parse(state) else {
             return Err("this authorization link is not valid".into());
@@ -341,6 +373,16 @@ impl OAuth {
             .filter(|c| !c.is_empty())
             .ok_or("the provider sent no authorization code")?;
         let pending: Pending = serde_json::from_str(&row.request).map_err(|e| internal(&e))?;
+        if let Some(expected) = &pending.browser {
+            let presented = browser_nonce.map(browser_hash).unwrap_or_default();
+            let same: bool =
+                subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
+            if !same {
+                return Err("this authorization was started in another browser (or its \
+                            cookie is gone); start again from the Connections page"
+                    .into());
+            }
+        }
         let plain = self
             .connections
             .vault()
@@ -448,6 +490,11 @@ impl OAuth {
             redirect_url: &self.redirect_url,
         }
     }
+}
+
+/// How a browser nonce is kept in a state: SHA-256, hex.
+fn browser_hash(nonce: &str) -> String {
+    hex::encode(Sha256::digest(nonce.as_bytes()))
 }
 
 fn internal(e: &dyn std::fmt::Display) -> String {

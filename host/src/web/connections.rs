@@ -281,6 +281,8 @@ pub struct PieceView {
     pub description: String,
     /// What kind of credential it takes, in words.
     pub auth: &'static str,
+    /// Whether it takes OAuth2.
+    pub oauth: bool,
 }
 
 #[derive(Template)]
@@ -317,12 +319,7 @@ pub async fn pick_piece(
                 || i.display_name.to_lowercase().contains(&needle)
                 || i.name.contains(&needle)
         })
-        .map(|i| PieceView {
-            name: i.name.clone(),
-            display_name: i.display_name.clone(),
-            description: i.description.clone(),
-            auth: auth_words(&i.auth),
-        })
+        .map(info_view)
         .collect();
     pieces.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     Ok(render(
@@ -350,6 +347,10 @@ fn auth_words(schema: &AuthSchema) -> &'static str {
 struct NewPage {
     layout: Layout,
     piece: PieceView,
+    /// An OAuth2 piece: Connect in a popup instead of Save.
+    oauth: bool,
+    /// Its OAuth app is registered (else the page says what the operator must do).
+    oauth_ready: bool,
     display_name: String,
     external_id: String,
     fields: Vec<FieldView>,
@@ -366,13 +367,29 @@ fn piece_of<'a>(state: &'a AppState, name: &str) -> Result<&'a LoadedPiece, WebE
 }
 
 fn piece_view(piece: &LoadedPiece) -> PieceView {
-    let i = piece.info();
+    info_view(piece.info())
+}
+
+fn info_view(i: &crate::piece::PieceInfo) -> PieceView {
     PieceView {
         name: i.name.clone(),
         display_name: i.display_name.clone(),
         description: i.description.clone(),
         auth: auth_words(&i.auth),
+        oauth: matches!(i.auth, AuthSchema::Oauth2 { .. }),
     }
+}
+
+/// Whether an OAuth2 piece can be connected (its app is registered); true for others.
+async fn oauth_ready(state: &AppState, piece: &LoadedPiece) -> Result<bool, WebError> {
+    if !matches!(piece.info().auth, AuthSchema::Oauth2 { .. }) {
+        return Ok(true);
+    }
+    state
+        .oauth
+        .has_app(&piece.info().name)
+        .await
+        .map_err(|e| WebError::internal(&e))
 }
 
 /// `GET /connections/new/{piece}`: the piece's form.
@@ -398,6 +415,8 @@ pub async fn new_form(
             display_name: format!("My {}", piece.info().display_name),
             external_id,
             fields: fields(&piece.info().auth, None),
+            oauth: matches!(piece.info().auth, AuthSchema::Oauth2 { .. }),
+            oauth_ready: oauth_ready(&state, piece).await?,
             piece: piece_view(piece),
             error: None,
         },
@@ -446,6 +465,8 @@ pub async fn create(
             display_name: posted.text("display_name").to_owned(),
             external_id: posted.text("external_id").to_owned(),
             fields: fields(schema, Some(&posted)),
+            oauth: matches!(schema, AuthSchema::Oauth2 { .. }),
+            oauth_ready: oauth_ready(&state, piece).await?,
             piece: piece_view(piece),
             error,
         },
@@ -504,6 +525,7 @@ pub async fn show(
     let notice = match query.done.as_str() {
         "renamed" => Some("Renamed. Flows keep working: they use the external id."),
         "reconnected" => Some("Reconnected. Flows use the new credentials from now on."),
+        "connected" => Some("Connected. Flows can use this connection now."),
         _ => None,
     };
     show_page(&state, &viewer, &key, StatusCode::OK, None, None, notice).await

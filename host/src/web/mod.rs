@@ -10,6 +10,7 @@ mod auth;
 mod connections;
 mod form;
 mod layout;
+mod oauth;
 mod session;
 
 pub use session::{CookiePolicy, Viewer};
@@ -53,6 +54,15 @@ pub fn routes() -> Router<AppState> {
             "/connections/new/{piece}",
             get(connections::new_form).post(connections::create),
         )
+        .route(
+            "/connections/new/{piece}/authorize",
+            post(oauth::authorize_new),
+        )
+        .route(
+            "/connections/{id}/authorize",
+            post(oauth::authorize_reconnect),
+        )
+        .route("/oauth2/callback", get(oauth::callback))
         .route("/connections/{id}", get(connections::show))
         .route("/connections/{id}/rename", post(connections::rename))
         .route("/connections/{id}/reconnect", post(connections::reconnect))

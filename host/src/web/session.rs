@@ -1,7 +1,8 @@
-//! The browser session of a page request: the cookie (HttpOnly, SameSite=Lax, `Secure`
-//! and the `__Host-` prefix when the public URL is https), the [`Viewer`] extractor that
-//! sends a visitor without a live session to the login page, and the CSRF check every
-//! state-changing form goes through.
+//! The browser session of a page request: the cookies (HttpOnly, SameSite=Lax, `Secure`
+//! and the `__Host-` prefix when the public URL is https) — the session's, and the one
+//! that binds an OAuth2 authorization to the browser that started it — the [`Viewer`]
+//! extractor that sends a visitor without a live session to the login page, and the
+//! CSRF check every state-changing form goes through.
 
 use super::WebError;
 use crate::accounts::{Session, csrf_matches};
@@ -12,10 +13,16 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::{ExposeSecret as _, SecretString};
 
-/// The cookie's name over plain http (a `__Host-` cookie needs `Secure`).
+/// The session cookie's name over plain http (a `__Host-` cookie needs `Secure`).
 const PLAIN_NAME: &str = "tf_session";
-/// The cookie's name when the public URL is https.
+/// The session cookie's name when the public URL is https.
 const SECURE_NAME: &str = "__Host-tf_session";
+/// The cookie that binds an OAuth2 authorization to the browser that started it.
+const OAUTH_PLAIN_NAME: &str = "tf_oauth";
+/// Its name over https.
+const OAUTH_SECURE_NAME: &str = "__Host-tf_oauth";
+/// How long the OAuth2 cookie lives (an authorization's state lives 10 minutes).
+const OAUTH_COOKIE_SECONDS: i64 = 10 * 60;
 
 /// How the session cookie is written, from the public URL.
 #[derive(Debug, Clone, Copy)]
@@ -32,23 +39,45 @@ impl CookiePolicy {
         }
     }
 
-    /// The cookie's name.
+    /// The session cookie's name.
     pub fn name(self) -> &'static str {
         if self.secure { SECURE_NAME } else { PLAIN_NAME }
     }
 
+    fn oauth_name(self) -> &'static str {
+        if self.secure {
+            OAUTH_SECURE_NAME
+        } else {
+            OAUTH_PLAIN_NAME
+        }
+    }
+
     /// `Set-Cookie` for a new session id.
     pub fn set(self, id: &SecretString) -> HeaderValue {
-        self.header(id.expose_secret(), None)
+        self.header(self.name(), id.expose_secret(), None)
     }
 
-    /// `Set-Cookie` that removes the cookie.
+    /// `Set-Cookie` that removes the session cookie.
     pub fn clear(self) -> HeaderValue {
-        self.header("", Some(0))
+        self.header(self.name(), "", Some(0))
     }
 
-    fn header(self, value: &str, max_age: Option<i64>) -> HeaderValue {
-        let mut cookie = cookie::Cookie::build((self.name(), value))
+    /// `Set-Cookie` for the nonce of an OAuth2 authorization this browser starts.
+    pub fn set_oauth(self, nonce: &SecretString) -> HeaderValue {
+        self.header(
+            self.oauth_name(),
+            nonce.expose_secret(),
+            Some(OAUTH_COOKIE_SECONDS),
+        )
+    }
+
+    /// `Set-Cookie` that removes the OAuth2 cookie.
+    pub fn clear_oauth(self) -> HeaderValue {
+        self.header(self.oauth_name(), "", Some(0))
+    }
+
+    fn header(self, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+        let mut cookie = cookie::Cookie::build((name, value))
             .path("/")
             .http_only(true)
             .same_site(cookie::SameSite::Lax)
@@ -62,16 +91,25 @@ impl CookiePolicy {
 
     /// The session id a request carries, if any.
     pub fn read(self, parts: &Parts) -> Option<String> {
-        parts
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(cookie::Cookie::split_parse)
-            .filter_map(Result::ok)
-            .find(|c| c.name() == self.name())
-            .map(|c| c.value().to_owned())
+        read_cookie(parts, self.name())
     }
+
+    /// The OAuth2 nonce a request carries, if any.
+    pub fn read_oauth(self, parts: &Parts) -> Option<String> {
+        read_cookie(parts, self.oauth_name())
+    }
+}
+
+fn read_cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 /// The signed-in user of a page request, with the project the session looks at.
@@ -110,5 +148,33 @@ impl Viewer {
     /// The project the session looks at.
     pub fn project(&self) -> &str {
         &self.0.project_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_cookies_are_secure_and_host_prefixed() {
+        let id = SecretString::from("ab".repeat(32));
+        let plain = CookiePolicy::for_url("http://127.0.0.1:8080").set(&id);
+        let plain = plain.to_str().expect("ascii");
+        assert!(plain.starts_with("tf_session="));
+        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Lax"));
+        assert!(!plain.contains("Secure"));
+        let secure = CookiePolicy::for_url("https://connections.example").set(&id);
+        let secure = secure.to_str().expect("ascii");
+        assert!(secure.starts_with("__Host-tf_session="), "{secure}");
+        assert!(secure.contains("Secure") && secure.contains("Path=/"));
+        assert!(!secure.contains("Domain"));
+        let oauth = CookiePolicy::for_url("https://connections.example")
+            .set_oauth(&SecretString::from("n"));
+        assert!(
+            oauth
+                .to_str()
+                .expect("ascii")
+                .starts_with("__Host-tf_oauth=")
+        );
     }
 }
