@@ -92,4 +92,12 @@ impl Authenticator {
         };
         Ok(tokens::verify(secret, &row.secret_hash).then(|| row.project_id.clone()))
     }
+
+    /// Revokes project `project_id`'s token `id` (and forgets its cached row); false
+    /// when the project has no such token.
+    pub async fn revoke(&self, project_id: &str, id: &str) -> Result<bool, StoreError> {
+        let revoked = self.store.delete_token(project_id, id).await?;
+        self.cache.remove(&id.to_owned());
+        Ok(revoked)
+    }
 }

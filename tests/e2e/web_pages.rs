@@ -478,3 +478,76 @@ async fn an_oauth_callback_is_refused_without_the_cookie_of_the_browser_that_sta
         (200, Some("Team Slack"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_show_a_new_token_once_revoke_it_and_keep_oauth_secrets_write_only() {
+    let (home, project, _) = acme().await;
+    home.user("gus@example.com", PASSWORD, false, &[&project])
+        .await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+
+    // A member who is not an admin: no Settings, and its forms are "not found".
+    let gus = Visitor::new(&app.base);
+    gus.login("gus@example.com", PASSWORD).await;
+    let list = gus.get("/connections").await;
+    assert!(!list.body.contains("href=\"/settings\""));
+    assert_eq!(gus.get("/settings").await.status, 404);
+    let gus_csrf = list.csrf();
+    assert_eq!(
+        gus.post("/settings/tokens", &[("csrf", &gus_csrf)])
+            .await
+            .status,
+        404
+    );
+
+    let ada = Visitor::new(&app.base);
+    ada.login("ada@example.com", PASSWORD).await;
+    let page = ada.get("/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("gus@example.com") && page.body.contains("/oauth2/callback"));
+    let csrf = page.csrf();
+
+    // A new token is shown once, works on the API, and stops working when revoked.
+    let page = ada.post("/settings/tokens", &[("csrf", &csrf)]).await;
+    let start = page.body.find("id=\"new-token\">").expect("the new token") + 15;
+    let token = page.body[start..start + page.body[start..].find('<').expect("end")].to_owned();
+    assert!(token.starts_with("tfk_"), "{token}");
+    assert_eq!(app.client(&token).get("/connections").await.0, 200);
+    let again = ada.get("/settings").await;
+    assert!(!again.body.contains(&token), "the token is shown again");
+    let id = token.split('_').nth(1).expect("id").to_owned();
+    let page = ada
+        .post(&format!("/settings/tokens/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!((page.status, page.location()), (303, "/settings"));
+    assert_eq!(app.client(&token).get("/connections").await.0, 401);
+
+    // An OAuth app: the client id is shown, the secret never.
+    let page = ada
+        .post(
+            "/settings/oauth-apps/slack",
+            &[
+                ("csrf", &csrf),
+                ("client_id", "slack-client-9"),
+                ("client_secret", "slack-secret-planted-5"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("OAuth app saved") && page.body.contains("slack-client-9"));
+    let page = ada.get("/connections/new/slack").await;
+    assert!(
+        !page.body.contains("no-oauth-app"),
+        "the app is registered now"
+    );
+    let page = ada
+        .post(
+            "/settings/oauth-apps/openai",
+            &[("csrf", &csrf), ("client_id", "x"), ("client_secret", "y")],
+        )
+        .await;
+    assert_eq!(page.status, 422, "openai is not an OAuth2 piece");
+    let pages = ada.seen.lock().expect("pages").join("\n");
+    assert!(!pages.contains("slack-secret-planted-5"));
+    assert!(!app.log().contains("slack-secret-planted-5"));
+}

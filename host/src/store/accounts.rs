@@ -45,7 +45,27 @@ pub struct MembershipRow {
     pub name: String,
 }
 
+/// A member of a project, as the settings page lists them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRow {
+    /// The user's email.
+    pub email: String,
+    /// 1 for an admin.
+    pub is_admin: i64,
+}
+
 impl Store {
+    /// The members of project `project_id`, by email.
+    pub async fn members(&self, project_id: &str) -> Result<Vec<MemberRow>> {
+        Ok(sqlx::query_as(
+            "SELECT u.email, u.is_admin FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.project_id = $1 ORDER BY u.email",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// How many users exist (none: the setup page is open to the setup token).
     pub async fn user_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")

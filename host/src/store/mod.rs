@@ -19,7 +19,7 @@ pub use connections::{
 };
 pub use flows::{FlowRef, FlowRow};
 pub use oauth::{RefreshFailure, RefreshRow, StateRow};
-pub use projects::TokenRow;
+pub use projects::{TokenInfo, TokenRow};
 
 use crate::vault::Sealed;
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};

@@ -57,4 +57,37 @@ impl Store {
                 .await?,
         )
     }
+
+    /// The project's API tokens (id, created), newest first. Never a hash.
+    pub async fn tokens_of(&self, project_id: &str) -> Result<Vec<TokenInfo>> {
+        Ok(sqlx::query_as(
+            "SELECT id, created_at FROM api_tokens WHERE project_id = $1 \
+             ORDER BY created_at DESC, id",
+        )
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Revokes the project's token `id`; false when the project has no such token.
+    pub async fn delete_token(&self, project_id: &str, id: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("DELETE FROM api_tokens WHERE project_id = $1 AND id = $2")
+                .bind(project_id)
+                .bind(id)
+                .execute(self.pool())
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+}
+
+/// An API token as the settings page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenInfo {
+    /// The token's public id (the `tfk_<id>_` part).
+    pub id: String,
+    /// Unix ms.
+    pub created_at: i64,
 }

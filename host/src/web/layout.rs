@@ -30,6 +30,8 @@ pub struct Layout {
     pub projects: Vec<ProjectChoice>,
     /// Expired and errored connections in the project.
     pub attention: usize,
+    /// Whether the user sees Settings.
+    pub is_admin: bool,
 }
 
 impl Layout {
@@ -63,6 +65,7 @@ impl Layout {
                 })
                 .collect(),
             attention,
+            is_admin: session.is_admin,
         })
     }
 }

@@ -12,6 +12,7 @@ mod form;
 mod layout;
 mod oauth;
 mod session;
+mod settings;
 
 pub use session::{CookiePolicy, Viewer};
 
@@ -67,6 +68,14 @@ pub fn routes() -> Router<AppState> {
         .route("/connections/{id}/rename", post(connections::rename))
         .route("/connections/{id}/reconnect", post(connections::reconnect))
         .route("/connections/{id}/delete", post(connections::delete))
+        .route("/settings", get(settings::show))
+        .route("/settings/oauth-apps/{piece}", post(settings::set_app))
+        .route("/settings/members", post(settings::add_member))
+        .route("/settings/tokens", post(settings::create_api_token))
+        .route(
+            "/settings/tokens/{id}/revoke",
+            post(settings::revoke_api_token),
+        )
         .route("/assets/{file}", get(assets::serve))
         .layer(middleware::from_fn(security_headers))
 }
