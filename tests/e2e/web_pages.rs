@@ -551,3 +551,39 @@ async fn settings_show_a_new_token_once_revoke_it_and_keep_oauth_secrets_write_o
     assert!(!pages.contains("slack-secret-planted-5"));
     assert!(!app.log().contains("slack-secret-planted-5"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_connection_is_easy_to_spot_and_says_what_fixes_it() {
+    let (home, _, token) = acme().await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    let api = app.client(&token);
+    let pg = json!({"type": "custom", "props": {"host": "db.internal", "database": "d", "user": "u", "password": "pw"}});
+    for name in ["Billing DB", "Search DB"] {
+        let (status, _) = api
+            .post(
+                "/connections",
+                &json!({"piece": "postgres", "display_name": name, "value": pg}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    // As the refresher leaves a revoked grant (behind the API's back).
+    let mut db = home.connect().await;
+    sqlx::query("UPDATE connections SET status = 'expired' WHERE external_id = 'billing-db'")
+        .execute(&mut db)
+        .await
+        .expect("expire");
+    let visitor = Visitor::new(&app.base);
+    visitor.login("ada@example.com", PASSWORD).await;
+    let page = visitor.get("/connections").await;
+    assert!(
+        page.body.contains("id=\"attention\""),
+        "the sidebar counts it"
+    );
+    assert!(page.body.contains("status-expired") && page.body.contains("reconnect it"));
+    let only = visitor.get("/connections?status=expired").await;
+    assert!(only.body.contains("Billing DB") && !only.body.contains("Search DB"));
+    let page = visitor.get("/connections/billing-db").await;
+    assert!(page.body.contains("id=\"attention-note\""));
+    assert!(page.body.contains("Reconnect"));
+}

@@ -34,6 +34,8 @@ pub struct RowView {
     pub status: &'static str,
     /// The CSS class of the status.
     pub status_class: &'static str,
+    /// What the status means and what fixes it ("" when active).
+    pub status_hint: &'static str,
     /// Created, as text.
     pub created: String,
     /// Last used, as text ("never").
@@ -245,6 +247,11 @@ fn row_view(c: &ConnectionRow, app: String) -> RowView {
         app,
         status,
         status_class,
+        status_hint: match status_class {
+            "status-expired" => "The app no longer accepts this connection: reconnect it.",
+            "status-error" => "The app refused it or refreshing it kept failing: reconnect it.",
+            _ => "",
+        },
         created: when(Some(c.created_at)),
         last_used: when(c.last_used_at),
     }
