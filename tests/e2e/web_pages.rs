@@ -587,3 +587,95 @@ async fn an_expired_connection_is_easy_to_spot_and_says_what_fixes_it() {
     assert!(page.body.contains("id=\"attention-note\""));
     assert!(page.body.contains("Reconnect"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_binary_prints_the_setup_link_and_user_commands_add_people() {
+    let home = DataHome::new().await;
+    let app = TestApp::spawn(&home, Settings::default().process()).await;
+    let link = app.setup_link.clone().expect("serve printed a setup link");
+    let path = link.strip_prefix(&app.base).expect("on this server");
+    let token = path.split_once("token=").expect("token").1;
+    let ada = Visitor::new(&app.base);
+    let page = ada
+        .post(
+            "/setup",
+            &[
+                ("token", token),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+                ("project", "Acme"),
+            ],
+        )
+        .await;
+    assert_eq!((page.status, page.location()), (303, "/connections"));
+    assert!(
+        !app.log().contains(token),
+        "the setup token reached the log"
+    );
+
+    // `user create` reads the password from the environment (or stdin), never argv.
+    let mut db = home.connect().await;
+    let (acme,): (String,) = sqlx::query_as("SELECT id FROM projects WHERE name = 'Acme'")
+        .fetch_one(&mut db)
+        .await
+        .expect("the setup's project");
+    let (code, out, err) = home
+        .run(
+            &["user", "create", "--email", "Bob@Example.com"],
+            &[("THINKFLEET_USER_PASSWORD", PASSWORD)],
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bob@example.com"), "{out}");
+    let (code, _, err) = home
+        .run(
+            &["user", "create", "--email", "bob@example.com"],
+            &[("THINKFLEET_USER_PASSWORD", PASSWORD)],
+        )
+        .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = home
+        .run(
+            &["user", "create", "--email", "eve@example.com"],
+            &[("THINKFLEET_USER_PASSWORD", "short")],
+        )
+        .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("at least 10 characters") && !err.contains("short\""),
+        "{err}"
+    );
+
+    // Bob belongs to no project until he is added.
+    let bob = Visitor::new(&app.base);
+    bob.login("bob@example.com", PASSWORD).await;
+    let page = bob.get("/connections").await;
+    assert_eq!(page.status, 403);
+    assert!(
+        page.body.contains("not a member of any project"),
+        "{}",
+        page.body
+    );
+    let (code, _, err) = home
+        .run(
+            &[
+                "user",
+                "add-to-project",
+                "--email",
+                "bob@example.com",
+                "--project",
+                &acme,
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let page = bob.get("/connections").await;
+    assert_eq!(
+        page.status, 200,
+        "the same session sees the project once added"
+    );
+    assert!(page.body.contains("Acme"));
+}

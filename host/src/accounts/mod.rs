@@ -225,6 +225,24 @@ impl Accounts {
         Ok(self.store.memberships(&session.user_id).await?)
     }
 
+    /// Makes sure the session looks at a project its user is still a member of: keeps
+    /// the current one if so, else moves to the user's first project; false when the
+    /// user belongs to no project.
+    pub async fn settle_project(&self, session: &mut Session) -> Result<bool> {
+        let projects = self.projects(session).await?;
+        if projects.iter().any(|p| p.id == session.project_id) {
+            return Ok(true);
+        }
+        let Some(first) = projects.first() else {
+            return Ok(false);
+        };
+        self.store
+            .set_session_project(&session.id_hash, &first.id)
+            .await?;
+        session.project_id = first.id.clone();
+        Ok(true)
+    }
+
     /// Switches the session to `project_id` if the user is a member; false otherwise.
     pub async fn switch_project(&self, session: &Session, project_id: &str) -> Result<bool> {
         let member = self

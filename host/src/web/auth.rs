@@ -151,13 +151,6 @@ struct SetupPage<'a> {
     error: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "message.html")]
-struct ClosedPage<'a> {
-    title: &'a str,
-    text: &'a str,
-}
-
 /// The setup link's query.
 #[derive(Deserialize)]
 pub struct SetupQuery {
@@ -187,9 +180,10 @@ pub async fn setup_page(
 fn setup_closed() -> Response {
     render(
         StatusCode::NOT_FOUND,
-        &ClosedPage {
+        &super::MessagePage {
             title: "Setup link not valid",
             text: &AccountError::SetupClosed.to_string(),
+            link: ("/login", "Log in"),
         },
     )
 }

@@ -125,6 +125,8 @@ pub enum WebError {
     NotFound,
     /// The form's CSRF token is missing or wrong: nothing was changed.
     Csrf,
+    /// The signed-in user belongs to no project (yet).
+    NoProject,
     /// A failure already logged.
     Internal,
 }
@@ -155,14 +157,18 @@ impl From<AccountError> for WebError {
 /// A bare page for errors.
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage<'a> {
-    title: &'a str,
-    text: &'a str,
+pub(crate) struct MessagePage<'a> {
+    /// The heading.
+    pub title: &'a str,
+    /// The explanation.
+    pub text: &'a str,
+    /// Where to go from here: (href, text).
+    pub link: (&'a str, &'a str),
 }
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let (status, title, text) = match self {
+        let (status, title, text) = match &self {
             WebError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Not found",
@@ -173,12 +179,21 @@ impl IntoResponse for WebError {
                 "Form expired",
                 "This form was not sent from a page of this session, so nothing was changed. Go back, reload the page and try again.",
             ),
+            WebError::NoProject => (
+                StatusCode::FORBIDDEN,
+                "No project yet",
+                "Your account is not a member of any project. Ask an administrator to add you (Settings → Members, or thinkfleet user add-to-project).",
+            ),
             WebError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "The server could not do this. The details are in the server's log.",
             ),
         };
-        render(status, &MessagePage { title, text })
+        let link = match self {
+            WebError::NoProject => ("/login", "Log in as someone else"),
+            _ => ("/connections", "Back to Connections"),
+        };
+        render(status, &MessagePage { title, text, link })
     }
 }

@@ -126,7 +126,11 @@ impl FromRequestParts<AppState> for Viewer {
             return Err(Redirect::to("/login").into_response());
         };
         match web.accounts.session(&cookie).await {
-            Ok(Some(session)) => Ok(Viewer(session)),
+            Ok(Some(mut session)) => match web.accounts.settle_project(&mut session).await {
+                Ok(true) => Ok(Viewer(session)),
+                Ok(false) => Err(WebError::NoProject.into_response()),
+                Err(e) => Err(WebError::from(e).into_response()),
+            },
             Ok(None) => {
                 Err(([(SET_COOKIE, web.cookies.clear())], Redirect::to("/login")).into_response())
             }
