@@ -135,6 +135,20 @@ async fn first_run_setup_then_an_api_key_connection_from_a_refused_key_to_its_de
         .await;
     assert!(browser.text("#used-by").await.contains("1 flow"));
     assert!(browser.text("main").await.contains("Daily digest"));
+    // The Audit page tells the story in words.
+    browser.goto(&format!("{}/audit", app.base)).await;
+    let audit = browser.text("#audit").await;
+    assert!(
+        audit.contains("Renamed from “GPT production” to “GPT (main)”"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("Reconnected") && audit.contains("gpt-prod"),
+        "{audit}"
+    );
+    browser
+        .goto(&format!("{}/connections/gpt-prod", app.base))
+        .await;
     // Without the box (the browser would insist: the check is lifted to reach the
     // server), the server refuses and keeps the connection.
     browser

@@ -3,6 +3,7 @@
 //! (rename, reconnect, delete after listing the flows that use it, its audit events).
 //! Every lookup is scoped to the session's project, exactly as the API's are.
 
+use super::activity::EventView;
 use super::form::{FieldView, Posted, fields, value_input};
 use super::layout::{Layout, needs_attention};
 use super::session::Viewer;
@@ -11,7 +12,7 @@ use crate::api::AppState;
 use crate::connections::{ConnectionError, NewConnectionRequest};
 use crate::piece::AuthSchema;
 use crate::runtime::LoadedPiece;
-use crate::store::{AuditEvent, ConnectionRow, ConnectionStatus, FlowRef};
+use crate::store::{ConnectionRow, ConnectionStatus, FlowRef};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -493,14 +494,6 @@ fn user_message(e: ConnectionError) -> Result<String, WebError> {
     }
 }
 
-/// An audit event as the connection page lists it.
-pub struct EventView {
-    /// When.
-    pub at: String,
-    /// What happened, in words.
-    pub what: String,
-}
-
 #[derive(Template)]
 #[template(path = "connection.html")]
 struct ShowPage {
@@ -551,12 +544,13 @@ async fn show_page(
     let row = state.connections.get(project, key).await?;
     let piece = piece_of(state, &row.piece)?;
     let flows = state.connections.usage(project, &row.id).await?;
+    let flow_names = super::activity::flow_names(state, project).await?;
     let events = state
         .connections
         .audit(project, Some(&row.id), None, 50)
         .await?
         .iter()
-        .map(event_view)
+        .map(|e| super::activity::describe(e, &flow_names))
         .collect();
     let layout = Layout::of(state, viewer, "connections", row.display_name.clone()).await?;
     Ok(render(
@@ -573,34 +567,6 @@ async fn show_page(
             notice,
         },
     ))
-}
-
-fn event_view(e: &AuditEvent) -> EventView {
-    let detail: serde_json::Value = e
-        .detail
-        .as_deref()
-        .and_then(|d| serde_json::from_str(d).ok())
-        .unwrap_or_default();
-    let text = |k: &str| detail.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-    let what = match e.event.as_str() {
-        "created" => "Created".to_owned(),
-        "renamed" => format!("Renamed from “{}” to “{}”", text("from"), text("to")),
-        "reconnected" => "Reconnected".to_owned(),
-        "deleted" => "Deleted".to_owned(),
-        "used" => match e.flow_id.as_deref() {
-            Some(flow) => format!("Used by flow {flow}"),
-            None => "Used".to_owned(),
-        },
-        "refreshed" => "Access token refreshed".to_owned(),
-        other => match text("reason") {
-            "" => other.replace('_', " "),
-            reason => format!("{} ({})", other.replace('_', " "), reason.replace('_', " ")),
-        },
-    };
-    EventView {
-        at: when(Some(e.at)),
-        what,
-    }
 }
 
 /// `POST /connections/{id}/rename`.

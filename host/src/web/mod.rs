@@ -5,6 +5,7 @@
 //! carries a Content-Security-Policy without `unsafe-inline`, `frame-ancestors 'none'`
 //! and a Referrer-Policy (`same-origin`; `no-referrer` on the OAuth2 pages).
 
+mod activity;
 mod assets;
 mod auth;
 mod connections;
@@ -68,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/connections/{id}/rename", post(connections::rename))
         .route("/connections/{id}/reconnect", post(connections::reconnect))
         .route("/connections/{id}/delete", post(connections::delete))
+        .route("/audit", get(activity::page))
         .route("/settings", get(settings::show))
         .route("/settings/oauth-apps/{piece}", post(settings::set_app))
         .route("/settings/members", post(settings::add_member))
