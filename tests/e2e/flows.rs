@@ -1,8 +1,9 @@
 //! Flows through the real server: a flow using openai and twilio against local mock
-//! services, then the effect of rename, reconnect, a refused key, expiry and delete on
-//! the next run, plus project scoping and the flow API's checks.
+//! services, what a run does with its connections, the effect of rename, reconnect, a
+//! refused key, expiry and delete on the next run, plus project scoping and the flow
+//! API's checks.
 
-use crate::connections::assert_nowhere;
+use crate::connections::Project;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use thinkfleet_tests::{Mock, Recorded};
 const KEY_ONE: &str = "sk-flow-planted-one-1b2c";
 const KEY_TWO: &str = "sk-flow-planted-two-9f8e";
 const TWILIO_TOKEN: &str = "tw-flow-planted-77aa";
+/// A key the OpenAI mock refuses.
+const REFUSED_KEY: &str = "sk-flow-refused-planted-3c4d";
 
 async fn openai() -> Mock {
     Mock::start(|r: &Recorded| {
@@ -87,48 +90,108 @@ fn step_error(report: &Value, i: usize) -> (String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_flow_uses_openai_and_twilio_and_follows_every_connection_change() {
-    let gpt = openai().await;
-    let revoked = Arc::new(AtomicBool::new(false));
-    let sms = twilio(revoked.clone()).await;
-    let home = DataHome::new().await;
-    let (_, token) = home.project("acme").await;
-    let server = TestApp::spawn(
-        &home,
-        Settings::default()
-            .route("api.openai.com", &gpt.base)
-            .route("api.twilio.com", &sms.base),
-    )
-    .await;
-    let api = server.client(&token);
-    for body in [
-        json!({"piece": "openai", "display_name": "OpenAI", "external_id": "openai-main",
-               "value": {"type": "secret_text", "secret_text": KEY_ONE}}),
-        json!({"piece": "twilio", "display_name": "Twilio", "external_id": "twilio-main",
-               "value": {"type": "basic", "username": "AC123", "password": TWILIO_TOKEN}}),
-    ] {
-        let (status, created) = api.post("/connections", &body).await;
-        assert_eq!(status, 201, "{created}");
-    }
-    let (status, flow) = api.post("/flows", &flow_body()).await;
-    assert_eq!(status, 201, "{flow}");
-    let flow_id = flow["id"].as_str().expect("id").to_owned();
-    assert_eq!(api.get(&format!("/flows/{flow_id}")).await.1, flow);
+/// The project served with OpenAI and Twilio at their mocks, with the connections
+/// `openai-main` ([`KEY_ONE`]) and `twilio-main` ([`TWILIO_TOKEN`]) and the flow
+/// "Greet by SMS" that uses both: what the tests of a flow's connections start from.
+struct Greeting {
+    project: Project,
+    gpt: Mock,
+    sms: Mock,
+    /// While set, Twilio refuses the token.
+    revoked: Arc<AtomicBool>,
+    /// The flow as the API answered its creation.
+    flow: Value,
+}
 
-    // First run: both services get correctly authenticated requests.
-    let report = run(&api, &flow_id).await;
+impl Greeting {
+    async fn start() -> Greeting {
+        let gpt = openai().await;
+        let revoked = Arc::new(AtomicBool::new(false));
+        let sms = twilio(revoked.clone()).await;
+        let project = Project::serve(&[("api.openai.com", &gpt), ("api.twilio.com", &sms)]).await;
+        let api = &project.api;
+        for body in [
+            json!({"piece": "openai", "display_name": "OpenAI", "external_id": "openai-main",
+                   "value": {"type": "secret_text", "secret_text": KEY_ONE}}),
+            json!({"piece": "twilio", "display_name": "Twilio", "external_id": "twilio-main",
+                   "value": {"type": "basic", "username": "AC123", "password": TWILIO_TOKEN}}),
+        ] {
+            let (status, created) = api.post("/connections", &body).await;
+            assert_eq!(status, 201, "{created}");
+        }
+        let (status, flow) = api.post("/flows", &flow_body()).await;
+        assert_eq!(status, 201, "{flow}");
+        Greeting {
+            project,
+            gpt,
+            sms,
+            revoked,
+            flow,
+        }
+    }
+
+    fn api(&self) -> &Client {
+        &self.project.api
+    }
+
+    fn flow_id(&self) -> &str {
+        self.flow["id"].as_str().expect("id")
+    }
+
+    /// Runs the flow.
+    async fn run(&self) -> Value {
+        run(self.api(), self.flow_id()).await
+    }
+
+    /// The `Authorization` of every chat request OpenAI received, oldest first.
+    fn chat_authorizations(&self) -> Vec<String> {
+        self.gpt
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/chat/completions")
+            .map(|r| r.header("authorization").to_owned())
+            .collect()
+    }
+
+    /// Points `openai-main` at another key.
+    async fn reconnect_openai(&self, key: &str) -> (u16, Value) {
+        self.api()
+            .post(
+                "/connections/openai-main/reconnect",
+                &json!({"value": {"type": "secret_text", "secret_text": key}}),
+            )
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_flow_reads_back_as_it_was_saved() {
+    let greeting = Greeting::start().await;
+    let id = greeting.flow_id();
+    assert_eq!(
+        greeting.api().get(&format!("/flows/{id}")).await.1,
+        greeting.flow
+    );
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_run_calls_each_service_with_its_steps_connection() {
+    let greeting = Greeting::start().await;
+    let report = greeting.run().await;
     assert_eq!(report["status"], "succeeded", "{report}");
     assert_eq!(report["steps"][0]["output"]["reply"], "Hello from GPT");
     assert_eq!(report["steps"][1]["output"]["sid"], "SM1");
-    let chat = gpt
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == "/v1/chat/completions")
-        .collect::<Vec<_>>();
-    assert_eq!(chat.len(), 1);
-    assert_eq!(chat[0].header("authorization"), format!("Bearer {KEY_ONE}"));
-    let sent = sms
+    assert_eq!(
+        greeting.chat_authorizations(),
+        [format!("Bearer {KEY_ONE}")]
+    );
+    // The second step's input was filled from the first step's output.
+    let sent = greeting
+        .sms
         .requests()
         .into_iter()
         .find(|r| r.method == "POST")
@@ -137,57 +200,150 @@ async fn a_flow_uses_openai_and_twilio_and_follows_every_connection_change() {
         sent.body,
         "From=%2B15550001&To=%2B15550002&Body=GPT%20says%3A%20Hello%20from%20GPT"
     );
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_run_marks_its_connections_used() {
+    let greeting = Greeting::start().await;
+    let api = greeting.api();
+    let (_, before) = api.get("/connections/openai-main").await;
+    assert_eq!(before["last_used_at"], Value::Null, "{before}");
+    assert_eq!(greeting.run().await["status"], "succeeded");
     let (_, conn) = api.get("/connections/openai-main").await;
     assert!(conn["last_used_at"].is_string(), "{conn}");
     let (_, audit) = api.get("/audit?connection=openai-main").await;
     let used = &audit["events"][0];
     assert_eq!(used["event"], "used");
-    assert_eq!(used["flow_id"], flow_id.as_str());
+    assert_eq!(used["flow_id"], greeting.flow_id());
     assert_eq!(used["detail"]["step"], "ask");
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
+}
 
-    // Usage lists the flow; delete warns until confirmed.
-    let (_, usage) = api.get("/connections/openai-main/usage").await;
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connections_usage_names_the_flows_that_use_it() {
+    let greeting = Greeting::start().await;
+    let (_, usage) = greeting.api().get("/connections/openai-main/usage").await;
     assert_eq!(
         usage["flows"],
-        json!([{"id": flow_id, "name": "Greet by SMS"}])
+        json!([{"id": greeting.flow_id(), "name": "Greet by SMS"}])
     );
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_connection_used_by_a_flow_needs_confirmation() {
+    let greeting = Greeting::start().await;
+    let api = greeting.api();
     let (status, refused) = api.delete("/connections/openai-main").await;
     assert_eq!(status, 409, "{refused}");
     assert_eq!(refused["code"], "connection_in_use");
-    assert_eq!(refused["flows"][0]["id"], flow_id.as_str());
+    assert_eq!(refused["flows"][0]["id"], greeting.flow_id());
+    assert_eq!(api.get("/connections/openai-main").await.0, 200);
+    assert_eq!(
+        api.delete("/connections/openai-main?confirm=true").await.0,
+        204
+    );
+    assert_eq!(api.get("/connections/openai-main").await.0, 404);
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
+}
 
-    // Rename: the flow keeps working.
-    let (status, _) = api
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_run_after_its_connection_is_deleted_fails_with_connection_not_found() {
+    let greeting = Greeting::start().await;
+    assert_eq!(
+        greeting
+            .api()
+            .delete("/connections/openai-main?confirm=true")
+            .await
+            .0,
+        204
+    );
+    let report = greeting.run().await;
+    assert_eq!(report["status"], "failed");
+    assert_eq!(
+        step_error(&report, 0),
+        ("connection_not_found".into(), "Connection not found".into())
+    );
+    assert_eq!(report["steps"][1]["status"], "skipped");
+    assert!(greeting.chat_authorizations().is_empty());
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renaming_a_connection_keeps_its_flows_working() {
+    let greeting = Greeting::start().await;
+    let (status, _) = greeting
+        .api()
         .patch(
             "/connections/openai-main",
             &json!({"display_name": "GPT (renamed)"}),
         )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(run(&api, &flow_id).await["status"], "succeeded");
-
-    // Reconnect: the next run uses the new key.
-    let (status, _) = api
-        .post(
-            "/connections/openai-main/reconnect",
-            &json!({"value": {"type": "secret_text", "secret_text": KEY_TWO}}),
-        )
+    assert_eq!(greeting.run().await["status"], "succeeded");
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
         .await;
-    assert_eq!(status, 200);
-    assert_eq!(run(&api, &flow_id).await["status"], "succeeded");
-    let last_chat = gpt
-        .requests()
-        .into_iter()
-        .rfind(|r| r.path == "/v1/chat/completions")
-        .expect("chat");
-    assert_eq!(
-        last_chat.header("authorization"),
-        format!("Bearer {KEY_TWO}")
-    );
+}
 
-    // The service refuses the key: "Invalid API key", and the connection shows error.
-    revoked.store(true, Ordering::SeqCst);
-    let report = run(&api, &flow_id).await;
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_run_sees_a_reconnect_at_once() {
+    let greeting = Greeting::start().await;
+    assert_eq!(greeting.run().await["status"], "succeeded");
+    let (status, _) = greeting.reconnect_openai(KEY_TWO).await;
+    assert_eq!(status, 200);
+    assert_eq!(greeting.run().await["status"], "succeeded");
+    assert_eq!(
+        greeting.chat_authorizations(),
+        [format!("Bearer {KEY_ONE}"), format!("Bearer {KEY_TWO}")]
+    );
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, KEY_TWO, TWILIO_TOKEN])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_run_keeps_the_old_key_when_a_reconnect_is_refused() {
+    let greeting = Greeting::start().await;
+    let (status, body) = greeting.reconnect_openai(REFUSED_KEY).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_credentials"))
+    );
+    assert_eq!(greeting.run().await["status"], "succeeded");
+    assert_eq!(
+        greeting.chat_authorizations(),
+        [format!("Bearer {KEY_ONE}")]
+    );
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, REFUSED_KEY, TWILIO_TOKEN])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_the_service_refuses_fails_its_step_and_puts_the_connection_in_error() {
+    let greeting = Greeting::start().await;
+    greeting.revoked.store(true, Ordering::SeqCst);
+    let report = greeting.run().await;
     assert_eq!(report["status"], "failed");
     assert_eq!(report["steps"][0]["status"], "succeeded");
     assert_eq!(
@@ -195,29 +351,30 @@ async fn a_flow_uses_openai_and_twilio_and_follows_every_connection_change() {
         ("invalid_api_key".into(), "Invalid API key".into())
     );
     assert_eq!(
-        api.get("/connections/twilio-main").await.1["status"],
+        greeting.api().get("/connections/twilio-main").await.1["status"],
         "error"
     );
-    revoked.store(false, Ordering::SeqCst);
-    assert_eq!(run(&api, &flow_id).await["status"], "succeeded");
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_in_error_is_active_again_after_a_run_that_works() {
+    let greeting = Greeting::start().await;
+    greeting.revoked.store(true, Ordering::SeqCst);
+    assert_eq!(greeting.run().await["status"], "failed");
+    greeting.revoked.store(false, Ordering::SeqCst);
+    assert_eq!(greeting.run().await["status"], "succeeded");
     assert_eq!(
-        api.get("/connections/twilio-main").await.1["status"],
+        greeting.api().get("/connections/twilio-main").await.1["status"],
         "active"
     );
-
-    // Delete (confirmed): the next run fails with "Connection not found".
-    assert_eq!(
-        api.delete("/connections/openai-main?confirm=true").await.0,
-        204
-    );
-    let report = run(&api, &flow_id).await;
-    assert_eq!(report["status"], "failed");
-    assert_eq!(
-        step_error(&report, 0),
-        ("connection_not_found".into(), "Connection not found".into())
-    );
-    assert_eq!(report["steps"][1]["status"], "skipped");
-    assert_nowhere(&home, &server, &api, &[KEY_ONE, KEY_TWO, TWILIO_TOKEN]).await;
+    greeting
+        .project
+        .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,9 +20,11 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use url::form_urlencoded;
 
 /// How a provider is set up.
 #[derive(Debug, Clone)]
@@ -585,7 +587,7 @@ fn parse_basic(creds: &str) -> Option<(String, String)> {
         .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    Some((form_decode(id)?, form_decode(secret)?))
+    Some((form_decode(id).ok()?, form_decode(secret).ok()?))
 }
 
 fn exchange_code(st: &mut State, form: &HashMap<String, String>) -> Response {
@@ -766,60 +768,57 @@ fn redirect(uri: &str, params: &[(&str, &str)]) -> Response {
 
 /// `application/x-www-form-urlencoded` serialization of pairs.
 fn encode_form(params: &[(&str, &str)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// Decodes one form-urlencoded component on its own (`+` is a space), as the id and
+/// secret of HTTP Basic client authentication are (RFC 6749 2.3.1): a raw `&` or `=`
+/// in it is data, which [`parse_form`] would take for a separator, so it is escaped
+/// first.
+fn form_decode(s: &str) -> Result<String, String> {
+    let component = s.replace('&', "%26").replace('=', "%3D");
+    Ok(parse_form(&component)?
+        .into_keys()
+        .next()
+        .unwrap_or_default())
 }
 
-/// Decodes one form-urlencoded component (`+` is a space); `None` if malformed.
-fn form_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Parses a query string or form body; a repeated parameter is an error (RFC 6749 3.1).
+/// Parses a query string or form body (`+` is a space, `%XX` a byte); a repeated
+/// parameter is an error (RFC 6749 3.1). `form_urlencoded` is lenient where a strict
+/// provider is not: it keeps a `%` that starts no escape as it is and turns bytes that
+/// are not UTF-8 into U+FFFD, so both are refused here.
 fn parse_form(s: &str) -> Result<HashMap<String, String>, String> {
+    if !escapes_are_well_formed(s) {
+        return Err(format!("malformed percent-escape in {s:?}"));
+    }
     let mut out = HashMap::new();
-    for pair in s.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = form_decode(k).ok_or_else(|| format!("malformed parameter {pair:?}"))?;
-        let v = form_decode(v).ok_or_else(|| format!("malformed value of {k}"))?;
-        if out.contains_key(&k) {
-            return Err(format!("parameter {k} repeated"));
+    for (k, v) in form_urlencoded::parse(s.as_bytes()) {
+        if k.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(format!("malformed parameter {k:?}"));
         }
-        out.insert(k, v);
+        if v.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(format!("malformed value of {k}"));
+        }
+        match out.entry(k.into_owned()) {
+            Entry::Occupied(taken) => return Err(format!("parameter {} repeated", taken.key())),
+            Entry::Vacant(free) => {
+                free.insert(v.into_owned());
+            }
+        }
     }
     Ok(out)
+}
+
+/// Whether every `%` in `s` starts a `%XX` escape.
+fn escapes_are_well_formed(s: &str) -> bool {
+    s.split('%').skip(1).all(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 /// `prefix` followed by 16 random bytes in hex.
@@ -890,11 +889,9 @@ mod tests {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         let mut form = form.to_vec();
         if basic {
-            let creds = format!(
-                "{}:{}",
-                percent_encode("cid"),
-                percent_encode("c:s +/%secret")
-            );
+            let encode =
+                |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let creds = format!("{}:{}", encode("cid"), encode("c:s +/%secret"));
             let creds = base64::engine::general_purpose::STANDARD.encode(creds);
             req = req.header(header::AUTHORIZATION, format!("Basic {creds}"));
         } else {
@@ -1004,7 +1001,8 @@ mod tests {
         let (status, location) = authorize_location(&p, &[]).await;
         assert_eq!(status, 302);
         assert!(location.contains("error=access_denied"), "{location}");
-        assert!(location.contains("state=st%20a%2Fte"), "{location}");
+        let query = location.strip_prefix(&format!("{REDIRECT}?")).unwrap();
+        assert_eq!(parse_form(query).unwrap()["state"], "st a/te");
         let (_, location) = authorize_location(&p, &[]).await;
         assert!(location.contains("code="));
     }
@@ -1183,6 +1181,25 @@ mod tests {
         assert_eq!(statuses, [200, 400]);
         assert_eq!(p.refresh_requests(), 2);
         assert_eq!(p.current_refresh_token(), None);
+    }
+
+    #[test]
+    fn forms_decode_strictly() {
+        let form = parse_form("a=x+y%2Bz&&b&c=%3D%26%25").unwrap();
+        assert_eq!(form["a"], "x y+z");
+        assert_eq!(form["b"], "");
+        assert_eq!(form["c"], "=&%");
+        assert_eq!(form.len(), 3);
+        for bad in ["a=1&a=2", "a=%zz", "a=50%", "%4=1", "a=%FF"] {
+            assert!(parse_form(bad).is_err(), "{bad}");
+        }
+        assert_eq!(form_decode("c:s+%2B/=&x").unwrap(), "c:s +/=&x");
+        assert_eq!(form_decode("").unwrap(), "");
+        let encoded = encode_form(&[("state", "st a/te"), ("x", "=&%+~")]);
+        assert_eq!(encoded, "state=st+a%2Fte&x=%3D%26%25%2B%7E");
+        let decoded = parse_form(&encoded).unwrap();
+        assert_eq!(decoded["state"], "st a/te");
+        assert_eq!(decoded["x"], "=&%+~");
     }
 
     #[test]
