@@ -16,6 +16,7 @@
 //! - [`projects`] and [`tokens`]: projects and their API tokens.
 //! - [`accounts`]: users, memberships, browser sessions, the first-run setup link.
 //! - [`rotation`]: `keys rotate`.
+//! - [`trouble`]: the three troubleshooting errors (code, words, fix), one table.
 //! - [`api`]: the JSON API (axum).
 //! - [`web`]: the web UI: server-rendered pages over the same services.
 //! - [`server`]: `serve`: everything above, wired and listening.
@@ -39,5 +40,6 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod tokens;
+pub mod trouble;
 pub mod vault;
 pub mod web;

@@ -360,6 +360,18 @@ async fn hostile_names_are_shown_as_text_and_another_projects_user_sees_nothing_
         .await;
     assert_eq!(browser.text("#connection-name").await, hostile);
     assert_eq!(browser.count("main img").await, 0);
+    // The piece's markup is text in the picker and on its form.
+    browser.goto(&format!("{}/connections/new", app.base)).await;
+    assert!(
+        browser
+            .text("#piece-misbehave")
+            .await
+            .contains("<script>alert('piece')</script>")
+    );
+    assert_eq!(browser.count("main script, main img").await, 0);
+    browser.click("#piece-misbehave").await;
+    assert!(browser.text("h1").await.contains("<script>"));
+    assert_eq!(browser.count("main script, main img").await, 0);
     // Search and filter narrow the table.
     browser
         .goto(&format!("{}/connections?q=database+0", app.base))

@@ -5,6 +5,7 @@
 use crate::connections::ConnectionError;
 use crate::flows::FlowError;
 use crate::oauth::OAuthError;
+use crate::trouble::Trouble;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -83,14 +84,14 @@ impl From<ConnectionError> for ApiError {
     fn from(e: ConnectionError) -> Self {
         use ConnectionError as E;
         let (status, code) = match &e {
-            E::NotFound => (StatusCode::NOT_FOUND, "connection_not_found"),
+            E::NotFound => (StatusCode::NOT_FOUND, Trouble::ConnectionNotFound.code()),
             E::UnknownPiece(_) => (StatusCode::NOT_FOUND, "piece_not_found"),
             E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             E::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credentials"),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
             E::Piece(_) => (StatusCode::BAD_GATEWAY, "piece_error"),
             E::ExternalIdTaken(_) => (StatusCode::CONFLICT, "external_id_taken"),
-            E::Expired => (StatusCode::CONFLICT, "connection_expired"),
+            E::Expired => (StatusCode::CONFLICT, Trouble::ConnectionExpired.code()),
             E::InUse(flows) => {
                 let mut err =
                     ApiError::new(StatusCode::CONFLICT, "connection_in_use", e.to_string());

@@ -24,7 +24,7 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     /// Missing, deleted or another project's: indistinguishable on purpose.
-    #[error("Connection not found")]
+    #[error("{}", crate::trouble::Trouble::ConnectionNotFound.message())]
     NotFound,
     /// No piece of that name is loaded.
     #[error("Piece not found: {0}")]
@@ -42,7 +42,7 @@ pub enum ConnectionError {
     #[error("the piece failed: {0}")]
     Piece(#[source] CallError),
     /// The connection's refresh token was revoked or its lifetime ended.
-    #[error("Connection expired")]
+    #[error("{}", crate::trouble::Trouble::ConnectionExpired.message())]
     Expired,
     /// Flows still reference the connection (delete again with confirmation).
     #[error(

@@ -9,6 +9,7 @@ use crate::oauth::{OAuth, OAuthError};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::CallError;
 use crate::store::{ConnectionStatus, UseRecord, now_ms};
+use crate::trouble::Trouble;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -59,7 +60,11 @@ impl StepError {
     }
 
     fn not_found() -> Self {
-        Self::new("connection_not_found", "Connection not found")
+        Self::trouble(Trouble::ConnectionNotFound)
+    }
+
+    fn trouble(t: Trouble) -> Self {
+        Self::new(t.code(), t.message())
     }
 }
 
@@ -139,7 +144,7 @@ async fn run_step(
                 .map_err(|e| match e {
                     OAuthError::Connection(ConnectionError::NotFound) => StepError::not_found(),
                     OAuthError::Connection(ConnectionError::Expired) => {
-                        StepError::new("connection_expired", "Connection expired")
+                        StepError::trouble(Trouble::ConnectionExpired)
                     }
                     OAuthError::Token(e) => StepError::new(
                         "refresh_failed",
@@ -167,9 +172,9 @@ async fn run_step(
     let (outcome, status, answer) = match result {
         Ok(output) => ("ok", None, Ok(output)),
         Err(CallError::Piece(PieceError::InvalidCredentials(_))) => (
-            "invalid_api_key",
+            Trouble::InvalidApiKey.code(),
             Some(ConnectionStatus::Error),
-            Err(StepError::new("invalid_api_key", "Invalid API key")),
+            Err(StepError::trouble(Trouble::InvalidApiKey)),
         ),
         Err(CallError::Piece(e)) => {
             let code = match &e {

@@ -10,8 +10,9 @@ impl Piece for Misbehave {
     fn info() -> PieceInfo {
         let mut info = PieceInfo::new(
             "misbehave",
-            "Misbehave",
-            "Test piece that attacks its sandbox.",
+            // Markup in its texts, for the web UI's escaping tests.
+            "Misbehave <script>alert('piece')</script>",
+            "Test piece that attacks its sandbox. <img src=x onerror=alert(2)>",
         )
         .auth(AuthSchema::secret_text("Token", "Any token."))
         .placement(AuthPlacement::Bearer)
