@@ -329,6 +329,14 @@ async fn hostile_names_are_shown_as_text_and_another_projects_user_sees_nothing_
     home.user("ada@example.com", PASSWORD, true, &[&acme]).await;
     home.user("gus@example.com", PASSWORD, false, &[&globex])
         .await;
+    // A piece whose display name and description hold markup.
+    let installed = home.path().join("pieces");
+    std::fs::create_dir_all(&installed).expect("pieces dir");
+    std::fs::copy(
+        thinkfleet_tests::piece_path("misbehave"),
+        installed.join("misbehave.wasm"),
+    )
+    .expect("install the piece");
     let app = TestApp::spawn(&home, Settings::default()).await;
     let api = app.client(&acme_token);
     let hostile = "<img src=x onerror=alert(1)>";
