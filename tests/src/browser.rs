@@ -53,6 +53,16 @@ impl Browser {
                 .await
             {
                 Ok(client) => {
+                    // A 1280×800 viewport: the window is that plus the browser's own
+                    // chrome, whatever its height.
+                    let chrome = client
+                        .execute("return window.outerHeight - window.innerHeight;", vec![])
+                        .await
+                        .ok()
+                        .and_then(|v| v.as_u64())
+                        .and_then(|v| u32::try_from(v).ok())
+                        .unwrap_or(0);
+                    let _ = client.set_window_size(1280, 800 + chrome).await;
                     return Browser {
                         client,
                         _driver: driver,
@@ -101,9 +111,18 @@ impl Browser {
         self.find(selector).await.click().await.expect("click");
     }
 
-    /// The text of the element matching `selector`.
+    /// The text of the element matching `selector` (found again if the page was
+    /// replaced between finding it and reading it).
     pub async fn text(&self, selector: &str) -> String {
-        self.find(selector).await.text().await.expect("text")
+        let mut last = None;
+        for _ in 0..50 {
+            match self.find(selector).await.text().await {
+                Ok(text) => return text,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no text for {selector}: {last:?}");
     }
 
     /// The page's path and query.
