@@ -126,6 +126,7 @@ async fn every_example_piece_declares_its_schema() {
                 ("user", false),
                 ("password", true),
                 ("ssl", false),
+                ("verify", false),
                 ("ca_certificate", false),
             ],
             None,

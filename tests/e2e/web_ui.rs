@@ -268,6 +268,18 @@ async fn a_custom_connection_form_has_every_field_kind_and_keeps_all_but_the_pas
             "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
         )
         .await;
+    // The dropdown offers the piece's choices; the chosen one is kept.
+    assert_eq!(
+        browser.count("#field-verify option").await,
+        4,
+        "three choices and none"
+    );
+    browser
+        .find("#field-verify")
+        .await
+        .select_by_value("verify-full")
+        .await
+        .expect("choose");
     browser
         .client
         .execute(
@@ -282,6 +294,7 @@ async fn a_custom_connection_form_has_every_field_kind_and_keeps_all_but_the_pas
         ("#field-host", "db.internal"),
         ("#field-port", "70000"),
         ("#field-user", "etl"),
+        ("#field-verify", "verify-full"),
     ] {
         assert_eq!(
             browser

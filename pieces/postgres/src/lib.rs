@@ -11,8 +11,16 @@ struct Settings<'a> {
     port: u16,
     database: &'a str,
     user: &'a str,
-    ssl: bool,
+    /// libpq's `sslmode`.
+    sslmode: &'a str,
 }
+
+/// The certificate checks offered when TLS is required: (label, libpq `sslmode`).
+const VERIFY: [(&str, &str); 3] = [
+    ("Encrypt only", "require"),
+    ("Verify the certificate", "verify-ca"),
+    ("Verify the certificate and the host name", "verify-full"),
+];
 
 fn settings(creds: &Credentials) -> Result<Settings<'_>, PieceError> {
     let bad = |m: String| PieceError::InvalidCredentials(m);
@@ -42,12 +50,31 @@ fn settings(creds: &Credentials) -> Result<Settings<'_>, PieceError> {
     creds
         .custom("password")
         .ok_or_else(|| bad("password is required".into()))?;
+    let sslmode = if creds.custom_flag("ssl") {
+        match creds.custom("verify") {
+            None => "require",
+            Some(_) => {
+                let chosen = creds.custom_str("verify")?;
+                VERIFY
+                    .iter()
+                    .map(|(_, mode)| *mode)
+                    .find(|mode| *mode == chosen)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "verify must be one of require, verify-ca, verify-full, not {chosen:?}"
+                        ))
+                    })?
+            }
+        }
+    } else {
+        "prefer"
+    };
     Ok(Settings {
         host,
         port: port as u16,
         database,
         user,
-        ssl: creds.custom_flag("ssl"),
+        sslmode,
     })
 }
 
@@ -66,6 +93,9 @@ impl Piece for Postgres {
             Prop::short_text("user", "User").required(),
             Prop::secret("password", "Password").required(),
             Prop::checkbox("ssl", "Require TLS").default_json("true"),
+            Prop::dropdown("verify", "Certificate check", &VERIFY).description(
+                "How strictly the server's certificate is checked when TLS is required.",
+            ),
             Prop::long_text("ca_certificate", "CA certificate (PEM)")
                 .description("Only needed for a private certificate authority."),
         ]))
@@ -84,13 +114,13 @@ impl Piece for Postgres {
         match name {
             "connection_uri" => {
                 let s = settings(creds)?;
-                let sslmode = if s.ssl { "require" } else { "prefer" };
                 let uri = format!(
-                    "postgresql://{}@{}:{}/{}?sslmode={sslmode}",
+                    "postgresql://{}@{}:{}/{}?sslmode={}",
                     http::encode(s.user),
                     s.host,
                     s.port,
-                    http::encode(s.database)
+                    http::encode(s.database),
+                    s.sslmode
                 );
                 Ok(json!({"uri": uri}))
             }
