@@ -679,3 +679,46 @@ async fn the_real_binary_prints_the_setup_link_and_user_commands_add_people() {
     );
     assert!(page.body.contains("Acme"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_ends_after_its_idle_time_and_after_its_absolute_lifetime() {
+    use std::time::Duration;
+    use thinkfleet::accounts::{Accounts, SessionPolicy};
+    let (home, _, _) = acme().await;
+    let store = thinkfleet::store::Store::open(&home.url())
+        .await
+        .expect("store");
+    let localhost = "127.0.0.1".parse().expect("ip");
+    let password = PASSWORD.to_owned().into();
+    for policy in [
+        SessionPolicy {
+            idle: Duration::from_millis(300),
+            absolute: Duration::from_secs(3600),
+        },
+        SessionPolicy {
+            idle: Duration::from_secs(3600),
+            absolute: Duration::from_millis(300),
+        },
+    ] {
+        let accounts = Accounts::new(store.clone(), policy);
+        let id = accounts
+            .login("ada@example.com", &password, localhost)
+            .await
+            .expect("login");
+        let cookie = thinkfleet::accounts::cookie_value(&id).to_owned();
+        assert!(accounts.session(&cookie).await.expect("read").is_some());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            accounts.session(&cookie).await.expect("read").is_none(),
+            "{policy:?}"
+        );
+        // A fresh id at every login: the old one stays dead.
+        let again = accounts
+            .login("ada@example.com", &password, localhost)
+            .await
+            .expect("login");
+        assert_ne!(thinkfleet::accounts::cookie_value(&again), cookie);
+        assert!(accounts.session(&cookie).await.expect("read").is_none());
+    }
+    store.close().await;
+}
