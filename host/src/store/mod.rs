@@ -8,12 +8,14 @@
 
 pub mod accounts;
 mod audit;
+mod connection_page;
 mod connections;
 mod flows;
 mod oauth;
 mod projects;
 
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use connection_page::{PageQuery, SortKey};
 pub use connections::{
     ConnectionRow, ConnectionStatus, NewConnection, SealedRow, UnknownStatus, UseRecord,
 };

@@ -12,7 +12,7 @@ use crate::api::AppState;
 use crate::connections::{ConnectionError, NewConnectionRequest};
 use crate::piece::AuthSchema;
 use crate::runtime::LoadedPiece;
-use crate::store::{ConnectionRow, ConnectionStatus, FlowRef};
+use crate::store::{ConnectionRow, ConnectionStatus, FlowRef, PageQuery, SortKey};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -98,6 +98,10 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    fn is_unfiltered(&self) -> bool {
+        self.q.trim().is_empty() && self.status.is_empty() && self.app.is_empty()
+    }
+
     fn href(&self, sort: &str, dir: &str, page: usize) -> String {
         let mut url = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
@@ -133,27 +137,19 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     let layout = Layout::of(&state, &viewer, "connections", "Connections").await?;
-    let all = state.connections.list(viewer.project()).await?;
-    let project_total = all.len();
+    let catalog = state.connections.catalog();
     let app_name = |piece: &str| {
-        state
-            .connections
-            .catalog()
+        catalog
             .get(piece)
             .map(|p| p.info().display_name.clone())
             .unwrap_or_else(|| piece.to_owned())
     };
     let needle = query.q.trim().to_lowercase();
-    let mut rows: Vec<&ConnectionRow> = all
+    let search_pieces: Vec<String> = catalog
         .iter()
-        .filter(|c| query.status.is_empty() || c.status == query.status)
-        .filter(|c| query.app.is_empty() || c.piece == query.app)
-        .filter(|c| {
-            needle.is_empty()
-                || c.display_name.to_lowercase().contains(&needle)
-                || c.external_id.to_lowercase().contains(&needle)
-                || app_name(&c.piece).to_lowercase().contains(&needle)
-        })
+        .map(LoadedPiece::info)
+        .filter(|i| !needle.is_empty() && i.display_name.to_lowercase().contains(&needle))
+        .map(|i| i.name.clone())
         .collect();
     let sort = if COLUMNS.iter().any(|(k, _)| *k == query.sort) {
         query.sort.as_str()
@@ -161,23 +157,61 @@ pub async fn list(
         "name"
     };
     let descending = query.dir == "desc";
-    rows.sort_by(|a, b| {
-        let order = match sort {
-            "app" => app_name(&a.piece).cmp(&app_name(&b.piece)),
-            "status" => a.status.cmp(&b.status),
-            "created" => a.created_at.cmp(&b.created_at),
-            "used" => a.last_used_at.cmp(&b.last_used_at),
-            _ => a
-                .display_name
-                .to_lowercase()
-                .cmp(&b.display_name.to_lowercase()),
-        }
-        .then_with(|| a.external_id.cmp(&b.external_id));
-        if descending { order.reverse() } else { order }
-    });
-    let total = rows.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = query.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let page = query.page.parse::<usize>().unwrap_or(1).max(1);
+    let store = state.connections.store();
+    let mut page_query = PageQuery {
+        status: query.status.parse::<ConnectionStatus>().ok(),
+        piece: (!query.app.is_empty()).then_some(query.app.as_str()),
+        search: (!needle.is_empty()).then_some(needle.as_str()),
+        search_pieces: &search_pieces,
+        sort: match sort {
+            "app" => SortKey::App,
+            "status" => SortKey::Status,
+            "created" => SortKey::Created,
+            "used" => SortKey::LastUsed,
+            _ => SortKey::Name,
+        },
+        descending,
+        offset: i64::try_from((page - 1) * PAGE_SIZE).unwrap_or(i64::MAX),
+        limit: PAGE_SIZE as i64,
+    };
+    let (mut rows, mut total) = store
+        .connection_page(viewer.project(), &page_query)
+        .await
+        .map_err(|e| WebError::internal(&e))?;
+    let pages = usize::try_from(total)
+        .unwrap_or(0)
+        .div_ceil(PAGE_SIZE)
+        .max(1);
+    let page = page.min(pages);
+    if rows.is_empty() && page > 1 {
+        // Past the last page: show the last one.
+        page_query.offset = i64::try_from((page - 1) * PAGE_SIZE).unwrap_or(0);
+        (rows, total) = store
+            .connection_page(viewer.project(), &page_query)
+            .await
+            .map_err(|e| WebError::internal(&e))?;
+    }
+    let project_total = if total > 0 || query.is_unfiltered() {
+        usize::try_from(total).unwrap_or(0)
+    } else {
+        store
+            .connection_page(
+                viewer.project(),
+                &PageQuery {
+                    status: None,
+                    piece: None,
+                    search: None,
+                    limit: 0,
+                    offset: 0,
+                    ..page_query.clone()
+                },
+            )
+            .await
+            .map_err(|e| WebError::internal(&e))?
+            .1 as usize
+    };
+    let total = usize::try_from(total).unwrap_or(0);
     let start = (page - 1) * PAGE_SIZE;
     let dir = if descending { "desc" } else { "asc" };
     let mut apps: Vec<FilterOption> = state
@@ -196,8 +230,6 @@ pub async fn list(
         layout,
         rows: rows
             .iter()
-            .skip(start)
-            .take(PAGE_SIZE)
             .map(|c| row_view(c, app_name(&c.piece)))
             .collect(),
         total,

@@ -46,11 +46,11 @@ impl Layout {
         let projects = state.web.accounts.projects(session).await?;
         let attention = state
             .connections
-            .list(viewer.project())
-            .await?
-            .iter()
-            .filter(|c| needs_attention(c))
-            .count();
+            .store()
+            .attention_count(viewer.project())
+            .await
+            .map_err(|e| WebError::internal(&e))?;
+        let attention = usize::try_from(attention).unwrap_or(0);
         Ok(Layout {
             title: title.into(),
             section,
