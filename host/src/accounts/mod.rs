@@ -226,21 +226,21 @@ impl Accounts {
     }
 
     /// Makes sure the session looks at a project its user is still a member of: keeps
-    /// the current one if so, else moves to the user's first project; false when the
-    /// user belongs to no project.
-    pub async fn settle_project(&self, session: &mut Session) -> Result<bool> {
+    /// the current one if so, else moves to the user's first project. Returns the
+    /// user's projects (the page's picker shows them); empty when the user belongs to
+    /// none.
+    pub async fn settle_project(&self, session: &mut Session) -> Result<Vec<MembershipRow>> {
         let projects = self.projects(session).await?;
         if projects.iter().any(|p| p.id == session.project_id) {
-            return Ok(true);
+            return Ok(projects);
         }
-        let Some(first) = projects.first() else {
-            return Ok(false);
-        };
-        self.store
-            .set_session_project(&session.id_hash, &first.id)
-            .await?;
-        session.project_id = first.id.clone();
-        Ok(true)
+        if let Some(first) = projects.first() {
+            self.store
+                .set_session_project(&session.id_hash, &first.id)
+                .await?;
+            session.project_id = first.id.clone();
+        }
+        Ok(projects)
     }
 
     /// Switches the session to `project_id` if the user is a member; false otherwise.

@@ -441,13 +441,23 @@ pub async fn new_form(
     let piece = piece_of(&state, &piece)?;
     let title = format!("New {} connection", piece.info().display_name);
     let layout = Layout::of(&state, &viewer, "connections", title).await?;
-    let existing = state.connections.list(viewer.project()).await?;
+    // The first free of `slug`, `slug-2`, `slug-3`…: asked one by one rather than by
+    // loading the project's every connection.
     let base = crate::connections::external_id::slug(&piece.info().display_name);
-    let free = |candidate: &str| !existing.iter().any(|c| c.external_id == candidate);
-    let external_id = std::iter::once(base.clone())
-        .chain((2..).map(|n| format!("{base}-{n}")))
-        .find(|c| free(c))
-        .unwrap_or(base);
+    let mut external_id = base.clone();
+    for n in 2.. {
+        let taken = state
+            .connections
+            .store()
+            .find_connection(viewer.project(), &external_id)
+            .await
+            .map_err(|e| WebError::internal(&e))?
+            .is_some();
+        if !taken {
+            break;
+        }
+        external_id = format!("{base}-{n}");
+    }
     Ok(render(
         StatusCode::OK,
         &NewPage {

@@ -43,7 +43,6 @@ impl Layout {
         title: impl Into<String>,
     ) -> Result<Layout, WebError> {
         let session = &viewer.0;
-        let projects = state.web.accounts.projects(session).await?;
         let attention = state
             .connections
             .store()
@@ -56,12 +55,13 @@ impl Layout {
             section,
             email: session.email.clone(),
             csrf: session.csrf_token.clone(),
-            projects: projects
-                .into_iter()
+            projects: viewer
+                .1
+                .iter()
                 .map(|p| ProjectChoice {
                     selected: p.id == session.project_id,
-                    id: p.id,
-                    name: p.name,
+                    id: p.id.clone(),
+                    name: p.name.clone(),
                 })
                 .collect(),
             attention,

@@ -7,6 +7,7 @@
 use super::WebError;
 use crate::accounts::{Session, csrf_matches};
 use crate::api::AppState;
+use crate::store::accounts::MembershipRow;
 use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, HeaderValue, SET_COOKIE};
 use axum::http::request::Parts;
@@ -112,10 +113,11 @@ fn read_cookie(parts: &Parts, name: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-/// The signed-in user of a page request, with the project the session looks at.
+/// The signed-in user of a page request, with the project the session looks at and
+/// the user's projects (read once per request, for the check and the picker).
 /// Extracting it redirects to `/login` when there is no live session.
 #[derive(Debug, Clone)]
-pub struct Viewer(pub Session);
+pub struct Viewer(pub Session, pub Vec<MembershipRow>);
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
@@ -127,8 +129,8 @@ impl FromRequestParts<AppState> for Viewer {
         };
         match web.accounts.session(&cookie).await {
             Ok(Some(mut session)) => match web.accounts.settle_project(&mut session).await {
-                Ok(true) => Ok(Viewer(session)),
-                Ok(false) => Err(WebError::NoProject.into_response()),
+                Ok(projects) if projects.is_empty() => Err(WebError::NoProject.into_response()),
+                Ok(projects) => Ok(Viewer(session, projects)),
                 Err(e) => Err(WebError::from(e).into_response()),
             },
             Ok(None) => {
