@@ -1,7 +1,7 @@
 // ThinkFleet Connections: the little the pages do with JavaScript. Every page works
 // without it; this adds auto-submit of the project picker, confirmation before a
-// delete, an external id that follows the name, the OAuth2 popup, and
-// copy-to-clipboard.
+// delete, an external id that follows the name, the OAuth2 popup, "New connection…"
+// in a step's Connection dropdown, and copy-to-clipboard.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -11,6 +11,13 @@
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+  // A step's "New connection…" leaves for the New Connection form at once (the server
+  // keeps the step's values in the way back).
+  document.querySelectorAll("select[data-new-connection]").forEach(function (select) {
+    select.addEventListener("change", function () {
+      if (select.value === "__new__") { select.form.submit(); }
     });
   });
   // The external id follows the name (as the server's default does) until it is edited.
@@ -29,7 +36,8 @@
     });
   });
   // OAuth2: Connect and Reconnect open the provider in a popup; when the popup reports
-  // back, the page goes to the connection, or shows why it did not connect.
+  // back, the page goes to the connection (or back to the flow it was made for), or
+  // shows why it did not connect.
   document.querySelectorAll("form[data-popup]").forEach(function (form) {
     form.addEventListener("submit", function () {
       window.open("about:blank", form.target, "popup,width=560,height=720");
@@ -39,8 +47,14 @@
     if (event.origin !== window.location.origin || !event.data ||
         event.data.source !== "thinkfleet-oauth") { return; }
     if (event.data.ok && event.data.connection) {
-      window.location.assign("/connections/" +
-        encodeURIComponent(event.data.connection.external_id) + "?done=connected");
+      var key = encodeURIComponent(event.data.connection.external_id);
+      var back = document.querySelector("form[data-popup][data-return]");
+      if (back) {
+        window.location.assign(back.getAttribute("data-return") +
+          (back.hasAttribute("data-add-connection") ? "&connection=" + key : ""));
+      } else {
+        window.location.assign("/connections/" + key + "?done=connected");
+      }
     } else {
       var box = document.getElementById("oauth-error");
       if (box) { box.textContent = event.data.error || "Not connected."; box.hidden = false; }

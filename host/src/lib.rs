@@ -43,3 +43,4 @@ pub mod tokens;
 pub mod trouble;
 pub mod vault;
 pub mod web;
+pub mod webhooks;

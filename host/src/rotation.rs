@@ -3,8 +3,8 @@
 //! Resumable by construction: rows are read in batches of those not yet under the
 //! current key, and each row is rewritten by its own compare-and-swap statement. A
 //! kill at any moment leaves every row whole, under the old key or the new one, and the
-//! next run picks up where this one stopped. OAuth apps' client secrets are rotated
-//! the same way. Pending OAuth2 authorizations live ten minutes and are left alone:
+//! next run picks up where this one stopped. OAuth apps' client secrets and projects'
+//! webhook signing secrets are rotated the same way. Pending OAuth2 authorizations live ten minutes and are left alone:
 //! keep the old key in `AP_ENCRYPTION_KEY_PREVIOUS` that long.
 
 use crate::store::{Store, StoreError};
@@ -51,6 +51,7 @@ pub async fn rotate(
             .await?;
         if rows.is_empty() {
             rotate_oauth_apps(store, vault, &mut report).await?;
+            rotate_webhook_secrets(store, vault, &mut report).await?;
             return Ok(report);
         }
         for row in rows {
@@ -96,6 +97,36 @@ async fn rotate_oauth_apps(
             })?;
         if store
             .swap_oauth_app_sealed(&piece, &sealed, &resealed)
+            .await?
+        {
+            report.rotated += 1;
+        } else {
+            report.raced += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The projects' webhook signing secrets (one per project at most: one pass).
+async fn rotate_webhook_secrets(
+    store: &Store,
+    vault: &Vault,
+    report: &mut Report,
+) -> Result<(), RotationError> {
+    for (project, sealed) in store.webhooks_to_rotate(vault.current_version()).await? {
+        let binding = Binding {
+            project: &project,
+            kind: RecordKind::WebhookSecret.as_str(),
+            id: &project,
+        };
+        let resealed = vault
+            .reseal(binding, &sealed)
+            .map_err(|error| RotationError::Open {
+                id: format!("webhook of project {project}"),
+                error,
+            })?;
+        if store
+            .swap_webhook_sealed(&project, &sealed, &resealed)
             .await?
         {
             report.rotated += 1;

@@ -7,6 +7,7 @@ use crate::oauth::OAuth;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 use crate::vault::{KeyConfig, KeySource, load_keys};
+use crate::webhooks::{WebhookTiming, Webhooks};
 use secrecy::SecretString;
 use std::future::Future;
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub struct ServeConfig {
     pub admin_token: Option<SecretString>,
     /// How often the background refresher looks for OAuth2 tokens about to expire.
     pub refresh_interval: Duration,
+    /// When the connection-health webhook worker looks and how it retries.
+    pub webhooks: WebhookTiming,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("keys", &self.keys)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("refresh_interval", &self.refresh_interval)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -104,9 +108,16 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         config.runtime.outbound.clone(),
         &public_url,
     );
+    let webhooks = Webhooks::new(
+        connections.clone(),
+        config.runtime.outbound.clone(),
+        &public_url,
+        config.webhooks,
+    );
     Ok(AppState::new(
         connections,
         oauth,
+        webhooks,
         config.admin_token.clone(),
         &public_url,
     ))
@@ -155,7 +166,8 @@ pub async fn setup_link(state: &AppState) -> Result<Option<String>, ServeError> 
     }))
 }
 
-/// Serves `state` on a bound `listener`, with the background OAuth2 refresher, until
+/// Serves `state` on a bound `listener`, with the background OAuth2 refresher and the
+/// webhook worker, until
 /// `shutdown` completes; then closes the store. `serve` and the in-process test app
 /// share it.
 pub async fn run(
@@ -170,6 +182,7 @@ pub async fn run(
             .clone()
             .run_refresher(refresh_interval, REFRESH_WINDOW),
     );
+    let webhooks = tokio::spawn(state.webhooks.clone().run_worker());
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -180,6 +193,7 @@ pub async fn run(
         .await
         .map_err(|e| ServeError::Startup(format!("server: {e}")))?;
     refresher.abort();
+    webhooks.abort();
     store.close().await;
     Ok(())
 }

@@ -24,6 +24,17 @@ impl Trouble {
         }
     }
 
+    /// The trouble with this stable code, if it is one of the three.
+    pub fn from_code(code: &str) -> Option<Trouble> {
+        [
+            Trouble::ConnectionNotFound,
+            Trouble::ConnectionExpired,
+            Trouble::InvalidApiKey,
+        ]
+        .into_iter()
+        .find(|t| t.code() == code)
+    }
+
     /// The words users see.
     pub const fn message(self) -> &'static str {
         match self {
@@ -59,6 +70,7 @@ mod tests {
         ] {
             assert_eq!(t.code(), t.message().to_lowercase().replace(' ', "_"));
             assert!(!t.fix().is_empty());
+            assert_eq!(Trouble::from_code(t.code()), Some(t));
         }
     }
 }

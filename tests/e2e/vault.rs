@@ -38,6 +38,7 @@ async fn service(home: &DataHome, current: &str, previous: Option<&str>) -> Conn
         public_url: None,
         admin_token: None,
         refresh_interval: std::time::Duration::from_secs(3600),
+        webhooks: thinkfleet::webhooks::WebhookTiming::default(),
     };
     state(&config).await.expect("state").connections
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thinkfleet::runtime::{Limits, OutboundPolicy, Override, RuntimeConfig};
 use thinkfleet::server::ServeConfig;
+use thinkfleet::webhooks::WebhookTiming;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Child;
 use tokio::sync::oneshot;
@@ -26,6 +27,7 @@ pub struct Settings {
     refresh_interval: Option<Duration>,
     log_filter: String,
     process: bool,
+    webhooks: WebhookTiming,
 }
 
 impl Default for Settings {
@@ -37,6 +39,7 @@ impl Default for Settings {
             refresh_interval: None,
             log_filter: "debug".into(),
             process: false,
+            webhooks: WebhookTiming::default(),
         }
     }
 }
@@ -76,6 +79,17 @@ impl Settings {
     /// The log filter (`RUST_LOG` syntax; default `debug`, so leak scans see everything).
     pub fn log(mut self, filter: &str) -> Self {
         filter.clone_into(&mut self.log_filter);
+        self
+    }
+
+    /// The webhook worker looks every `tick` and retries after `first_retry`, doubling,
+    /// for `attempts` attempts (in-process apps only; default: `serve`'s).
+    pub fn webhooks(mut self, tick: Duration, first_retry: Duration, attempts: u32) -> Self {
+        self.webhooks = WebhookTiming {
+            tick,
+            first_retry,
+            attempts,
+        };
         self
     }
 
@@ -143,6 +157,7 @@ impl Settings {
             public_url: None,
             admin_token: self.admin_token.clone().map(Into::into),
             refresh_interval: self.refresh(),
+            webhooks: self.webhooks,
         }
     }
 }

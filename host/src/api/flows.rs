@@ -121,5 +121,5 @@ pub async fn run(
     Project(project): Project,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RunReport>> {
-    Ok(Json(state.flows.run(&project, &id).await?))
+    Ok(Json(state.flows.run(&project, &id).await?.0))
 }

@@ -23,6 +23,7 @@ use crate::flows::Flows;
 use crate::oauth::OAuth;
 use crate::projects::Authenticator;
 use crate::web::{CookiePolicy, WebState};
+use crate::webhooks::Webhooks;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -52,6 +53,8 @@ pub struct AppState {
     pub admin_token: Option<Arc<SecretString>>,
     /// What the web pages need: users, sessions, the cookie policy.
     pub web: WebState,
+    /// Connection-health webhooks.
+    pub webhooks: Webhooks,
 }
 
 impl AppState {
@@ -60,6 +63,7 @@ impl AppState {
     pub fn new(
         connections: Connections,
         oauth: OAuth,
+        webhooks: Webhooks,
         admin_token: Option<SecretString>,
         public_url: &str,
     ) -> Self {
@@ -73,6 +77,7 @@ impl AppState {
             },
             oauth,
             admin_token: admin_token.map(Arc::new),
+            webhooks,
             connections,
         }
     }

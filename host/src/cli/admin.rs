@@ -150,6 +150,7 @@ pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
         public_url: None,
         admin_token: None,
         refresh_interval: std::time::Duration::from_secs(3600),
+        webhooks: crate::webhooks::WebhookTiming::default(),
     };
     let state = crate::server::state(&config)
         .await

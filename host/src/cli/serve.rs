@@ -42,6 +42,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
             .filter(|t| !t.is_empty())
             .map(secrecy::SecretString::from),
         refresh_interval: std::time::Duration::from_secs(args.oauth_refresh_interval_secs.max(1)),
+        webhooks: crate::webhooks::WebhookTiming::default(),
     };
     crate::server::serve(config, shutdown_signal())
         .await

@@ -3,16 +3,19 @@
 //! sandboxed piece call, and report each step with a stable error code.
 
 pub mod definition;
+mod replace;
 mod run;
 pub mod template;
 
 pub use definition::{FlowDefinition, StepDefinition};
+pub use replace::Replaced;
 pub use run::{RunReport, StepError, StepReport};
 
 use crate::connections::Connections;
 use crate::local_cache::LocalCache;
 use crate::oauth::OAuth;
-use crate::store::{FlowRow, StoreError};
+use crate::store::{FlowRow, NewRun, RunRow, StoreError, now_ms};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Why a flow operation failed.
@@ -167,14 +170,81 @@ impl Flows {
         }
     }
 
-    /// Runs the project's flow `id` now.
-    pub async fn run(&self, project: &str, id: &str) -> Result<RunReport, FlowError> {
+    /// Runs the project's flow `id` now and records the run (see [`Flows::runs`]); the
+    /// report, and the run's number unless recording it failed (which is logged: the
+    /// run itself happened).
+    pub async fn run(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<(RunReport, Option<i64>), FlowError> {
         let key = (project.to_owned(), id.to_owned());
         let stamp = self.cache.stamp();
         let flow = match self.cache.get(&key) {
             Some(flow) => flow,
             None => self.cache.put(stamp, key, self.get(project, id).await?),
         };
-        Ok(run::run(&self.connections, &self.oauth, project, &flow).await)
+        let started_at = now_ms();
+        let report = run::run(&self.connections, &self.oauth, project, &flow).await;
+        let recorded = match serde_json::to_string(&report) {
+            Ok(text) => self
+                .connections
+                .store()
+                .insert_run(&NewRun {
+                    project_id: project,
+                    flow_id: id,
+                    status: report.status,
+                    report: text,
+                    started_at,
+                    finished_at: now_ms(),
+                })
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let run_id = recorded
+            .inspect_err(|e| tracing::error!(error = %e, flow = id, "recording a run failed"))
+            .ok();
+        Ok((report, run_id))
+    }
+
+    /// The flow's newest runs (at most `limit`), newest first.
+    pub async fn runs(
+        &self,
+        project: &str,
+        id: &str,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, FlowError> {
+        Ok(self
+            .connections
+            .store()
+            .list_runs(project, id, limit)
+            .await?)
+    }
+
+    /// Run `run` of the project's flow `id`.
+    pub async fn recorded_run(
+        &self,
+        project: &str,
+        id: &str,
+        run: i64,
+    ) -> Result<RunRow, FlowError> {
+        self.connections
+            .store()
+            .get_run(project, id, run)
+            .await?
+            .ok_or(FlowError::NotFound)
+    }
+
+    /// The newest run of each of the project's flows that has run, by flow id.
+    pub async fn last_runs(&self, project: &str) -> Result<HashMap<String, RunRow>, FlowError> {
+        Ok(self
+            .connections
+            .store()
+            .last_runs(project)
+            .await?
+            .into_iter()
+            .map(|r| (r.flow_id.clone(), r))
+            .collect())
     }
 }

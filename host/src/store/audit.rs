@@ -4,6 +4,19 @@
 use super::{Result, Store, now_ms};
 use sqlx::AnyConnection;
 
+/// Every kind of event, with its words for filters.
+pub const EVENT_KINDS: [(&str, &str); 9] = [
+    ("created", "Created"),
+    ("used", "Used by a flow"),
+    ("renamed", "Renamed"),
+    ("reconnected", "Reconnected"),
+    ("refreshed", "Token refreshed"),
+    ("refresh_failed", "Refresh failed"),
+    ("replaced", "Replaced in flows"),
+    ("replacing", "Took another's place in flows"),
+    ("deleted", "Deleted"),
+];
+
 /// An event to append.
 #[derive(Debug, Clone, Default)]
 pub struct NewAuditEvent<'a> {
@@ -13,7 +26,8 @@ pub struct NewAuditEvent<'a> {
     pub connection_id: Option<&'a str>,
     /// Its external id at the time.
     pub external_id: Option<&'a str>,
-    /// `created`, `used`, `renamed`, `reconnected`, `deleted`, `refreshed`, `refresh_failed`.
+    /// `created`, `used`, `renamed`, `reconnected`, `deleted`, `refreshed`, `refresh_failed`,
+    /// `replaced`, `replacing` (see [`EVENT_KINDS`]).
     pub event: &'a str,
     /// The flow, for `used`.
     pub flow_id: Option<&'a str>,
@@ -37,6 +51,19 @@ impl<'a> NewAuditEvent<'a> {
             detail,
         }
     }
+}
+
+/// Which events to list; `None` passes every value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    /// Events of this connection id.
+    pub connection_id: Option<&'a str>,
+    /// Events of the connection that had this external id (deleted ones too).
+    pub external_id: Option<&'a str>,
+    /// Events of this flow.
+    pub flow_id: Option<&'a str>,
+    /// Events of this kind.
+    pub event: Option<&'a str>,
 }
 
 /// A stored event.
@@ -68,14 +95,34 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
+        let filter = AuditFilter {
+            connection_id,
+            ..AuditFilter::default()
+        };
+        self.filter_audit(project_id, &filter, before, limit).await
+    }
+
+    /// The project's events that pass `filter`, newest first, before sequence number
+    /// `before` (for paging).
+    pub async fn filter_audit(
+        &self,
+        project_id: &str,
+        filter: &AuditFilter<'_>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
         Ok(sqlx::query_as(
             "SELECT id, connection_id, external_id, event, flow_id, detail, at \
              FROM audit_events WHERE project_id = $1 \
-             AND ($2 = '' OR connection_id = $2) AND id < $3 \
-             ORDER BY id DESC LIMIT $4",
+             AND ($2 = '' OR connection_id = $2) AND ($3 = '' OR external_id = $3) \
+             AND ($4 = '' OR flow_id = $4) AND ($5 = '' OR event = $5) AND id < $6 \
+             ORDER BY id DESC LIMIT $7",
         )
         .bind(project_id)
-        .bind(connection_id.unwrap_or(""))
+        .bind(filter.connection_id.unwrap_or(""))
+        .bind(filter.external_id.unwrap_or(""))
+        .bind(filter.flow_id.unwrap_or(""))
+        .bind(filter.event.unwrap_or(""))
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(self.pool())

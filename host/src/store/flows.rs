@@ -109,14 +109,18 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes a flow (its references go with it); false when there is none.
+    /// Deletes a flow (its references and runs go with it); false when there is none.
     pub async fn delete_flow(&self, project_id: &str, id: &str) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM flow_connection_refs WHERE flow_id = $2 AND project_id = $1")
+        for table in ["flow_connection_refs", "flow_runs"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE flow_id = $2 AND project_id = $1"
+            ))
             .bind(project_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        }
         let done = sqlx::query("DELETE FROM flows WHERE project_id = $1 AND id = $2")
             .bind(project_id)
             .bind(id)
@@ -158,5 +162,56 @@ impl Store {
         .bind(external_id)
         .fetch_all(self.pool())
         .await?)
+    }
+}
+
+/// A flow's new definition, written only if the flow is unchanged since it was read.
+#[derive(Debug, Clone)]
+pub struct FlowRewrite {
+    /// The flow.
+    pub id: String,
+    /// Its `updated_at` when it was read.
+    pub read_at: i64,
+    /// The new steps, as JSON text.
+    pub definition: String,
+    /// The external ids they reference.
+    pub refs: Vec<String>,
+}
+
+impl Store {
+    /// Rewrites several of the project's flows and appends `events`, in one transaction:
+    /// all or nothing. False (and nothing written) when one of the flows changed or
+    /// went since it was read.
+    pub async fn rewrite_flows(
+        &self,
+        project_id: &str,
+        rewrites: &[FlowRewrite],
+        events: Vec<super::NewAuditEvent<'_>>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let now = now_ms();
+        for flow in rewrites {
+            let done = sqlx::query(
+                "UPDATE flows SET definition = $3, updated_at = $4 \
+                 WHERE project_id = $1 AND id = $2 AND updated_at = $5",
+            )
+            .bind(project_id)
+            .bind(&flow.id)
+            .bind(&flow.definition)
+            .bind(now.max(flow.read_at + 1))
+            .bind(flow.read_at)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            write_refs(&mut tx, project_id, &flow.id, &flow.refs).await?;
+        }
+        for event in events {
+            super::audit::append_audit_in(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -13,15 +13,19 @@ mod connections;
 mod flows;
 mod oauth;
 mod projects;
+mod runs;
+mod webhooks;
 
-pub use audit::{AuditEvent, NewAuditEvent};
+pub use audit::{AuditEvent, AuditFilter, EVENT_KINDS, NewAuditEvent};
 pub use connection_page::{PageQuery, SortKey};
 pub use connections::{
     ConnectionRow, ConnectionStatus, NewConnection, SealedRow, UnknownStatus, UseRecord,
 };
-pub use flows::{FlowRef, FlowRow};
+pub use flows::{FlowRef, FlowRewrite, FlowRow};
 pub use oauth::{RefreshFailure, RefreshRow, StateRow};
 pub use projects::{TokenInfo, TokenRow};
+pub use runs::{NewRun, RUNS_KEPT, RunRow};
+pub use webhooks::{Attempt, DeliveryRow, NewDelivery, StatusChange, WebhookRow};
 
 use crate::vault::Sealed;
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};

@@ -47,14 +47,17 @@ pub enum RecordKind {
     OauthApp,
     /// A pending OAuth2 authorization's verifier.
     OauthState,
+    /// A project's webhook signing secret.
+    WebhookSecret,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 3] = [
+    pub const ALL: [RecordKind; 4] = [
         RecordKind::Connection,
         RecordKind::OauthApp,
         RecordKind::OauthState,
+        RecordKind::WebhookSecret,
     ];
 
     /// The kind's word, as bound into associated data. The one table of them.
@@ -63,6 +66,7 @@ impl RecordKind {
             RecordKind::Connection => "connection",
             RecordKind::OauthApp => "oauth-app",
             RecordKind::OauthState => "oauth-state",
+            RecordKind::WebhookSecret => "webhook-secret",
         }
     }
 }

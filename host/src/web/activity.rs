@@ -1,13 +1,14 @@
 //! The audit trail in words: the Audit page (the project's events, newest first, 50 a
-//! page) and the activity list of a connection's page share one description of an
+//! page, filtered by connection, flow and kind) and the activity list of a connection's page share one description of an
 //! event, with flows named rather than numbered.
 
+use super::connections::FilterOption;
 use super::connections::when;
 use super::layout::Layout;
 use super::session::Viewer;
 use super::{WebError, render};
 use crate::api::AppState;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, AuditFilter, EVENT_KINDS};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -64,6 +65,15 @@ pub fn describe(e: &AuditEvent, flows: &HashMap<String, String>) -> EventView {
             None => "Used".to_owned(),
         },
         "refreshed" => "Access token refreshed".to_owned(),
+        "replaced" | "replacing" => {
+            let flows = detail.get("flows").and_then(|v| v.as_u64()).unwrap_or(0);
+            let verb = if e.event == "replaced" {
+                "Replaced by"
+            } else {
+                "Took the place of"
+            };
+            format!("{verb} “{}” in {flows} flow(s)", text("with"))
+        }
         other => match text("reason") {
             "" => other.replace('_', " "),
             reason => format!("{} ({})", other.replace('_', " "), reason.replace('_', " ")),
@@ -82,13 +92,28 @@ struct AuditPage {
     layout: Layout,
     events: Vec<EventView>,
     older: Option<String>,
+    connections: Vec<FilterOption>,
+    flows: Vec<FilterOption>,
+    kinds: Vec<FilterOption>,
+    filtered: bool,
 }
 
-/// The Audit page's query: events before this sequence number.
+/// The Audit page's query: filters (connection external id, flow id, event kind) and
+/// events before this sequence number.
 #[derive(Deserialize, Default)]
 pub struct AuditQuery {
     #[serde(default)]
     before: String,
+    #[serde(default)]
+    connection: String,
+    #[serde(default)]
+    flow: String,
+    #[serde(default)]
+    event: String,
+}
+
+fn some(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
 }
 
 /// `GET /audit`.
@@ -99,23 +124,91 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let project = viewer.project();
     let before = query.before.parse::<i64>().ok();
+    let filter = AuditFilter {
+        external_id: some(&query.connection),
+        flow_id: some(&query.flow),
+        event: some(&query.event),
+        ..AuditFilter::default()
+    };
     let mut events = state
         .connections
-        .audit(project, None, before, PAGE_SIZE + 1)
-        .await?;
+        .store()
+        .filter_audit(project, &filter, before, PAGE_SIZE + 1)
+        .await
+        .map_err(|e| WebError::internal(&e))?;
     let more = events.len() > PAGE_SIZE as usize;
     events.truncate(PAGE_SIZE as usize);
     let older = more
-        .then(|| events.last().map(|e| format!("/audit?before={}", e.id)))
+        .then(|| {
+            events.last().map(|e| {
+                let mut href = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in [
+                    ("connection", &query.connection),
+                    ("flow", &query.flow),
+                    ("event", &query.event),
+                ] {
+                    if !v.is_empty() {
+                        href.append_pair(k, v);
+                    }
+                }
+                href.append_pair("before", &e.id.to_string());
+                format!("/audit?{}", href.finish())
+            })
+        })
         .flatten();
-    let flows = flow_names(&state, project).await?;
+    let flow_names = flow_names(&state, project).await?;
+    let mut flows: Vec<FilterOption> = flow_names
+        .iter()
+        .map(|(id, name)| FilterOption {
+            selected: *id == query.flow,
+            value: id.clone(),
+            label: name.clone(),
+        })
+        .collect();
+    flows.sort_by(|a, b| a.label.cmp(&b.label));
+    let mut connections: Vec<FilterOption> = state
+        .connections
+        .store()
+        .list_connections(project)
+        .await
+        .map_err(|e| WebError::internal(&e))?
+        .into_iter()
+        .map(|c| FilterOption {
+            selected: c.external_id == query.connection,
+            label: format!("{} ({})", c.display_name, c.external_id),
+            value: c.external_id,
+        })
+        .collect();
+    connections.sort_by(|a, b| a.label.cmp(&b.label));
+    if !query.connection.is_empty() && !connections.iter().any(|c| c.selected) {
+        // A deleted connection's events stay listed under its external id.
+        connections.push(FilterOption {
+            value: query.connection.clone(),
+            label: format!("{} (deleted)", query.connection),
+            selected: true,
+        });
+    }
+    let kinds = EVENT_KINDS
+        .iter()
+        .map(|(kind, label)| FilterOption {
+            selected: *kind == query.event,
+            value: (*kind).to_owned(),
+            label: (*label).to_owned(),
+        })
+        .collect();
     let layout = Layout::of(&state, &viewer, "audit", "Audit").await?;
     Ok(render(
         StatusCode::OK,
         &AuditPage {
             layout,
-            events: events.iter().map(|e| describe(e, &flows)).collect(),
+            events: events.iter().map(|e| describe(e, &flow_names)).collect(),
             older,
+            connections,
+            flows,
+            kinds,
+            filtered: filter.external_id.is_some()
+                || filter.flow_id.is_some()
+                || filter.event.is_some(),
         },
     ))
 }

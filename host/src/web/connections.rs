@@ -291,7 +291,7 @@ fn row_view(c: &ConnectionRow, app: String) -> RowView {
 }
 
 /// A status's label and CSS class.
-fn status_label(status: &str) -> (&'static str, &'static str) {
+pub fn status_label(status: &str) -> (&'static str, &'static str) {
     match status {
         "active" => ("Active", "status-active"),
         "expired" => ("Expired", "status-expired"),
@@ -395,6 +395,21 @@ struct NewPage {
     external_id: String,
     fields: Vec<FieldView>,
     error: Option<String>,
+    /// The flow step this connection is made for (a path back into the step editor).
+    back: Option<String>,
+}
+
+/// The New Connection form's query: the step editor's way back, when the form was
+/// opened from a step's "New connection…".
+#[derive(Deserialize, Default)]
+pub struct NewQuery {
+    #[serde(default, rename = "return")]
+    back: String,
+}
+
+/// `back` if it is a way back into the step editor.
+fn way_back(back: &str) -> Option<String> {
+    super::step::safe_return(back).then(|| back.to_owned())
 }
 
 fn piece_of<'a>(state: &'a AppState, name: &str) -> Result<&'a LoadedPiece, WebError> {
@@ -437,6 +452,7 @@ pub async fn new_form(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(piece): Path<String>,
+    Query(query): Query<NewQuery>,
 ) -> Result<Response, WebError> {
     let piece = piece_of(&state, &piece)?;
     let title = format!("New {} connection", piece.info().display_name);
@@ -469,6 +485,7 @@ pub async fn new_form(
             oauth_ready: oauth_ready(&state, piece).await?,
             piece: piece_view(piece),
             error: None,
+            back: way_back(&query.back),
         },
     ))
 }
@@ -497,9 +514,15 @@ pub async fn create(
             };
             match state.connections.create(viewer.project(), request).await {
                 Ok(row) => {
-                    return Ok(
-                        Redirect::to(&format!("/connections/{}", row.external_id)).into_response()
-                    );
+                    let to = match way_back(posted.text("return")) {
+                        Some(back) => format!(
+                            "{back}&connection={}",
+                            url::form_urlencoded::byte_serialize(row.external_id.as_bytes())
+                                .collect::<String>()
+                        ),
+                        None => format!("/connections/{}", row.external_id),
+                    };
+                    return Ok(Redirect::to(&to).into_response());
                 }
                 Err(e) => Err(user_message(e)?),
             }
@@ -519,6 +542,7 @@ pub async fn create(
             oauth_ready: oauth_ready(&state, piece).await?,
             piece: piece_view(piece),
             error,
+            back: way_back(posted.text("return")),
         },
     ))
 }
@@ -544,6 +568,9 @@ struct ShowPage {
     piece: PieceView,
     attention: bool,
     flows: Vec<FlowRef>,
+    /// The project's other connections of the same piece (for "Use another connection
+    /// instead").
+    alternatives: Vec<FilterOption>,
     fields: Vec<FieldView>,
     events: Vec<EventView>,
     error: Option<String>,
@@ -568,6 +595,7 @@ pub async fn show(
         "renamed" => Some("Renamed. Flows keep working: they use the external id."),
         "reconnected" => Some("Reconnected. Flows use the new credentials from now on."),
         "connected" => Some("Connected. Flows can use this connection now."),
+        "replaced" => Some("Done: those flows use the other connection now."),
         _ => None,
     };
     show_page(&state, &viewer, &key, StatusCode::OK, None, None, notice).await
@@ -594,10 +622,16 @@ async fn show_page(
         .iter()
         .map(|e| super::activity::describe(e, &flow_names))
         .collect();
+    let alternatives = if flows.is_empty() {
+        Vec::new()
+    } else {
+        others_of_piece(state, project, &row).await?
+    };
     let layout = Layout::of(state, viewer, "connections", row.display_name.clone()).await?;
     Ok(render(
         status,
         &ShowPage {
+            alternatives,
             layout,
             attention: needs_attention(&row),
             row: row_view(&row, piece.info().display_name.clone()),
@@ -609,6 +643,76 @@ async fn show_page(
             notice,
         },
     ))
+}
+
+/// The project's other connections of `row`'s piece, by name, with their status.
+async fn others_of_piece(
+    state: &AppState,
+    project: &str,
+    row: &ConnectionRow,
+) -> Result<Vec<FilterOption>, WebError> {
+    let (rows, _) = state
+        .connections
+        .store()
+        .connection_page(
+            project,
+            &PageQuery {
+                status: None,
+                piece: Some(&row.piece),
+                search: None,
+                search_pieces: &[],
+                sort: SortKey::Name,
+                descending: false,
+                offset: 0,
+                limit: 500,
+            },
+        )
+        .await
+        .map_err(|e| WebError::internal(&e))?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.id != row.id)
+        .map(|r| FilterOption {
+            label: format!("{} ({})", r.display_name, status_label(&r.status).0),
+            value: r.external_id,
+            selected: false,
+        })
+        .collect())
+}
+
+/// `POST /connections/{id}/replace`: "Use another connection instead" — every flow
+/// step that uses this connection is pointed at the chosen one, all in one go.
+pub async fn replace(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    let row = state.connections.get(viewer.project(), &key).await?;
+    match state
+        .flows
+        .replace_connection(viewer.project(), &row.external_id, posted.text("with"))
+        .await
+    {
+        Ok(_) => Ok(
+            Redirect::to(&format!("/connections/{}?done=replaced", row.external_id))
+                .into_response(),
+        ),
+        Err(crate::flows::FlowError::Invalid(why)) => {
+            show_page(
+                &state,
+                &viewer,
+                &key,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(format!("Nothing changed: {why}.")),
+                None,
+                None,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /connections/{id}/rename`.

@@ -1,7 +1,8 @@
-//! Connection forms rendered from a piece's auth schema, and the posted form read back
-//! into the same [`ValueInput`] the API takes. Secret text is a password input whose
-//! value is never written back into a page; other values are kept when the form is
-//! shown again with an error.
+//! Forms rendered from a piece's schema: a connection's fields from its auth schema
+//! (read back into the same [`ValueInput`] the API takes) and a flow step's fields from
+//! its action's props (read back into the step's JSON input). Secret text is a password
+//! input whose value is never written back into a page; other values are kept when the
+//! form is shown again with an error.
 
 use crate::connections::{PropInput, ValueInput};
 use crate::piece::{AuthSchema, Prop, PropKind};
@@ -11,6 +12,8 @@ use std::collections::BTreeMap;
 
 /// The prefix of the inputs that carry the credential's fields.
 const FIELD: &str = "f.";
+/// The prefix of the inputs that carry a step's props.
+pub const STEP_FIELD: &str = "p.";
 
 /// A posted form: every input by name, held as secrets until a field is known not to
 /// be one.
@@ -31,7 +34,27 @@ impl Posted {
     }
 
     fn field(&self, prop: &str) -> Option<&SecretString> {
-        self.0.get(&format!("{FIELD}{prop}"))
+        self.prefixed(FIELD, prop)
+    }
+
+    fn prefixed(&self, prefix: &str, prop: &str) -> Option<&SecretString> {
+        self.0.get(&format!("{prefix}{prop}"))
+    }
+
+    /// Every input but the CSRF token, as query-string pairs (for a link that shows
+    /// this form again with these values). Only for forms without secrets.
+    pub fn pairs_without_csrf(&self) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k.as_str() != "csrf")
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+            .collect()
+    }
+
+    /// These inputs with `name` set to `value`.
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.0.insert(name.to_owned(), SecretString::from(value));
+        self
     }
 }
 
@@ -72,8 +95,83 @@ pub struct FieldView {
 pub fn fields(schema: &AuthSchema, kept: Option<&Posted>) -> Vec<FieldView> {
     props(schema)
         .into_iter()
-        .map(|(key, prop)| field(key, prop, kept))
+        .map(|(key, prop)| field(FIELD, key, prop, kept, false))
         .collect()
+}
+
+/// A step's fields for its action's `props`, filled from `kept` (the posted form, or
+/// the saved step's input as [`step_values`] gives it), else from defaults. Numbers are
+/// text inputs: a value may be a `{{steps.…}}` reference.
+pub fn step_fields(props: &[Prop], kept: Option<&Posted>) -> Vec<FieldView> {
+    props
+        .iter()
+        .map(|prop| field(STEP_FIELD, &prop.name, prop, kept, true))
+        .collect()
+}
+
+/// A saved step's input as the form's values (non-strings as JSON text).
+pub fn step_values(props: &[Prop], input: &serde_json::Value) -> Posted {
+    let mut values = BTreeMap::new();
+    for prop in props {
+        let text = match input.get(&prop.name) {
+            None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => continue,
+            Some(serde_json::Value::Bool(true)) => "on".to_owned(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        values.insert(
+            format!("{STEP_FIELD}{}", prop.name),
+            SecretString::from(text),
+        );
+    }
+    Posted(values)
+}
+
+/// The posted step fields as the step's input: checkboxes as booleans, numbers as
+/// numbers (or text holding a reference), text that is a JSON array or object as that
+/// JSON, other text as text; empty fields are left out. A secret prop left empty keeps
+/// its value from `previous`. The error names the first required field left empty.
+pub fn step_input(
+    props: &[Prop],
+    posted: &Posted,
+    previous: Option<&serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    use serde_json::Value;
+    let mut input = match previous {
+        Some(Value::Object(map)) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for prop in props {
+        let text = posted
+            .prefixed(STEP_FIELD, &prop.name)
+            .map(|v| v.expose_secret().trim().to_owned())
+            .unwrap_or_default();
+        let secret = prop.secret || matches!(prop.kind, PropKind::SecretText);
+        let value = match &prop.kind {
+            PropKind::Checkbox => Some(Value::Bool(!text.is_empty())),
+            _ if text.is_empty() => None,
+            PropKind::Number => Some(
+                serde_json::from_str::<serde_json::Number>(&text)
+                    .map(Value::Number)
+                    .unwrap_or(Value::String(text)),
+            ),
+            _ if text.starts_with('[') || text.starts_with('{') => {
+                Some(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+            }
+            _ => Some(Value::String(text)),
+        };
+        match value {
+            Some(v) => {
+                input.insert(prop.name.clone(), v);
+            }
+            None if secret && input.contains_key(&prop.name) => {}
+            None if prop.required => return Err(format!("{} is required.", prop.display_name)),
+            None => {
+                input.remove(&prop.name);
+            }
+        }
+    }
+    Ok(input)
 }
 
 /// The schema's fields with the keys they are posted under.
@@ -90,7 +188,13 @@ fn props(schema: &AuthSchema) -> Vec<(&str, &Prop)> {
     }
 }
 
-fn field(key: &str, prop: &Prop, kept: Option<&Posted>) -> FieldView {
+fn field(
+    prefix: &str,
+    key: &str,
+    prop: &Prop,
+    kept: Option<&Posted>,
+    templated: bool,
+) -> FieldView {
     let secret = prop.secret || matches!(prop.kind, PropKind::SecretText);
     let default = prop.default_value.as_ref().map(|v| match v {
         serde_json::Value::String(s) => s.clone(),
@@ -101,20 +205,20 @@ fn field(key: &str, prop: &Prop, kept: Option<&Posted>) -> FieldView {
     } else {
         match kept {
             Some(posted) => posted
-                .field(key)
+                .prefixed(prefix, key)
                 .map(|v| v.expose_secret().to_owned())
                 .unwrap_or_default(),
             None => default.clone().unwrap_or_default(),
         }
     };
     let checked = match kept {
-        Some(posted) => posted.field(key).is_some(),
+        Some(posted) => posted.prefixed(prefix, key).is_some(),
         None => default.as_deref() == Some("true"),
     };
     let kind = match (&prop.kind, secret) {
         (_, true) => "password",
         (PropKind::LongText, _) => "textarea",
-        (PropKind::Number, _) => "number",
+        (PropKind::Number, _) if !templated => "number",
         (PropKind::Checkbox, _) => "checkbox",
         (PropKind::StaticDropdown { .. }, _) => "select",
         _ => "text",
@@ -131,7 +235,7 @@ fn field(key: &str, prop: &Prop, kept: Option<&Posted>) -> FieldView {
         _ => Vec::new(),
     };
     FieldView {
-        name: format!("{FIELD}{key}"),
+        name: format!("{prefix}{key}"),
         id: format!("field-{key}"),
         label: prop.display_name.clone(),
         help: prop.description.clone().filter(|d| !d.trim().is_empty()),

@@ -1,6 +1,6 @@
 //! The web UI: server-rendered pages (askama templates under `host/templates/`,
 //! compiled and auto-escaped) beside the JSON API, over the same services
-//! ([`crate::connections`], [`crate::accounts`]). Pages work without JavaScript; the
+//! ([`crate::connections`], [`crate::flows`], [`crate::accounts`]). Pages work without JavaScript; the
 //! stylesheet and the small script are files served from the binary. Every response
 //! carries a Content-Security-Policy without `unsafe-inline`, `frame-ancestors 'none'`
 //! and a Referrer-Policy (`same-origin`; `no-referrer` on the OAuth2 pages).
@@ -9,11 +9,14 @@ mod activity;
 mod assets;
 mod auth;
 mod connections;
+mod flows;
 mod form;
 mod layout;
 mod oauth;
 mod session;
 mod settings;
+mod step;
+mod webhook;
 
 pub use session::{CookiePolicy, Viewer};
 
@@ -69,6 +72,24 @@ pub fn routes() -> Router<AppState> {
         .route("/connections/{id}/rename", post(connections::rename))
         .route("/connections/{id}/reconnect", post(connections::reconnect))
         .route("/connections/{id}/delete", post(connections::delete))
+        .route("/connections/{id}/replace", post(connections::replace))
+        .route("/flows", get(flows::list))
+        .route("/flows/new", get(step::new_flow).post(step::create_flow))
+        .route("/flows/{id}", get(flows::show))
+        .route("/flows/{id}/rename", post(flows::rename))
+        .route("/flows/{id}/delete", post(flows::delete))
+        .route("/flows/{id}/run", post(flows::run))
+        .route("/flows/{id}/runs/{n}", get(flows::show_run))
+        .route(
+            "/flows/{id}/steps/new",
+            get(step::new_step).post(step::add_step),
+        )
+        .route(
+            "/flows/{id}/steps/{n}/edit",
+            get(step::edit_step).post(step::update_step),
+        )
+        .route("/flows/{id}/steps/{n}/move", post(flows::move_step))
+        .route("/flows/{id}/steps/{n}/remove", post(flows::remove_step))
         .route("/audit", get(activity::page))
         .route("/settings", get(settings::show))
         .route("/settings/oauth-apps/{piece}", post(settings::set_app))
@@ -78,6 +99,8 @@ pub fn routes() -> Router<AppState> {
             "/settings/tokens/{id}/revoke",
             post(settings::revoke_api_token),
         )
+        .route("/settings/webhook", get(webhook::show).post(webhook::set))
+        .route("/settings/webhook/remove", post(webhook::remove))
         .route("/assets/{file}", get(assets::serve))
         .layer(middleware::from_fn(security_headers))
 }

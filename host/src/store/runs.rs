@@ -1,0 +1,120 @@
+//! The recent runs of each flow: one row per run with its JSON report, the newest
+//! [`RUNS_KEPT`] per flow kept.
+
+use super::{Result, Store};
+
+/// How many runs of a flow are kept.
+pub const RUNS_KEPT: i64 = 50;
+
+/// A run to record.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    /// Owning project.
+    pub project_id: &'a str,
+    /// The flow.
+    pub flow_id: &'a str,
+    /// `succeeded` or `failed`.
+    pub status: &'a str,
+    /// The report, as JSON text.
+    pub report: String,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms.
+    pub finished_at: i64,
+}
+
+/// A recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunRow {
+    /// Sequence number.
+    pub id: i64,
+    /// The flow.
+    pub flow_id: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// The report, as JSON text.
+    pub report: String,
+    /// Unix ms.
+    pub started_at: i64,
+    /// Unix ms.
+    pub finished_at: i64,
+}
+
+const COLUMNS: &str = "id, flow_id, status, report, started_at, finished_at";
+
+impl Store {
+    /// Records a run (and forgets the flow's runs beyond the newest [`RUNS_KEPT`]);
+    /// its sequence number.
+    pub async fn insert_run(&self, run: &NewRun<'_>) -> Result<i64> {
+        let mut tx = self.pool().begin().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO flow_runs (project_id, flow_id, status, report, started_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(run.project_id)
+        .bind(run.flow_id)
+        .bind(run.status)
+        .bind(&run.report)
+        .bind(run.started_at)
+        .bind(run.finished_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM flow_runs WHERE flow_id = $1 AND id < \
+             (SELECT MIN(id) FROM (SELECT id FROM flow_runs WHERE flow_id = $1 \
+              ORDER BY id DESC LIMIT $2) AS kept)",
+        )
+        .bind(run.flow_id)
+        .bind(RUNS_KEPT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The flow's newest runs, newest first.
+    pub async fn list_runs(
+        &self,
+        project_id: &str,
+        flow_id: &str,
+        limit: i64,
+    ) -> Result<Vec<RunRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM flow_runs WHERE project_id = $1 AND flow_id = $2 \
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(project_id)
+        .bind(flow_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// One run of the project's flow.
+    pub async fn get_run(
+        &self,
+        project_id: &str,
+        flow_id: &str,
+        id: i64,
+    ) -> Result<Option<RunRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM flow_runs WHERE project_id = $1 AND flow_id = $2 AND id = $3"
+        ))
+        .bind(project_id)
+        .bind(flow_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// The newest run of each of the project's flows that has run.
+    pub async fn last_runs(&self, project_id: &str) -> Result<Vec<RunRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM flow_runs r WHERE r.project_id = $1 AND r.id = \
+             (SELECT MAX(x.id) FROM flow_runs x WHERE x.flow_id = r.flow_id)"
+        ))
+        .bind(project_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

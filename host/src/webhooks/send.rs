@@ -1,0 +1,154 @@
+//! Sending one webhook request through the operator's outbound policy: overridden hosts
+//! go to the operator's target; any other host must be https and resolve to public
+//! addresses only (unless private ones are allowed), and the connection goes to the
+//! address that was checked, so a DNS answer that changes in between (rebinding)
+//! cannot redirect it. No redirect is followed.
+
+use crate::runtime::OutboundPolicy;
+use crate::runtime::outbound::{host_matches, is_private};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a receiver has to answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an attempt failed. The words name no URL, header or body.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The receiver answered, but not 2xx.
+    #[error("the receiver answered HTTP {0}")]
+    Status(u16),
+    /// No connection, a timeout, or a broken answer.
+    #[error("{0}")]
+    Network(&'static str),
+    /// The policy refuses the destination.
+    #[error("{0}")]
+    Refused(String),
+    /// The project has no webhook any more.
+    #[error("the project has no webhook URL")]
+    NoWebhook,
+    /// Reading the webhook failed (logged by the store).
+    #[error("the webhook could not be read")]
+    Internal,
+}
+
+impl SendError {
+    /// The receiver's HTTP status, when it answered.
+    pub fn status(&self) -> Option<i64> {
+        match self {
+            SendError::Status(s) => Some(i64::from(*s)),
+            _ => None,
+        }
+    }
+}
+
+/// The URL as stored, or why it is refused: http(s) with a host, https unless the
+/// operator overrides its host or allows private addresses, and no literal private
+/// address (or `localhost`) unless allowed. Names that resolve privately are refused
+/// when sending.
+pub fn check_url(policy: &OutboundPolicy, url: &str) -> Result<String, String> {
+    let parsed =
+        url::Url::parse(url).map_err(|_| "The webhook URL is not a valid URL.".to_owned())?;
+    let host = parsed
+        .host_str()
+        .ok_or("The webhook URL has no host.")?
+        .to_ascii_lowercase();
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("The webhook URL may not hold a user name or password.".into());
+    }
+    let overridden = policy
+        .overrides
+        .iter()
+        .any(|o| host_matches(&o.host, &host));
+    match parsed.scheme() {
+        "https" => {}
+        "http" if overridden || policy.allow_private => {}
+        _ => return Err("The webhook URL must start with https://.".into()),
+    }
+    if !overridden && !policy.allow_private {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let private = bare == "localhost"
+            || bare.ends_with(".localhost")
+            || bare.parse::<std::net::IpAddr>().is_ok_and(is_private);
+        if private {
+            return Err(
+                "The webhook URL points at a private or loopback address, which this server does not call.".into(),
+            );
+        }
+    }
+    Ok(parsed.to_string())
+}
+
+/// POSTs `body` (JSON) with `headers` to `url`; the receiver's status when it is 2xx.
+pub async fn post(
+    policy: &OutboundPolicy,
+    url: &str,
+    body: &str,
+    headers: &[(&str, String)],
+) -> Result<i64, SendError> {
+    let parsed = url::Url::parse(url).map_err(|_| SendError::Refused("bad URL".into()))?;
+    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    let mut client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TIMEOUT)
+        .user_agent("ThinkFleet-Webhooks/1");
+    let target = match policy
+        .overrides
+        .iter()
+        .find(|o| host_matches(&o.host, &host))
+    {
+        Some(o) => {
+            let prefix = o.base.as_str().trim_end_matches('/');
+            let query = parsed.query().map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{prefix}{}{query}", parsed.path())
+        }
+        None => {
+            let port = parsed.port_or_known_default().unwrap_or(443);
+            let bare = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
+                .await
+                .map_err(|_| SendError::Network("the webhook's host name did not resolve"))?
+                .collect();
+            let Some(first) = addrs.first().copied() else {
+                return Err(SendError::Network(
+                    "the webhook's host name did not resolve",
+                ));
+            };
+            if !policy.allow_private && addrs.iter().any(|a| is_private(a.ip())) {
+                return Err(SendError::Refused(
+                    "the webhook's host resolves to a private or loopback address".into(),
+                ));
+            }
+            client = client.resolve(&bare, first);
+            url.to_owned()
+        }
+    };
+    let client = client
+        .build()
+        .map_err(|_| SendError::Network("the HTTP client could not be built"))?;
+    let mut request = client
+        .post(&target)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.map_err(|e| {
+        SendError::Network(if e.is_timeout() {
+            "the receiver did not answer in time"
+        } else if e.is_connect() {
+            "could not connect to the receiver"
+        } else {
+            "the request failed"
+        })
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(i64::from(status.as_u16()))
+    } else {
+        Err(SendError::Status(status.as_u16()))
+    }
+}
