@@ -8,5 +8,6 @@ mod oauth;
 mod oauth_refresh;
 mod sandbox;
 mod vault;
+mod web_flows;
 mod web_pages;
 mod web_ui;

@@ -10,9 +10,9 @@ use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::browser::Browser;
 use thinkfleet_tests::home::DataHome;
 
-const PASSWORD: &str = "browser horse battery planted";
+pub const PASSWORD: &str = "browser horse battery planted";
 
-async fn log_in(browser: &Browser, app: &TestApp, email: &str) {
+pub async fn log_in(browser: &Browser, app: &TestApp, email: &str) {
     browser.goto(&format!("{}/login", app.base)).await;
     browser.fill("#email", email).await;
     browser.fill("#password", PASSWORD).await;

@@ -106,6 +106,26 @@ impl Browser {
         input.send_keys(text).await.expect("type");
     }
 
+    /// The current value of the form control matching `selector`.
+    pub async fn value(&self, selector: &str) -> String {
+        self.find(selector)
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+    }
+
+    /// Chooses the option with `value` in the dropdown matching `selector` (which
+    /// fires its `change` event, as a person's choice does).
+    pub async fn select(&self, selector: &str, value: &str) {
+        self.find(selector)
+            .await
+            .select_by_value(value)
+            .await
+            .expect("select");
+    }
+
     /// Clicks the element matching `selector`.
     pub async fn click(&self, selector: &str) {
         self.find(selector).await.click().await.expect("click");

@@ -1,0 +1,455 @@
+//! Flows in a real browser (headless Chromium) against the in-process server and the
+//! strict local OAuth2 provider: a two-step flow built from nothing in the editor with
+//! both connections made from the steps' dropdowns (an API key, and OAuth2 in the
+//! popup), run; an expired connection fixed from the run's Reconnect button; a deleted
+//! connection fixed from "Choose a connection"; one connection replaced by another
+//! across two flows. Screenshots of the editor and of a failed run go to
+//! docs/screenshots/.
+
+use crate::web_ui::{PASSWORD, log_in};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::browser::Browser;
+use thinkfleet_tests::client::Client;
+use thinkfleet_tests::home::DataHome;
+use thinkfleet_tests::oauth_fixture::{connect_slack, register_app, setup, slack_flow};
+use thinkfleet_tests::{Mock, Recorded};
+
+/// The OpenAI key the chat mock accepts.
+pub const CHAT_KEY: &str = "sk-chat-planted-3c9d41";
+/// A second key it accepts.
+pub const CHAT_KEY_2: &str = "sk-chat-planted-second-8e2f";
+
+/// OpenAI's models and chat endpoints, accepting [`CHAT_KEY`] and [`CHAT_KEY_2`] until
+/// `refuse` is set; the reply is always "All systems go".
+pub async fn chat_mock(refuse: Arc<AtomicBool>) -> Mock {
+    Mock::start(move |r: &Recorded| {
+        let auth = r.header("authorization");
+        let good = auth == format!("Bearer {CHAT_KEY}") || auth == format!("Bearer {CHAT_KEY_2}");
+        if !good || refuse.load(Ordering::SeqCst) {
+            return (
+                401,
+                json!({"error": {"message": "Incorrect API key provided"}}),
+            );
+        }
+        match r.path.as_str() {
+            "/v1/chat/completions" => (
+                200,
+                json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": "All systems go"}}]}),
+            ),
+            _ => (200, json!({"data": [{"id": "gpt-4o-mini"}]})),
+        }
+    })
+    .await
+}
+
+/// Creates an OpenAI connection through the API.
+pub async fn openai_connection(api: &Client, external_id: &str, key: &str) {
+    let (status, body) = api
+        .post(
+            "/connections",
+            &json!({"piece": "openai", "display_name": format!("GPT {external_id}"),
+                    "external_id": external_id, "value": {"type": "secret_text", "secret_text": key}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A flow of `steps` OpenAI steps, each asking through `connection`; its id.
+pub async fn openai_flow(api: &Client, name: &str, connection: &str, steps: usize) -> String {
+    let steps: Vec<Value> = (1..=steps)
+        .map(|n| {
+            json!({"name": format!("ask{n}"), "piece": "openai", "action": "ask_chatgpt",
+                   "auth": format!("{{{{connections['{connection}']}}}}"),
+                   "input": {"prompt": "status?"}})
+        })
+        .collect();
+    let (status, body) = api
+        .post("/flows", &json!({"name": name, "steps": steps}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// The flow id in a path like `/flows/ID?done=…`.
+fn flow_id(path: &str) -> String {
+    path.trim_start_matches("/flows/")
+        .split(['?', '/'])
+        .next()
+        .expect("id")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_step_flow_is_built_in_the_editor_with_connections_made_from_its_dropdowns_and_run() {
+    let chat = chat_mock(Arc::default()).await;
+    let s = setup(
+        false,
+        Settings::default().route("api.openai.com", &chat.base),
+    )
+    .await;
+    register_app(&s, "slack").await;
+    s.home
+        .user("ada@example.com", PASSWORD, true, &[&s.project])
+        .await;
+    let browser = Browser::start().await;
+    log_in(&browser, &s.server, "ada@example.com").await;
+    let base = &s.server.base;
+
+    // No flow yet: the list says what a flow is and offers to build one.
+    browser.goto(&format!("{base}/flows")).await;
+    assert!(browser.text("#no-flows").await.contains("No flows yet"));
+    browser.click("#new-flow").await;
+    // Choose the app, then the action (OpenAI has two).
+    browser.click("#piece-openai").await;
+    browser.click("#action-ask_chatgpt").await;
+    browser.fill("#flow_name", "Morning brief").await;
+    browser.fill("#step", "ask").await;
+    browser.fill("#field-prompt", "Summarise the night").await;
+    // The step's dropdown: no OpenAI connection yet, "New connection…" last.
+    let options = browser.count("#connection option").await;
+    assert_eq!(options, 2, "placeholder and New connection…");
+    browser.select("#connection", "__new__").await;
+    browser
+        .wait_for_path("/connections/new/openai?return=")
+        .await;
+    assert!(
+        browser
+            .text("#for-step")
+            .await
+            .contains("back to your flow step")
+    );
+    browser.fill("#display_name", "GPT main").await;
+    browser.fill("#external_id", "gpt-main").await;
+    browser
+        .fill("#field-secret_text", "sk-wrong-planted-11")
+        .await;
+    browser.click("#save").await;
+    assert!(browser.text("#error").await.contains("Invalid API key"));
+    browser.fill("#field-secret_text", CHAT_KEY).await;
+    browser.click("#save").await;
+    // Back at the step, everything typed kept, the new connection selected.
+    browser.wait_for_path("/flows/new?").await;
+    assert_eq!(browser.value("#flow_name").await, "Morning brief");
+    assert_eq!(browser.value("#field-prompt").await, "Summarise the night");
+    assert_eq!(browser.value("#connection").await, "gpt-main");
+    assert!(
+        browser
+            .text("#connection option[value='gpt-main']")
+            .await
+            .contains("GPT main (Active)")
+    );
+    // The stored reference is in the advanced view.
+    browser.click("#advanced summary").await;
+    assert_eq!(
+        browser.text("#reference").await,
+        "{{connections['gpt-main']}}"
+    );
+    browser.click("#save-step").await;
+    browser.wait_for_path("/flows/").await;
+    let id = flow_id(&browser.path().await);
+    assert!(browser.text("#notice").await.contains("Flow created"));
+
+    // Step 2: Slack, whose connection is made in the OAuth2 popup from its dropdown.
+    browser.click("#add-step").await;
+    browser.click("#piece-slack").await;
+    // One action: straight to the form, with the earlier step's output offered.
+    assert!(
+        browser
+            .text("#references")
+            .await
+            .contains("{{steps.ask.output}}")
+    );
+    browser.fill("#step", "post").await;
+    browser.fill("#field-channel", "#ops").await;
+    browser
+        .fill("#field-text", "{{steps.ask.output.reply}}")
+        .await;
+    browser.select("#connection", "__new__").await;
+    browser
+        .wait_for_path("/connections/new/slack?return=")
+        .await;
+    browser.fill("#display_name", "Ops Slack").await;
+    let opener = browser.client.window().await.expect("window");
+    browser.click("#connect").await;
+    browser
+        .wait_for_path(&format!("/flows/{id}/steps/new?"))
+        .await;
+    assert_eq!(browser.client.window().await.expect("window"), opener);
+    assert_eq!(browser.value("#connection").await, "ops-slack");
+    assert_eq!(
+        browser.value("#field-text").await,
+        "{{steps.ask.output.reply}}"
+    );
+    // The screenshot shows the dropdown open (a listbox: headless Chromium does not
+    // paint a native dropdown's popup).
+    browser
+        .client
+        .execute(
+            "var s = document.getElementById('connection'); s.size = s.options.length;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    browser.screenshot("flow-step-connection-dropdown").await;
+    browser.click("#save-step").await;
+    browser
+        .wait_for_path(&format!("/flows/{id}?done=saved"))
+        .await;
+    let steps = browser.text("#steps").await;
+    assert!(
+        steps.contains("Ops Slack") && steps.contains("GPT main"),
+        "{steps}"
+    );
+    browser.screenshot("flow").await;
+
+    // Moving the Slack step first would read a step that has not run: refused, kept.
+    browser.click("#down-step-1").await;
+    assert!(
+        browser
+            .text("#error")
+            .await
+            .contains("does not run before this one")
+    );
+    assert_eq!(browser.count(".step").await, 2);
+
+    // Run: both steps succeed, and Slack received the first step's reply.
+    browser.click("#run").await;
+    browser.wait_for_path(&format!("/flows/{id}/runs/")).await;
+    assert_eq!(browser.text("#run-status").await, "Succeeded");
+    assert!(browser.text("#run-step-1").await.contains("All systems go"));
+    let posted = s
+        .provider
+        .resource_requests()
+        .into_iter()
+        .filter(|(_, path, _)| path == "/api/chat.postMessage")
+        .count();
+    assert_eq!(posted, 1);
+    browser.goto(&format!("{base}/flows")).await;
+    let list = browser.text("#flows").await;
+    assert!(
+        list.contains("Morning brief") && list.contains("Succeeded"),
+        "{list}"
+    );
+    assert!(
+        list.contains("OpenAI: Ask ChatGPT") && list.contains("Slack: Send message"),
+        "{list}"
+    );
+
+    // The API sees the same flow, references by external id.
+    let (_, flow) = s.server.client(&s.token).get(&format!("/flows/{id}")).await;
+    assert_eq!(flow["steps"][0]["auth"], "{{connections['gpt-main']}}");
+    assert_eq!(flow["steps"][1]["auth"], "{{connections['ops-slack']}}");
+    assert_eq!(
+        flow["steps"][1]["input"]["text"],
+        "{{steps.ask.output.reply}}"
+    );
+    let html = browser.html().await;
+    browser.close().await;
+    for secret in [CHAT_KEY, "sk-wrong-planted-11", PASSWORD] {
+        assert!(!s.server.log().contains(secret), "the log holds {secret}");
+        assert!(!html.contains(secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_connection_is_fixed_from_the_failed_runs_reconnect_button() {
+    let s = setup(false, Settings::default()).await;
+    register_app(&s, "slack").await;
+    s.provider.set_expires_in(1);
+    connect_slack(&s, "team").await;
+    let api = s.server.client(&s.token);
+    let id = slack_flow(&api, "team").await;
+    s.home
+        .user("ada@example.com", PASSWORD, true, &[&s.project])
+        .await;
+    let browser = Browser::start().await;
+    log_in(&browser, &s.server, "ada@example.com").await;
+
+    // The provider revokes the grant: the refresh meets invalid_grant.
+    s.provider.fail_refresh_with_invalid_grant(true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    browser.goto(&format!("{}/flows/{id}", s.server.base)).await;
+    browser.click("#run").await;
+    browser.wait_for_path(&format!("/flows/{id}/runs/")).await;
+    assert_eq!(browser.text("#run-status").await, "Failed");
+    let step = browser.text("#run-step-1").await;
+    assert!(step.contains("Connection expired"), "{step}");
+    assert!(
+        step.contains("Open the connection and click Reconnect."),
+        "{step}"
+    );
+    assert_eq!(browser.text("#fix-1").await, "Reconnect with Slack");
+    browser.screenshot("run-failed-with-fix").await;
+
+    // Reconnect from the run's button: the popup, then back to the flow.
+    s.provider.fail_refresh_with_invalid_grant(false);
+    s.provider.set_expires_in(3600);
+    let exchanges = s.provider.code_exchanges();
+    browser.click("#fix-1").await;
+    browser
+        .wait_for_path(&format!("/flows/{id}?done=reconnected"))
+        .await;
+    assert_eq!(s.provider.code_exchanges(), exchanges + 1);
+    assert!(browser.text("#steps").await.contains("Active"));
+    browser.click("#run").await;
+    browser.wait_for_path(&format!("/flows/{id}/runs/")).await;
+    assert_eq!(browser.text("#run-status").await, "Succeeded");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_whose_connection_was_deleted_is_fixed_from_connection_not_found() {
+    let chat = chat_mock(Arc::default()).await;
+    let home = DataHome::new().await;
+    let (project, token) = home.project("Acme").await;
+    home.user("ada@example.com", PASSWORD, true, &[&project])
+        .await;
+    let app = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &chat.base),
+    )
+    .await;
+    let api = app.client(&token);
+    openai_connection(&api, "gpt-old", CHAT_KEY).await;
+    openai_connection(&api, "gpt-new", CHAT_KEY_2).await;
+    let id = openai_flow(&api, "Digest", "gpt-old", 1).await;
+    let (status, _) = api.delete("/connections/gpt-old?confirm=true").await;
+    assert_eq!(status, 204);
+
+    let browser = Browser::start().await;
+    log_in(&browser, &app, "ada@example.com").await;
+    browser.goto(&format!("{}/flows/{id}", app.base)).await;
+    assert!(
+        browser
+            .text("#step-1")
+            .await
+            .contains("Connection not found")
+    );
+    browser.click("#run").await;
+    browser.wait_for_path(&format!("/flows/{id}/runs/")).await;
+    let step = browser.text("#run-step-1").await;
+    assert!(step.contains("Connection not found"), "{step}");
+    assert!(
+        step.contains("select a valid connection from the dropdown"),
+        "{step}"
+    );
+    assert_eq!(browser.text("#fix-1").await, "Choose a connection");
+    browser.click("#fix-1").await;
+    browser
+        .wait_for_path(&format!("/flows/{id}/steps/1/edit?choose=1"))
+        .await;
+    // The editor names the missing connection and puts the dropdown first.
+    assert!(browser.text("#dangling").await.contains("gpt-old"));
+    let focused = browser
+        .client
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .expect("script");
+    assert_eq!(focused, json!("connection"));
+    assert_eq!(browser.value("#connection").await, "");
+    browser.select("#connection", "gpt-new").await;
+    browser.click("#save-step").await;
+    browser
+        .wait_for_path(&format!("/flows/{id}?done=saved"))
+        .await;
+    browser.click("#run").await;
+    browser.wait_for_path(&format!("/flows/{id}/runs/")).await;
+    assert_eq!(browser.text("#run-status").await, "Succeeded");
+    // The run list tells the story: one failure, then a success.
+    browser.goto(&format!("{}/flows/{id}", app.base)).await;
+    let runs = browser.text("#runs").await;
+    assert!(
+        runs.contains("Failed") && runs.contains("Succeeded"),
+        "{runs}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_is_replaced_by_another_across_two_flows_in_one_step() {
+    let chat = chat_mock(Arc::default()).await;
+    let home = DataHome::new().await;
+    let (project, token) = home.project("Acme").await;
+    home.user("ada@example.com", PASSWORD, true, &[&project])
+        .await;
+    let app = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &chat.base),
+    )
+    .await;
+    let api = app.client(&token);
+    openai_connection(&api, "gpt-a", CHAT_KEY).await;
+    openai_connection(&api, "gpt-b", CHAT_KEY_2).await;
+    let first = openai_flow(&api, "Digest", "gpt-a", 2).await;
+    let second = openai_flow(&api, "Alerts", "gpt-a", 1).await;
+    let untouched = openai_flow(&api, "Other", "gpt-b", 1).await;
+
+    let browser = Browser::start().await;
+    log_in(&browser, &app, "ada@example.com").await;
+    browser
+        .goto(&format!("{}/connections/gpt-a", app.base))
+        .await;
+    let section = browser.text("#replace").await;
+    assert!(
+        section.contains("Digest") && section.contains("Alerts") && !section.contains("Other"),
+        "{section}"
+    );
+    browser.select("#replace-with", "gpt-b").await;
+    browser.click("#replace-save").await;
+    browser
+        .wait_for_path("/connections/gpt-a?done=replaced")
+        .await;
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("No flow uses this connection.")
+    );
+
+    for (id, steps) in [(&first, 2), (&second, 1), (&untouched, 1)] {
+        let (_, flow) = api.get(&format!("/flows/{id}")).await;
+        for n in 0..steps {
+            assert_eq!(
+                flow["steps"][n]["auth"], "{{connections['gpt-b']}}",
+                "{flow}"
+            );
+        }
+        assert_eq!(
+            api.post(&format!("/flows/{id}/runs"), &json!({})).await.1["status"],
+            "succeeded"
+        );
+    }
+    // The connection's delete no longer lists flows.
+    let (status, _) = api.delete("/connections/gpt-a").await;
+    assert_eq!(status, 204);
+    // Audited on both sides, and the Audit page filters by kind.
+    browser
+        .goto(&format!("{}/audit?event=replacing", app.base))
+        .await;
+    let audit = browser.text("#audit").await;
+    assert!(
+        audit.contains("Took the place of “gpt-a” in 2 flow(s)") && !audit.contains("Created"),
+        "{audit}"
+    );
+    browser
+        .goto(&format!(
+            "{}/audit?connection=gpt-a&event=replaced",
+            app.base
+        ))
+        .await;
+    let audit = browser.text("#audit").await;
+    assert!(
+        audit.contains("Replaced by “gpt-b” in 2 flow(s)"),
+        "{audit}"
+    );
+    assert_eq!(
+        browser.value("#filter-connection").await,
+        "gpt-a",
+        "a deleted connection stays choosable"
+    );
+    browser.close().await;
+}
