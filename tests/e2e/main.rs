@@ -11,3 +11,4 @@ mod vault;
 mod web_flows;
 mod web_pages;
 mod web_ui;
+mod webhooks;

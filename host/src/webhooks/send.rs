@@ -152,3 +152,55 @@ pub async fn post(
         Err(SendError::Status(status.as_u16()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_against_the_policy() {
+        let strict = OutboundPolicy::default();
+        assert!(check_url(&strict, "https://hooks.example.com/x?y=1").is_ok());
+        for bad in [
+            "http://hooks.example.com/x",
+            "ftp://hooks.example.com/x",
+            "https://127.0.0.1/x",
+            "https://[::1]/x",
+            "https://10.1.2.3/x",
+            "https://localhost/x",
+            "https://api.localhost/x",
+            "https://a:b@hooks.example.com/x",
+            "not a url",
+        ] {
+            assert!(check_url(&strict, bad).is_err(), "{bad}");
+        }
+        let open = OutboundPolicy {
+            allow_private: true,
+            ..OutboundPolicy::default()
+        };
+        assert!(check_url(&open, "http://127.0.0.1:8080/x").is_ok());
+        let routed = OutboundPolicy {
+            overrides: vec![
+                "hooks.internal=http://127.0.0.1:9"
+                    .parse()
+                    .expect("override"),
+            ],
+            ..OutboundPolicy::default()
+        };
+        assert!(check_url(&routed, "http://hooks.internal/x").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_refused_when_sending() {
+        // `localhost` resolves without any network; a stored URL whose name now
+        // resolves privately (DNS rebinding) is refused before any connection.
+        let refused = post(
+            &OutboundPolicy::default(),
+            "https://localhost:9/x",
+            "{}",
+            &[],
+        )
+        .await;
+        assert!(matches!(refused, Err(SendError::Refused(_))), "{refused:?}");
+    }
+}
