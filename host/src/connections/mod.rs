@@ -103,7 +103,7 @@ impl Connections {
             store,
             vault,
             catalog,
-            usage: Arc::default(),
+            usage: Arc::new(usage::writer()),
         }
     }
 
@@ -364,7 +364,7 @@ impl Connections {
         let status_changes = record.status.is_some() || row.has_status(ConnectionStatus::Error);
         let result = self
             .usage
-            .record(&self.store, record)
+            .submit(&self.store, record)
             .await
             .map_err(ConnectionError::Store);
         if status_changes {

@@ -14,7 +14,9 @@ pub use run::{RunReport, StepError, StepReport};
 use crate::connections::Connections;
 use crate::local_cache::LocalCache;
 use crate::oauth::OAuth;
-use crate::store::{FlowRow, NewRun, RunRow, StoreError, now_ms};
+use crate::store::{
+    BatchFuture, FlowRow, GroupCommit, NewRun, RunRow, Store, StoreError, now_ms,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -70,6 +72,32 @@ pub struct Flows {
     oauth: OAuth,
     /// Saved flows by (project, id), for runs; see [`LocalCache`].
     cache: Arc<LocalCache<(String, String), Flow>>,
+    /// Records runs, group-committed.
+    run_log: Arc<GroupCommit<NewRun, i64>>,
+}
+
+/// The most bytes of a run's report kept; a larger report is kept without its outputs.
+const MAX_STORED_REPORT: usize = 256 * 1024;
+
+/// The report as stored: JSON text, without the outputs when they are too large.
+fn stored_report(report: &RunReport) -> Result<String, serde_json::Error> {
+    let text = serde_json::to_string(report)?;
+    if text.len() <= MAX_STORED_REPORT {
+        return Ok(text);
+    }
+    let mut slim = report.clone();
+    for step in &mut slim.steps {
+        if step.output.is_some() {
+            step.output = Some(serde_json::json!({
+                "note": "This output was too large to keep with the run."
+            }));
+        }
+    }
+    serde_json::to_string(&slim)
+}
+
+fn write_runs(store: Store, runs: Vec<NewRun>) -> BatchFuture<i64> {
+    Box::pin(async move { store.insert_runs(&runs).await })
 }
 
 impl Flows {
@@ -79,6 +107,7 @@ impl Flows {
         Flows {
             oauth,
             cache: Arc::new(LocalCache::new(connections.store().process_local_caches())),
+            run_log: Arc::new(GroupCommit::new("flow runs", write_runs)),
             connections,
         }
     }
@@ -186,20 +215,21 @@ impl Flows {
         };
         let started_at = now_ms();
         let report = run::run(&self.connections, &self.oauth, project, &flow).await;
-        let recorded = match serde_json::to_string(&report) {
-            Ok(text) => self
-                .connections
-                .store()
-                .insert_run(&NewRun {
-                    project_id: project,
-                    flow_id: id,
+        let recorded = match stored_report(&report) {
+            Ok(text) => {
+                let run = NewRun {
+                    project_id: project.to_owned(),
+                    flow_id: id.to_owned(),
                     status: report.status,
                     report: text,
                     started_at,
                     finished_at: now_ms(),
-                })
-                .await
-                .map_err(|e| e.to_string()),
+                };
+                self.run_log
+                    .submit(self.connections.store(), run)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         let run_id = recorded

@@ -11,6 +11,7 @@ mod audit;
 mod connection_page;
 mod connections;
 mod flows;
+mod group;
 mod oauth;
 mod projects;
 mod runs;
@@ -22,6 +23,7 @@ pub use connections::{
     ConnectionRow, ConnectionStatus, NewConnection, SealedRow, UnknownStatus, UseRecord,
 };
 pub use flows::{FlowRef, FlowRewrite, FlowRow};
+pub use group::{BatchFuture, GroupCommit, WriteBatch};
 pub use oauth::{RefreshFailure, RefreshRow, StateRow};
 pub use projects::{TokenInfo, TokenRow};
 pub use runs::{NewRun, RUNS_KEPT, RunRow};
@@ -75,8 +77,8 @@ pub enum StoreError {
     /// shares the one error.
     #[error(transparent)]
     Batch(Arc<StoreError>),
-    /// The task that group-commits connection uses has stopped.
-    #[error("database error: the usage writer stopped")]
+    /// A group-commit writer stopped (or answered a batch wrongly).
+    #[error("database error: the group-commit writer stopped")]
     WriterStopped,
 }
 

@@ -8,13 +8,13 @@ pub const RUNS_KEPT: i64 = 50;
 
 /// A run to record.
 #[derive(Debug, Clone)]
-pub struct NewRun<'a> {
+pub struct NewRun {
     /// Owning project.
-    pub project_id: &'a str,
+    pub project_id: String,
     /// The flow.
-    pub flow_id: &'a str,
+    pub flow_id: String,
     /// `succeeded` or `failed`.
-    pub status: &'a str,
+    pub status: &'static str,
     /// The report, as JSON text.
     pub report: String,
     /// Unix ms.
@@ -43,33 +43,42 @@ pub struct RunRow {
 const COLUMNS: &str = "id, flow_id, status, report, started_at, finished_at";
 
 impl Store {
-    /// Records a run (and forgets the flow's runs beyond the newest [`RUNS_KEPT`]);
-    /// its sequence number.
-    pub async fn insert_run(&self, run: &NewRun<'_>) -> Result<i64> {
+    /// Records runs in one transaction (and forgets each of their flows' runs beyond
+    /// the newest [`RUNS_KEPT`]); their sequence numbers, in order.
+    pub async fn insert_runs(&self, runs: &[NewRun]) -> Result<Vec<i64>> {
         let mut tx = self.pool().begin().await?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO flow_runs (project_id, flow_id, status, report, started_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(run.project_id)
-        .bind(run.flow_id)
-        .bind(run.status)
-        .bind(&run.report)
-        .bind(run.started_at)
-        .bind(run.finished_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM flow_runs WHERE flow_id = $1 AND id < \
-             (SELECT MIN(id) FROM (SELECT id FROM flow_runs WHERE flow_id = $1 \
-              ORDER BY id DESC LIMIT $2) AS kept)",
-        )
-        .bind(run.flow_id)
-        .bind(RUNS_KEPT)
-        .execute(&mut *tx)
-        .await?;
+        let mut ids = Vec::with_capacity(runs.len());
+        for run in runs {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO flow_runs (project_id, flow_id, status, report, started_at, \
+                 finished_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(&run.project_id)
+            .bind(&run.flow_id)
+            .bind(run.status)
+            .bind(&run.report)
+            .bind(run.started_at)
+            .bind(run.finished_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        let mut flows: Vec<&str> = runs.iter().map(|r| r.flow_id.as_str()).collect();
+        flows.sort_unstable();
+        flows.dedup();
+        for flow in flows {
+            sqlx::query(
+                "DELETE FROM flow_runs WHERE flow_id = $1 AND id < \
+                 (SELECT MIN(id) FROM (SELECT id FROM flow_runs WHERE flow_id = $1 \
+                  ORDER BY id DESC LIMIT $2) AS kept)",
+            )
+            .bind(flow)
+            .bind(RUNS_KEPT)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(id)
+        Ok(ids)
     }
 
     /// The flow's newest runs, newest first.
