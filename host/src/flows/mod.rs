@@ -14,9 +14,7 @@ pub use run::{RunReport, StepError, StepReport};
 use crate::connections::Connections;
 use crate::local_cache::LocalCache;
 use crate::oauth::OAuth;
-use crate::store::{
-    BatchFuture, FlowRow, GroupCommit, NewRun, RunRow, Store, StoreError, now_ms,
-};
+use crate::store::{BatchFuture, FlowRow, GroupCommit, NewRun, RunRow, Store, StoreError, now_ms};
 use std::collections::HashMap;
 use std::sync::Arc;
 
