@@ -4,29 +4,18 @@
 //! names are escaped; the way back from New Connection leads only into the step
 //! editor; the webhook setting is for admins only.
 
-use crate::web_flows::{CHAT_KEY, chat_mock, openai_connection, openai_flow};
+use crate::web_flows::{CHAT_KEY, ChatApp, openai_connection, openai_flow};
+use crate::web_ui::PASSWORD;
 use serde_json::json;
-use std::sync::Arc;
-use thinkfleet_tests::app::{Settings, TestApp};
-use thinkfleet_tests::home::DataHome;
+use thinkfleet_tests::app::Settings;
 use thinkfleet_tests::web::Visitor;
-
-const PASSWORD: &str = "flow pages horse planted";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_projects_flows_look_missing_and_forged_forms_change_nothing() {
-    let chat = chat_mock(Arc::default()).await;
-    let home = DataHome::new().await;
-    let (a, token_a) = home.project("acme").await;
-    let (b, _) = home.project("globex").await;
-    home.user("ada@example.com", PASSWORD, true, &[&a]).await;
-    home.user("bob@example.com", PASSWORD, true, &[&b]).await;
-    let app = TestApp::spawn(
-        &home,
-        Settings::default().route("api.openai.com", &chat.base),
-    )
-    .await;
-    let api = app.client(&token_a);
+    let c = ChatApp::start(Settings::default()).await;
+    let (b, _) = c.home.project("globex").await;
+    c.home.user("bob@example.com", PASSWORD, true, &[&b]).await;
+    let (app, api) = (&c.app, c.api());
     openai_connection(&api, "gpt", CHAT_KEY).await;
     openai_connection(&api, "gpt-2", CHAT_KEY).await;
     let flow = openai_flow(&api, "Digest", "gpt", 2).await;
@@ -109,17 +98,11 @@ async fn another_projects_flows_look_missing_and_forged_forms_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_names_are_escaped_and_the_way_back_leads_only_into_the_step_editor() {
-    let chat = chat_mock(Arc::default()).await;
-    let home = DataHome::new().await;
-    let (a, token) = home.project("acme").await;
-    home.user("ada@example.com", PASSWORD, true, &[&a]).await;
-    home.user("max@example.com", PASSWORD, false, &[&a]).await;
-    let app = TestApp::spawn(
-        &home,
-        Settings::default().route("api.openai.com", &chat.base),
-    )
-    .await;
-    let api = app.client(&token);
+    let c = ChatApp::start(Settings::default()).await;
+    c.home
+        .user("max@example.com", PASSWORD, false, &[&c.project])
+        .await;
+    let (app, api) = (&c.app, c.api());
     openai_connection(&api, "gpt", CHAT_KEY).await;
     let hostile = "<img src=x onerror=alert(1)>";
     let (status, made) = api

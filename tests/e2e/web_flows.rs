@@ -74,6 +74,45 @@ pub async fn openai_flow(api: &Client, name: &str, connection: &str, steps: usiz
     body["id"].as_str().expect("id").to_owned()
 }
 
+/// A server whose OpenAI goes to the chat mock, with project "Acme" and its admin
+/// ada@example.com.
+pub struct ChatApp {
+    /// The OpenAI mock (kept alive with the server).
+    pub chat: Mock,
+    /// The data home.
+    pub home: DataHome,
+    /// The project's id.
+    pub project: String,
+    /// Its API token.
+    pub token: String,
+    /// The server.
+    pub app: TestApp,
+}
+
+impl ChatApp {
+    /// Starts one, with `settings` (OpenAI's route added).
+    pub async fn start(settings: Settings) -> ChatApp {
+        let chat = chat_mock(Arc::default()).await;
+        let home = DataHome::new().await;
+        let (project, token) = home.project("Acme").await;
+        home.user("ada@example.com", PASSWORD, true, &[&project])
+            .await;
+        let app = TestApp::spawn(&home, settings.route("api.openai.com", &chat.base)).await;
+        ChatApp {
+            chat,
+            home,
+            project,
+            token,
+            app,
+        }
+    }
+
+    /// The API client of the project.
+    pub fn api(&self) -> Client {
+        self.app.client(&self.token)
+    }
+}
+
 /// The flow id in a path like `/flows/ID?done=…`.
 fn flow_id(path: &str) -> String {
     path.trim_start_matches("/flows/")
@@ -149,8 +188,16 @@ async fn a_two_step_flow_is_built_in_the_editor_with_connections_made_from_its_d
         "{{connections['gpt-main']}}"
     );
     browser.click("#save-step").await;
-    browser.wait_for_path("/flows/").await;
-    let id = flow_id(&browser.path().await);
+    let mut created = String::new();
+    for _ in 0..100 {
+        created = browser.path().await;
+        if created.ends_with("?done=created") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(created.ends_with("?done=created"), "{created}");
+    let id = flow_id(&created);
     assert!(browser.text("#notice").await.contains("Flow created"));
 
     // Step 2: Slack, whose connection is made in the OAuth2 popup from its dropdown.
@@ -303,17 +350,8 @@ async fn an_expired_connection_is_fixed_from_the_failed_runs_reconnect_button() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flow_whose_connection_was_deleted_is_fixed_from_connection_not_found() {
-    let chat = chat_mock(Arc::default()).await;
-    let home = DataHome::new().await;
-    let (project, token) = home.project("Acme").await;
-    home.user("ada@example.com", PASSWORD, true, &[&project])
-        .await;
-    let app = TestApp::spawn(
-        &home,
-        Settings::default().route("api.openai.com", &chat.base),
-    )
-    .await;
-    let api = app.client(&token);
+    let c = ChatApp::start(Settings::default()).await;
+    let (app, api) = (&c.app, c.api());
     openai_connection(&api, "gpt-old", CHAT_KEY).await;
     openai_connection(&api, "gpt-new", CHAT_KEY_2).await;
     let id = openai_flow(&api, "Digest", "gpt-old", 1).await;
@@ -321,7 +359,7 @@ async fn a_flow_whose_connection_was_deleted_is_fixed_from_connection_not_found(
     assert_eq!(status, 204);
 
     let browser = Browser::start().await;
-    log_in(&browser, &app, "ada@example.com").await;
+    log_in(&browser, app, "ada@example.com").await;
     browser.goto(&format!("{}/flows/{id}", app.base)).await;
     assert!(
         browser
@@ -371,17 +409,8 @@ async fn a_flow_whose_connection_was_deleted_is_fixed_from_connection_not_found(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_is_replaced_by_another_across_two_flows_in_one_step() {
-    let chat = chat_mock(Arc::default()).await;
-    let home = DataHome::new().await;
-    let (project, token) = home.project("Acme").await;
-    home.user("ada@example.com", PASSWORD, true, &[&project])
-        .await;
-    let app = TestApp::spawn(
-        &home,
-        Settings::default().route("api.openai.com", &chat.base),
-    )
-    .await;
-    let api = app.client(&token);
+    let c = ChatApp::start(Settings::default()).await;
+    let (app, api) = (&c.app, c.api());
     openai_connection(&api, "gpt-a", CHAT_KEY).await;
     openai_connection(&api, "gpt-b", CHAT_KEY_2).await;
     let first = openai_flow(&api, "Digest", "gpt-a", 2).await;
@@ -389,7 +418,7 @@ async fn a_connection_is_replaced_by_another_across_two_flows_in_one_step() {
     let untouched = openai_flow(&api, "Other", "gpt-b", 1).await;
 
     let browser = Browser::start().await;
-    log_in(&browser, &app, "ada@example.com").await;
+    log_in(&browser, app, "ada@example.com").await;
     browser
         .goto(&format!("{}/connections/gpt-a", app.base))
         .await;
@@ -423,6 +452,16 @@ async fn a_connection_is_replaced_by_another_across_two_flows_in_one_step() {
             "succeeded"
         );
     }
+    // Every run since used the other connection's key.
+    let chats: Vec<String> = c
+        .chat
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/chat/completions")
+        .map(|r| r.header("authorization").to_owned())
+        .collect();
+    assert_eq!(chats.len(), 4);
+    assert!(chats.iter().all(|a| *a == format!("Bearer {CHAT_KEY_2}")));
     // The connection's delete no longer lists flows.
     let (status, _) = api.delete("/connections/gpt-a").await;
     assert_eq!(status, 204);

@@ -327,6 +327,22 @@ async fn save(
     }
 }
 
+/// A change to a flow from its page: checks the form's CSRF token, applies `change` to
+/// the saved definition and saves it (see [`save`]).
+async fn edit(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    posted: &Posted,
+    done: &str,
+    change: impl FnOnce(&mut FlowDefinition) -> Result<(), WebError>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    let mut definition = state.flows.get(viewer.project(), id).await?.definition;
+    change(&mut definition)?;
+    save(state, viewer, id, definition, done).await
+}
+
 /// `POST /flows/{id}/rename`.
 pub async fn rename(
     State(state): State<AppState>,
@@ -334,10 +350,11 @@ pub async fn rename(
     Path(id): Path<String>,
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(posted.text("csrf"))?;
-    let mut definition = state.flows.get(viewer.project(), &id).await?.definition;
-    definition.name = posted.text("name").to_owned();
-    save(&state, &viewer, &id, definition, "renamed").await
+    edit(&state, &viewer, &id, &posted, "renamed", |d| {
+        d.name = posted.text("name").to_owned();
+        Ok(())
+    })
+    .await
 }
 
 /// `POST /flows/{id}/steps/{n}/move`: `direction` is `up` or `down`.
@@ -347,20 +364,18 @@ pub async fn move_step(
     Path((id, number)): Path<(String, usize)>,
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(posted.text("csrf"))?;
-    let mut definition = state.flows.get(viewer.project(), &id).await?.definition;
-    let from = number.checked_sub(1).ok_or(WebError::NotFound)?;
-    let to = match posted.text("direction") {
-        "up" => from.checked_sub(1),
-        _ => Some(from + 1),
-    };
-    match to {
-        Some(to) if from < definition.steps.len() && to < definition.steps.len() => {
-            definition.steps.swap(from, to);
-            save(&state, &viewer, &id, definition, "moved").await
+    edit(&state, &viewer, &id, &posted, "moved", |d| {
+        let from = number.checked_sub(1).ok_or(WebError::NotFound)?;
+        let to = match posted.text("direction") {
+            "up" => from.checked_sub(1),
+            _ => Some(from + 1),
         }
-        _ => Err(WebError::NotFound),
-    }
+        .filter(|to| from < d.steps.len() && *to < d.steps.len())
+        .ok_or(WebError::NotFound)?;
+        d.steps.swap(from, to);
+        Ok(())
+    })
+    .await
 }
 
 /// `POST /flows/{id}/steps/{n}/remove`.
@@ -370,14 +385,15 @@ pub async fn remove_step(
     Path((id, number)): Path<(String, usize)>,
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
-    viewer.check_csrf(posted.text("csrf"))?;
-    let mut definition = state.flows.get(viewer.project(), &id).await?.definition;
-    let at = number.checked_sub(1).ok_or(WebError::NotFound)?;
-    if at >= definition.steps.len() {
-        return Err(WebError::NotFound);
-    }
-    definition.steps.remove(at);
-    save(&state, &viewer, &id, definition, "removed").await
+    edit(&state, &viewer, &id, &posted, "removed", |d| {
+        let at = number
+            .checked_sub(1)
+            .filter(|at| *at < d.steps.len())
+            .ok_or(WebError::NotFound)?;
+        d.steps.remove(at);
+        Ok(())
+    })
+    .await
 }
 
 /// `POST /flows/{id}/delete`.
