@@ -20,11 +20,25 @@ const CHROMIUM_ARGS: [&str; 8] = [
     "--disable-dev-shm-usage",
 ];
 
-/// A headless Chromium session; the driver process ends with it.
+/// A headless Chromium session; the driver and the browsers it started end with it,
+/// even when a test panics (they share a process group, killed on drop).
 pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
-    _driver: Child,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            // The driver leads its own process group; Chromium and its helpers are in it.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Browser {
@@ -36,6 +50,7 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .expect("start chromedriver (apt-get install chromium chromium-driver)");
         let url = format!("http://127.0.0.1:{port}");
@@ -63,10 +78,7 @@ impl Browser {
                         .and_then(|v| u32::try_from(v).ok())
                         .unwrap_or(0);
                     let _ = client.set_window_size(1280, 800 + chrome).await;
-                    return Browser {
-                        client,
-                        _driver: driver,
-                    };
+                    return Browser { client, driver };
                 }
                 Err(e) => last = Some(e.to_string()),
             }
@@ -183,7 +195,7 @@ impl Browser {
 
     /// Ends the session.
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
     }
 }
 
