@@ -621,12 +621,15 @@ async fn the_openapi_document_needs_no_token_and_names_every_route() {
         "/api/v1/connections/{id}",
         "/api/v1/connections/{id}/reconnect",
         "/api/v1/connections/{id}/usage",
+        "/api/v1/connections/{id}/replace",
         "/api/v1/flows",
         "/api/v1/flows/{id}",
         "/api/v1/flows/{id}/runs",
         "/api/v1/audit",
         "/api/v1/oauth2/start",
         "/api/v1/admin/oauth-apps/{piece}",
+        "/api/v1/webhook",
+        "/api/v1/webhook/deliveries",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }

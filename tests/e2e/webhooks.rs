@@ -267,3 +267,75 @@ async fn two_replicas_announce_each_change_once_and_a_receiver_that_keeps_failin
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(hook.requests().len(), 8, "no attempt after the last");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_api_answers_the_secret_once_refuses_private_urls_and_lists_deliveries() {
+    let refuse = Arc::new(AtomicBool::new(false));
+    let chat = chat_mock(refuse.clone()).await;
+    let hook = receiver(1, Arc::default()).await;
+    let home = DataHome::new().await;
+    let (_, token) = home.project("Acme").await;
+    let app = TestApp::spawn(&home, settings(&chat, &hook, 5)).await;
+    let api = app.client(&token);
+    assert_eq!(
+        api.get("/webhook").await.1["code"],
+        json!("webhook_not_found")
+    );
+    for url in ["https://10.0.0.8/x", "http://example.com/x", "nonsense"] {
+        let (status, body) = api
+            .send("PUT", "/webhook", Some(&json!({"url": url})))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("invalid_request")),
+            "{url}"
+        );
+    }
+    let url = format!("https://{HOOK_HOST}/api");
+    let (status, set) = api
+        .send("PUT", "/webhook", Some(&json!({"url": url})))
+        .await;
+    assert_eq!(status, 200, "{set}");
+    let secret = set["secret"].as_str().expect("secret").to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let (status, shown) = api.get("/webhook").await;
+    assert_eq!((status, shown["url"].as_str()), (200, Some(url.as_str())));
+    assert!(!shown.to_string().contains(&secret));
+
+    let api_flow = {
+        openai_connection(&api, "gpt", CHAT_KEY).await;
+        openai_flow(&api, "Digest", "gpt", 1).await
+    };
+    refuse.store(true, Ordering::SeqCst);
+    run(&app, &token, &api_flow).await;
+    let seen = wait_for_requests(&hook, 2).await;
+    assert_signed(&seen[1], &secret);
+    let mut log = Value::Null;
+    for _ in 0..50 {
+        log = api.get("/webhook/deliveries").await.1;
+        if log["deliveries"][0]["state"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivery = &log["deliveries"][0];
+    assert_eq!(delivery["state"], "delivered", "{log}");
+    assert_eq!(delivery["type"], "connection.error");
+    assert_eq!(delivery["attempts"], 2);
+    assert_eq!(delivery["last_status"], 200);
+    assert_eq!(
+        delivery["event_id"],
+        seen[1].header("x-thinkfleet-event-id")
+    );
+    assert!(!log.to_string().contains(&secret));
+
+    // Removed: nothing more is sent.
+    assert_eq!(api.delete("/webhook").await.0, 204);
+    assert_eq!(api.delete("/webhook").await.0, 404);
+    refuse.store(false, Ordering::SeqCst);
+    run(&app, &token, &api_flow).await;
+    refuse.store(true, Ordering::SeqCst);
+    run(&app, &token, &api_flow).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(hook.requests().len(), 2);
+}

@@ -3,6 +3,7 @@
 use super::extract::ApiQuery;
 use super::views::{AuditPage, ErrorBody};
 use super::{ApiError, ApiResult, AppState, Project};
+use crate::store::AuditFilter;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,6 +18,11 @@ const MAX_LIMIT: i64 = 1000;
 pub struct AuditQuery {
     /// Only events of this connection (id or external id).
     connection: Option<String>,
+    /// Only events of this flow (its id).
+    flow: Option<String>,
+    /// Only events of this kind (`created`, `used`, `renamed`, `reconnected`,
+    /// `refreshed`, `refresh_failed`, `replaced`, `replacing`, `deleted`).
+    event: Option<String>,
     /// Only events older than this sequence number (paging).
     before: Option<i64>,
     /// At most this many (default 100).
@@ -47,7 +53,17 @@ pub async fn list(
     }
     let events = state
         .connections
-        .audit(&project, q.connection.as_deref(), q.before, limit)
+        .audit_filtered(
+            &project,
+            q.connection.as_deref(),
+            AuditFilter {
+                flow_id: q.flow.as_deref(),
+                event: q.event.as_deref(),
+                ..AuditFilter::default()
+            },
+            q.before,
+            limit,
+        )
         .await?
         .into_iter()
         .map(Into::into)

@@ -2,12 +2,13 @@
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::views::{ConnectionList, ConnectionView, ErrorBody, Usage};
-use super::{ApiResult, AppState, Project};
-use crate::connections::{NewConnectionRequest, ValueInput};
+use super::{ApiError, ApiResult, AppState, Project};
+use crate::connections::{ConnectionError, NewConnectionRequest, ValueInput};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// `POST /connections`: validate, then store.
 #[utoipa::path(post, path = "/connections", tag = "connections",
@@ -186,4 +187,72 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     state.connections.delete(&project, &id, q.confirm).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /connections/{id}/replace` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceRequest {
+    /// The connection (id or external id) of the same piece that takes its place.
+    with: String,
+}
+
+/// What a replacement changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Replacement {
+    /// Flows rewritten.
+    flows: usize,
+    /// Steps rewritten.
+    steps: usize,
+}
+
+/// `POST /connections/{id}/replace`: every step of the project's flows that uses this
+/// connection is pointed at `with` (a connection of the same piece), all flows in one
+/// transaction; audited on both connections.
+#[utoipa::path(post, path = "/connections/{id}/replace", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id or external id")),
+    request_body = ReplaceRequest,
+    responses(
+        (status = 200, description = "The flows now use the other connection", body = Replacement),
+        (status = 400, description = "Malformed JSON or bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Connection not found", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "No such connection to use, or not of the same piece", body = ErrorBody),
+    ))]
+pub async fn replace(
+    State(state): State<AppState>,
+    Project(project): Project,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<ReplaceRequest>,
+) -> ApiResult<Json<Replacement>> {
+    let from = state.connections.get(&project, &id).await?;
+    let to = match state.connections.get(&project, &req.with).await {
+        Ok(row) => row,
+        Err(ConnectionError::NotFound) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("there is no connection `{}` in this project", req.with),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match state
+        .flows
+        .replace_connection(&project, &from.external_id, &to.external_id)
+        .await
+    {
+        Ok(done) => Ok(Json(Replacement {
+            flows: done.flows,
+            steps: done.steps,
+        })),
+        Err(crate::flows::FlowError::Invalid(why)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            why,
+        )),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,9 +1,10 @@
-//! The flow endpoints: CRUD and runs.
+//! The flow endpoints: CRUD, runs, and the recorded runs.
 
 use super::extract::{ApiJson, ApiPath};
-use super::views::{ErrorBody, FlowList, FlowView};
-use super::{ApiResult, AppState, Project};
+use super::views::{ErrorBody, FlowList, FlowView, RunList, RunView};
+use super::{ApiError, ApiResult, AppState, Project};
 use crate::flows::{FlowDefinition, RunReport};
+use crate::store::RUNS_KEPT;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -122,4 +123,30 @@ pub async fn run(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RunReport>> {
     Ok(Json(state.flows.run(&project, &id).await?.0))
+}
+
+/// `GET /flows/{id}/runs`: the flow's recorded runs (the newest 50), newest first.
+#[utoipa::path(get, path = "/flows/{id}/runs", tag = "flows",
+    params(("id" = String, Path, description = "The flow's id")),
+    responses(
+        (status = 200, description = "The flow's recent runs, newest first", body = RunList),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
+        (status = 401, description = "No valid project token", body = ErrorBody),
+        (status = 404, description = "Flow not found", body = ErrorBody),
+    ))]
+pub async fn runs(
+    State(state): State<AppState>,
+    Project(project): Project,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<RunList>> {
+    state.flows.get(&project, &id).await?;
+    let runs = state
+        .flows
+        .runs(&project, &id, RUNS_KEPT)
+        .await?
+        .into_iter()
+        .map(RunView::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(RunList { runs }))
 }

@@ -13,6 +13,7 @@ mod oauth;
 mod openapi;
 mod pieces;
 mod views;
+mod webhook;
 
 pub use auth::Project;
 pub use error::{ApiError, ApiResult};
@@ -98,12 +99,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(connections::reconnect))
         .routes(routes!(connections::usage))
+        .routes(routes!(connections::replace))
         .routes(routes!(flows::list, flows::create))
         .routes(routes!(flows::show, flows::update, flows::delete))
-        .routes(routes!(flows::run))
+        .routes(routes!(flows::run, flows::runs))
         .routes(routes!(audit::list))
         .routes(routes!(oauth::start))
         .routes(routes!(oauth::set_app))
+        .routes(routes!(webhook::set, webhook::show, webhook::remove))
+        .routes(routes!(webhook::deliveries))
         .fallback(|| async { ApiError::no_route() });
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", api)
 }

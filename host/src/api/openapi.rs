@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "connections", description = "Stored credentials"),
         (name = "flows", description = "Flows and their runs"),
         (name = "audit", description = "The audit trail"),
+        (name = "webhook", description = "The connection-health webhook and its deliveries"),
         (name = "oauth2", description = "The OAuth2 popup flow"),
         (name = "admin", description = "Operators' endpoints (admin token)"),
         (name = "meta", description = "This document"),

@@ -1,8 +1,8 @@
 //! What the API shows of stored things: never a credential, times as RFC 3339.
 
-use crate::flows::{Flow, FlowDefinition, StepDefinition};
+use crate::flows::{Flow, FlowDefinition, RunReport, StepDefinition};
 use crate::piece::PieceInfo;
-use crate::store::{AuditEvent, ConnectionRow, FlowRef};
+use crate::store::{AuditEvent, ConnectionRow, FlowRef, RunRow};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -62,6 +62,42 @@ impl From<AuditEvent> for AuditView {
             detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
         }
     }
+}
+
+/// A recorded run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    /// The run's number (its page is `/flows/{flow}/runs/{id}`).
+    id: i64,
+    /// `succeeded` or `failed`.
+    status: String,
+    started_at: String,
+    finished_at: String,
+    /// The run's report, as `POST /flows/{id}/runs` answered it (outputs past 256 KiB
+    /// are not kept).
+    #[schema(value_type = RunReport)]
+    report: serde_json::Value,
+}
+
+impl TryFrom<RunRow> for RunView {
+    type Error = serde_json::Error;
+
+    fn try_from(run: RunRow) -> Result<Self, serde_json::Error> {
+        Ok(RunView {
+            id: run.id,
+            status: run.status,
+            started_at: rfc3339(run.started_at),
+            finished_at: rfc3339(run.finished_at),
+            report: serde_json::from_str(&run.report)?,
+        })
+    }
+}
+
+/// A flow's recorded runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    /// Newest first.
+    pub runs: Vec<RunView>,
 }
 
 /// A flow as the API shows it.

@@ -14,8 +14,8 @@ use crate::local_cache::LocalCache;
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
 use crate::store::{
-    AuditEvent, ConnectionRow, ConnectionStatus, FlowRef, NewAuditEvent, NewConnection, Store,
-    StoreError, UseRecord,
+    AuditEvent, AuditFilter, ConnectionRow, ConnectionStatus, FlowRef, NewAuditEvent,
+    NewConnection, Store, StoreError, UseRecord,
 };
 use crate::vault::{Binding, RecordKind, Sealed, Vault, VaultError};
 use std::sync::Arc;
@@ -403,6 +403,20 @@ impl Connections {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
+        self.audit_filtered(project, connection, AuditFilter::default(), before, limit)
+            .await
+    }
+
+    /// The project's events that pass `filter`, and of the connection `connection`
+    /// (id or external id) when given, newest first.
+    pub async fn audit_filtered(
+        &self,
+        project: &str,
+        connection: Option<&str>,
+        filter: AuditFilter<'_>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
         let id = match connection {
             Some(key) => Some(match self.store.find_connection(project, key).await? {
                 Some(row) => row.id,
@@ -410,9 +424,13 @@ impl Connections {
             }),
             None => None,
         };
+        let filter = AuditFilter {
+            connection_id: id.as_deref(),
+            ..filter
+        };
         Ok(self
             .store
-            .list_audit(project, id.as_deref(), before, limit)
+            .filter_audit(project, &filter, before, limit)
             .await?)
     }
 

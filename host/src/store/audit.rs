@@ -86,22 +86,6 @@ pub struct AuditEvent {
 }
 
 impl Store {
-    /// The project's events, newest first, optionally for one connection, before
-    /// sequence number `before` (for paging).
-    pub async fn list_audit(
-        &self,
-        project_id: &str,
-        connection_id: Option<&str>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>> {
-        let filter = AuditFilter {
-            connection_id,
-            ..AuditFilter::default()
-        };
-        self.filter_audit(project_id, &filter, before, limit).await
-    }
-
     /// The project's events that pass `filter`, newest first, before sequence number
     /// `before` (for paging).
     pub async fn filter_audit(

@@ -394,7 +394,15 @@ mod tests {
         let row = store.find_connection("p1", "c1").await.expect("find");
         assert!(row.expect("row").has_status(ConnectionStatus::Active));
         let events = store
-            .list_audit("p1", Some("c1"), None, 10)
+            .filter_audit(
+                "p1",
+                &AuditFilter {
+                    connection_id: Some("c1"),
+                    ..AuditFilter::default()
+                },
+                None,
+                10,
+            )
             .await
             .expect("audit");
         let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
