@@ -51,6 +51,7 @@ async fn bench(clients: usize, duration: Duration) {
         public_url: None,
         admin_token: None,
         refresh_interval: Duration::from_secs(3600),
+        webhooks: thinkfleet::webhooks::WebhookTiming::default(),
     };
     let app_state = state(&config).await.unwrap();
     let store = app_state.connections.store().clone();
@@ -122,7 +123,10 @@ async fn bench(clients: usize, duration: Duration) {
         pct(0.999),
         *all.last().unwrap() as f64 / 1000.0
     );
-    let events = store.list_audit(&project.id, None, None, 1).await.unwrap();
+    let events = store
+        .filter_audit(&project.id, &Default::default(), None, 1)
+        .await
+        .unwrap();
     println!(
         "last audit event id {} (every answered run has its `used` event)",
         events.first().map(|e| e.id).unwrap_or_default()

@@ -4,7 +4,6 @@
 //! vault on their way in and out of the store.
 
 pub mod external_id;
-mod usage;
 mod value;
 
 pub use value::{ConnectionValue, PropInput, ValueError, ValueInput};
@@ -89,7 +88,6 @@ pub struct Connections {
     store: Store,
     vault: Vault,
     catalog: Arc<Catalog>,
-    usage: Arc<usage::UsageWriter>,
     /// Rows with their sealed credentials by (project, external id), for runs; see
     /// [`LocalCache`]. Never plaintext.
     by_reference: Arc<LocalCache<(String, String), (ConnectionRow, Sealed)>>,
@@ -103,7 +101,6 @@ impl Connections {
             store,
             vault,
             catalog,
-            usage: Arc::new(usage::writer()),
         }
     }
 
@@ -357,20 +354,13 @@ impl Connections {
             .remove(&(row.project_id.clone(), row.external_id.clone()));
     }
 
-    /// Records that a flow used the connection (group-committed; returns once durable).
-    pub async fn record_use(&self, record: UseRecord, row: &ConnectionRow) -> Result<()> {
-        // The status changes when the service refused the key, or when an `error`
-        // connection just worked again: the cached row must go, after the write.
-        let status_changes = record.status.is_some() || row.has_status(ConnectionStatus::Error);
-        let result = self
-            .usage
-            .submit(&self.store, record)
-            .await
-            .map_err(ConnectionError::Store);
-        if status_changes {
+    /// After a use of `row` was written (or failed to be): the status changes when the
+    /// service refused the key, or when an `error` connection just worked again, so the
+    /// cached row must go.
+    pub fn after_use(&self, record: &UseRecord, row: &ConnectionRow) {
+        if record.status.is_some() || row.has_status(ConnectionStatus::Error) {
             self.forget(row);
         }
-        result
     }
 
     async fn open(&self, row: ConnectionRow) -> Result<(ConnectionRow, Credentials)> {

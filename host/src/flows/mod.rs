@@ -14,7 +14,9 @@ pub use run::{RunReport, StepError, StepReport};
 use crate::connections::Connections;
 use crate::local_cache::LocalCache;
 use crate::oauth::OAuth;
-use crate::store::{BatchFuture, FlowRow, GroupCommit, NewRun, RunRow, Store, StoreError, now_ms};
+use crate::store::{
+    BatchFuture, FlowRow, GroupCommit, NewRun, RunRecord, RunRow, Store, StoreError, now_ms,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -70,18 +72,18 @@ pub struct Flows {
     oauth: OAuth,
     /// Saved flows by (project, id), for runs; see [`LocalCache`].
     cache: Arc<LocalCache<(String, String), Flow>>,
-    /// Records runs, group-committed.
-    run_log: Arc<GroupCommit<NewRun, i64>>,
+    /// Records finished runs with their uses of connections, group-committed.
+    run_log: Arc<GroupCommit<RunRecord, i64>>,
 }
 
 /// The most bytes of a run's report kept; a larger report is kept without its outputs.
 const MAX_STORED_REPORT: usize = 256 * 1024;
 
 /// The report as stored: JSON text, without the outputs when they are too large.
-fn stored_report(report: &RunReport) -> Result<String, serde_json::Error> {
-    let text = serde_json::to_string(report)?;
+fn stored_report(report: &RunReport) -> String {
+    let text = serde_json::to_string(report).unwrap_or_default();
     if text.len() <= MAX_STORED_REPORT {
-        return Ok(text);
+        return text;
     }
     let mut slim = report.clone();
     for step in &mut slim.steps {
@@ -91,11 +93,11 @@ fn stored_report(report: &RunReport) -> Result<String, serde_json::Error> {
             }));
         }
     }
-    serde_json::to_string(&slim)
+    serde_json::to_string(&slim).unwrap_or_default()
 }
 
-fn write_runs(store: Store, runs: Vec<NewRun>) -> BatchFuture<i64> {
-    Box::pin(async move { store.insert_runs(&runs).await })
+fn write_runs(store: Store, records: Vec<RunRecord>) -> BatchFuture<i64> {
+    Box::pin(async move { store.record_runs(&records).await })
 }
 
 impl Flows {
@@ -197,14 +199,11 @@ impl Flows {
         }
     }
 
-    /// Runs the project's flow `id` now and records the run (see [`Flows::runs`]); the
-    /// report, and the run's number unless recording it failed (which is logged: the
-    /// run itself happened).
-    pub async fn run(
-        &self,
-        project: &str,
-        id: &str,
-    ) -> Result<(RunReport, Option<i64>), FlowError> {
+    /// Runs the project's flow `id` now and records the run (see [`Flows::runs`]) with
+    /// its steps' uses of connections (`last_used_at`, status, `used` events), all in
+    /// one group-committed transaction; answers once that is durable: the report and the
+    /// run's number.
+    pub async fn run(&self, project: &str, id: &str) -> Result<(RunReport, i64), FlowError> {
         let key = (project.to_owned(), id.to_owned());
         let stamp = self.cache.stamp();
         let flow = match self.cache.get(&key) {
@@ -212,27 +211,25 @@ impl Flows {
             None => self.cache.put(stamp, key, self.get(project, id).await?),
         };
         let started_at = now_ms();
-        let report = run::run(&self.connections, &self.oauth, project, &flow).await;
-        let recorded = match stored_report(&report) {
-            Ok(text) => {
-                let run = NewRun {
-                    project_id: project.to_owned(),
-                    flow_id: id.to_owned(),
-                    status: report.status,
-                    report: text,
-                    started_at,
-                    finished_at: now_ms(),
-                };
-                self.run_log
-                    .submit(self.connections.store(), run)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Err(e) => Err(e.to_string()),
+        let (report, uses) = run::run(&self.connections, &self.oauth, project, &flow).await;
+        let record = RunRecord {
+            uses: uses.iter().map(|(u, _)| u.clone()).collect(),
+            run: NewRun {
+                project_id: project.to_owned(),
+                flow_id: id.to_owned(),
+                status: report.status,
+                report: stored_report(&report),
+                started_at,
+                finished_at: now_ms(),
+            },
         };
-        let run_id = recorded
-            .inspect_err(|e| tracing::error!(error = %e, flow = id, "recording a run failed"))
-            .ok();
+        let recorded = self.run_log.submit(self.connections.store(), record).await;
+        for (record, row) in &uses {
+            self.connections.after_use(record, row);
+        }
+        let run_id = recorded.inspect_err(|e| {
+            tracing::error!(error = %e, flow = id, "recording a run failed");
+        })?;
         Ok((report, run_id))
     }
 

@@ -1,6 +1,8 @@
 //! One run of a flow: steps in order, each with its connection resolved at run time,
 //! its input rendered from earlier outputs, and its piece called in the sandbox. A
-//! failed step stops the run; the steps after it are reported as skipped.
+//! failed step stops the run; the steps after it are reported as skipped. Each use of a
+//! connection is collected for the run's record (see `Flows::run`), which writes them
+//! with the run in one group-committed transaction.
 
 use super::Flow;
 use super::template;
@@ -8,7 +10,7 @@ use crate::connections::{ConnectionError, Connections};
 use crate::oauth::{OAuth, OAuthError};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::CallError;
-use crate::store::{ConnectionStatus, UseRecord, now_ms};
+use crate::store::{ConnectionRow, ConnectionStatus, UseRecord, now_ms};
 use crate::trouble::Trouble;
 use serde::Serialize;
 use serde_json::Value;
@@ -68,13 +70,17 @@ impl StepError {
     }
 }
 
-/// Runs `flow` in `project`.
+/// A use of a connection by a step, to record, with the row it used.
+pub(super) type Use = (UseRecord, ConnectionRow);
+
+/// Runs `flow` in `project`: the report and the connections' uses.
 pub(super) async fn run(
     connections: &Connections,
     oauth: &OAuth,
     project: &str,
     flow: &Flow,
-) -> RunReport {
+) -> (RunReport, Vec<Use>) {
+    let mut uses = Vec::new();
     let mut outputs: HashMap<&str, Value> = HashMap::new();
     let mut steps = Vec::with_capacity(flow.definition.steps.len());
     let mut failed = false;
@@ -88,7 +94,7 @@ pub(super) async fn run(
             });
             continue;
         }
-        let result = run_step(connections, oauth, project, flow, step, &outputs).await;
+        let result = run_step(connections, oauth, project, flow, step, &outputs, &mut uses).await;
         match result {
             Ok(output) => {
                 outputs.insert(step.name.as_str(), output.clone());
@@ -110,10 +116,11 @@ pub(super) async fn run(
             }
         }
     }
-    RunReport {
+    let report = RunReport {
         status: if failed { "failed" } else { "succeeded" },
         steps,
-    }
+    };
+    (report, uses)
 }
 
 async fn run_step(
@@ -123,6 +130,7 @@ async fn run_step(
     flow: &Flow,
     step: &super::StepDefinition,
     outputs: &HashMap<&str, Value>,
+    uses: &mut Vec<Use>,
 ) -> Result<Value, StepError> {
     let piece = connections.catalog().get(&step.piece).ok_or_else(|| {
         StepError::new(
@@ -205,13 +213,7 @@ async fn run_step(
             status,
             at: now_ms(),
         };
-        if let Err(e) = connections.record_use(record, &row).await {
-            tracing::error!(error = %e, "recording a connection use failed");
-            return Err(StepError::new(
-                "internal",
-                "the run could not be recorded; see the server log",
-            ));
-        }
+        uses.push((record, row));
     }
     answer
 }

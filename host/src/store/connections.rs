@@ -4,7 +4,7 @@
 use super::audit::append_audit_in;
 use super::{NewAuditEvent, Result, Store, background_refresh_after, now_ms};
 use crate::vault::Sealed;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 use std::fmt;
 use std::str::FromStr;
 
@@ -395,64 +395,10 @@ pub struct UseRecord {
 }
 
 impl Store {
-    /// Records many uses in one transaction: per connection one `last_used_at` /
-    /// status update (the latest use wins), and a `used` audit event per use, inserted
-    /// many rows per statement. Group commit: callers wait for the commit that holds
-    /// theirs.
+    /// Records many uses in one transaction (see [`record_uses_in`]).
     pub async fn record_uses(&self, uses: &[UseRecord]) -> Result<()> {
-        let mut latest: Vec<&UseRecord> = Vec::new();
-        for u in uses {
-            match latest
-                .iter_mut()
-                .find(|l| l.connection_id == u.connection_id && l.project_id == u.project_id)
-            {
-                // A refusal (`error`) anywhere in the batch sticks; otherwise the last use.
-                Some(l) if l.status.is_none() || u.status.is_some() => *l = u,
-                Some(_) => {}
-                None => latest.push(u),
-            }
-        }
-        // One lock order for every writer, so replicas' batches cannot deadlock.
-        latest.sort_by(|a, b| {
-            (&a.project_id, &a.connection_id).cmp(&(&b.project_id, &b.connection_id))
-        });
         let mut tx = self.pool().begin().await?;
-        for u in latest {
-            sqlx::query(
-                "UPDATE connections SET last_used_at = $3, status = CASE \
-                 WHEN status = $5 THEN status \
-                 WHEN $4 <> '' THEN $4 \
-                 WHEN status = $6 AND refresh_failures = 0 THEN $7 ELSE status END \
-                 WHERE project_id = $1 AND id = $2",
-            )
-            .bind(&u.project_id)
-            .bind(&u.connection_id)
-            .bind(u.at)
-            .bind(u.status.map_or("", ConnectionStatus::as_str))
-            .bind(ConnectionStatus::Expired.as_str())
-            .bind(ConnectionStatus::Error.as_str())
-            .bind(ConnectionStatus::Active.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for chunk in uses.chunks(AUDIT_ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
-                 flow_id, detail, at) VALUES {}",
-                used_event_values(chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for u in chunk {
-                q = q
-                    .bind(&u.project_id)
-                    .bind(&u.connection_id)
-                    .bind(&u.external_id)
-                    .bind(&u.flow_id)
-                    .bind(&u.detail)
-                    .bind(u.at);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        record_uses_in(&mut tx, uses).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -496,6 +442,64 @@ fn used_event_values(rows: usize) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Records uses on `conn`, inside the caller's transaction: per connection one
+/// `last_used_at` / status update (the latest use wins; a refusal anywhere in the batch
+/// sticks), and a `used` audit event per use, inserted many rows per statement.
+pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord]) -> Result<()> {
+    let mut latest: Vec<&UseRecord> = Vec::new();
+    for u in uses {
+        match latest
+            .iter_mut()
+            .find(|l| l.connection_id == u.connection_id && l.project_id == u.project_id)
+        {
+            // A refusal (`error`) anywhere in the batch sticks; otherwise the last use.
+            Some(l) if l.status.is_none() || u.status.is_some() => *l = u,
+            Some(_) => {}
+            None => latest.push(u),
+        }
+    }
+    // One lock order for every writer, so replicas' batches cannot deadlock.
+    latest
+        .sort_by(|a, b| (&a.project_id, &a.connection_id).cmp(&(&b.project_id, &b.connection_id)));
+    for u in latest {
+        sqlx::query(
+            "UPDATE connections SET last_used_at = $3, status = CASE \
+             WHEN status = $5 THEN status \
+             WHEN $4 <> '' THEN $4 \
+             WHEN status = $6 AND refresh_failures = 0 THEN $7 ELSE status END \
+             WHERE project_id = $1 AND id = $2",
+        )
+        .bind(&u.project_id)
+        .bind(&u.connection_id)
+        .bind(u.at)
+        .bind(u.status.map_or("", ConnectionStatus::as_str))
+        .bind(ConnectionStatus::Expired.as_str())
+        .bind(ConnectionStatus::Error.as_str())
+        .bind(ConnectionStatus::Active.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    for chunk in uses.chunks(AUDIT_ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
+             flow_id, detail, at) VALUES {}",
+            used_event_values(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for u in chunk {
+            q = q
+                .bind(&u.project_id)
+                .bind(&u.connection_id)
+                .bind(&u.external_id)
+                .bind(&u.flow_id)
+                .bind(&u.detail)
+                .bind(u.at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

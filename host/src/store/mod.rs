@@ -26,7 +26,7 @@ pub use flows::{FlowRef, FlowRewrite, FlowRow};
 pub use group::{BatchFuture, GroupCommit, WriteBatch};
 pub use oauth::{RefreshFailure, RefreshRow, StateRow};
 pub use projects::{TokenInfo, TokenRow};
-pub use runs::{NewRun, RUNS_KEPT, RunRow};
+pub use runs::{NewRun, RUNS_KEPT, RunRecord, RunRow};
 pub use webhooks::{Attempt, DeliveryRow, NewDelivery, StatusChange, WebhookRow};
 
 use crate::vault::Sealed;

@@ -1,7 +1,9 @@
 //! The recent runs of each flow: one row per run with its JSON report, the newest
-//! [`RUNS_KEPT`] per flow kept.
+//! [`RUNS_KEPT`] per flow kept, written in the same transaction as the run's uses of
+//! connections.
 
-use super::{Result, Store};
+use super::connections::record_uses_in;
+use super::{Result, Store, UseRecord};
 
 /// How many runs of a flow are kept.
 pub const RUNS_KEPT: i64 = 50;
@@ -21,6 +23,15 @@ pub struct NewRun {
     pub started_at: i64,
     /// Unix ms.
     pub finished_at: i64,
+}
+
+/// A finished run: its row and the uses of connections its steps made.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// The uses (`last_used_at`, status, `used` events).
+    pub uses: Vec<UseRecord>,
+    /// The run.
+    pub run: NewRun,
 }
 
 /// A recorded run.
@@ -43,12 +54,15 @@ pub struct RunRow {
 const COLUMNS: &str = "id, flow_id, status, report, started_at, finished_at";
 
 impl Store {
-    /// Records runs in one transaction (and forgets each of their flows' runs beyond
-    /// the newest [`RUNS_KEPT`]); their sequence numbers, in order.
-    pub async fn insert_runs(&self, runs: &[NewRun]) -> Result<Vec<i64>> {
+    /// Records finished runs and their uses in one transaction (and forgets each of
+    /// their flows' runs beyond the newest [`RUNS_KEPT`]); the runs' sequence numbers,
+    /// in order.
+    pub async fn record_runs(&self, records: &[RunRecord]) -> Result<Vec<i64>> {
+        let uses: Vec<UseRecord> = records.iter().flat_map(|r| r.uses.clone()).collect();
         let mut tx = self.pool().begin().await?;
-        let mut ids = Vec::with_capacity(runs.len());
-        for run in runs {
+        record_uses_in(&mut tx, &uses).await?;
+        let mut ids = Vec::with_capacity(records.len());
+        for run in records.iter().map(|r| &r.run) {
             let (id,): (i64,) = sqlx::query_as(
                 "INSERT INTO flow_runs (project_id, flow_id, status, report, started_at, \
                  finished_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -63,7 +77,7 @@ impl Store {
             .await?;
             ids.push(id);
         }
-        let mut flows: Vec<&str> = runs.iter().map(|r| r.flow_id.as_str()).collect();
+        let mut flows: Vec<&str> = records.iter().map(|r| r.run.flow_id.as_str()).collect();
         flows.sort_unstable();
         flows.dedup();
         for flow in flows {

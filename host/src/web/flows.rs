@@ -416,15 +416,8 @@ pub async fn run(
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(posted.text("csrf"))?;
-    let (report, run_id) = state.flows.run(viewer.project(), &id).await?;
-    match run_id {
-        Some(n) => Ok(Redirect::to(&format!("/flows/{id}/runs/{n}")).into_response()),
-        // Not recorded (logged): show this run's report anyway.
-        None => {
-            let text = serde_json::to_string(&report).map_err(|e| WebError::internal(&e))?;
-            run_page(&state, &viewer, &id, &text, crate::store::now_ms()).await
-        }
-    }
+    let (_, run) = state.flows.run(viewer.project(), &id).await?;
+    Ok(Redirect::to(&format!("/flows/{id}/runs/{run}")).into_response())
 }
 
 /// A stored run report, read back.
