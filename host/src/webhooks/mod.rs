@@ -195,10 +195,10 @@ impl Webhooks {
         let store = self.connections.store();
         for change in store.status_changes(100).await? {
             let delivery = match change.status.as_str() {
-                "expired" | "error" => match store.webhook(&change.project_id).await? {
-                    Some(_) => Some(self.event(&change)),
-                    None => None,
-                },
+                "expired" | "error" => store
+                    .webhook(&change.project_id)
+                    .await?
+                    .map(|_| self.event(&change)),
                 _ => None,
             };
             store.announce(&change, delivery.as_ref()).await?;
