@@ -1,7 +1,9 @@
 //! One sandboxed call (fresh instance + `validate` of the postgres piece, which makes no
 //! HTTP call) through the host's real call path, against two bare wasmtime baselines
 //! running the same component with no host logic: the default (on-demand) allocator, and
-//! pooling + copy-on-write. Also the host path on two threads at once.
+//! pooling + copy-on-write (wasmtime's defaults, and the host's own pool settings). The
+//! host path with the pool's slot reset as shipped and its alternatives, each also on
+//! two threads at once.
 //!
 //! Run: `cargo bench -p thinkfleet --bench sandbox`.
 
@@ -11,7 +13,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
 use std::time::{Duration, Instant};
 use thinkfleet::piece::{Credentials, CustomValue};
-use thinkfleet::runtime::{Runtime, RuntimeConfig};
+use thinkfleet::runtime::pool::pool_config;
+use thinkfleet::runtime::{Limits, PoolTuning, Runtime, RuntimeConfig, SlotReset};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -51,12 +54,13 @@ impl host_log::Host for BareState {
     fn log(&mut self, _level: host_log::Level, _message: String) {}
 }
 
-fn bare_pre(pooling: bool, bytes: &[u8]) -> (Engine, bare::PieceWorldPre<BareState>) {
+fn bare_pre(
+    pool: Option<PoolingAllocationConfig>,
+    bytes: &[u8],
+) -> (Engine, bare::PieceWorldPre<BareState>) {
     let mut config = Config::new();
-    if pooling {
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(
-            PoolingAllocationConfig::default(),
-        ));
+    if let Some(pool) = pool {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_init_cow(true);
     }
     let engine = Engine::new(&config).expect("engine");
@@ -123,6 +127,30 @@ fn wit_creds() -> wit::Credentials {
     ])
 }
 
+/// Wall time of `iters` calls shared by two threads, each with its own current-thread
+/// tokio runtime and its own call made by `each()`.
+fn two_threads<F>(iters: u64, each: impl Fn() -> F) -> Duration
+where
+    F: Fn(&tokio::runtime::Runtime) + Send,
+{
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for share in [iters / 2, iters - iters / 2] {
+            let call = each();
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("tokio");
+                for _ in 0..share {
+                    call(&rt);
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
 fn bench(c: &mut Criterion) {
     let path = thinkfleet::examples::path("postgres").expect("postgres piece built");
     let bytes = std::fs::read(&path).expect("read piece");
@@ -131,48 +159,81 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("tokio");
 
-    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
-    let piece = tokio.block_on(runtime.load(&bytes)).expect("load");
     let creds = host_creds();
-
     let mut group = c.benchmark_group("validate_no_http");
     group.measurement_time(Duration::from_secs(6));
-    group.bench_function("host_path", |b| {
-        b.iter(|| tokio.block_on(piece.validate(&creds)).expect("valid"));
-    });
-    for (name, pooling) in [
-        ("bare_default_allocator", false),
-        ("bare_pooling_cow", true),
+    // The host's real call path, with the pool's slot reset as shipped (PAGEMAP_SCAN
+    // where the kernel has it) and the alternatives, each on one and on two threads.
+    let tunings = [
+        ("host_path", PoolTuning::default()),
+        (
+            "host_path_scan_4mib",
+            PoolTuning {
+                reset: Some(SlotReset::PagemapScan),
+                keep_resident: Some(4 << 20),
+            },
+        ),
+        (
+            "host_path_memset_fallback",
+            PoolTuning {
+                reset: Some(SlotReset::Memset),
+                keep_resident: None,
+            },
+        ),
+    ];
+    for (name, pool) in tunings {
+        if pool.reset == Some(SlotReset::PagemapScan)
+            && SlotReset::detect() != SlotReset::PagemapScan
+        {
+            continue;
+        }
+        let runtime = Runtime::new(RuntimeConfig {
+            pool,
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime");
+        let piece = tokio.block_on(runtime.load(&bytes)).expect("load");
+        group.bench_function(name, |b| {
+            b.iter(|| tokio.block_on(piece.validate(&creds)).expect("valid"));
+        });
+        group.bench_function(format!("{name}_2_threads_per_call"), |b| {
+            b.iter_custom(|iters| {
+                two_threads(iters, || {
+                    let piece = piece.clone();
+                    let creds = creds.clone();
+                    move |rt: &tokio::runtime::Runtime| {
+                        rt.block_on(piece.validate(&creds)).expect("valid");
+                    }
+                })
+            });
+        });
+    }
+    // Bare wasmtime, no host logic: the on-demand allocator, wasmtime's default pool,
+    // and the host's own pool settings.
+    for (name, pool) in [
+        ("bare_default_allocator", None),
+        ("bare_pooling_cow", Some(PoolingAllocationConfig::default())),
+        (
+            "bare_pooling_host_settings",
+            Some(pool_config(&Limits::default(), PoolTuning::default())),
+        ),
     ] {
-        let (engine, pre) = bare_pre(pooling, &bytes);
+        let (engine, pre) = bare_pre(pool, &bytes);
         let creds = wit_creds();
         group.bench_function(name, |b| {
             b.iter(|| tokio.block_on(bare_call(&engine, &pre, &creds)))
         });
-    }
-    // Calls per second with both cores busy: each thread runs its share on its own
-    // current-thread tokio runtime; the figure is wall time per call.
-    group.bench_function("host_path_2_threads_per_call", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                for share in [iters / 2, iters - iters / 2] {
-                    let piece = piece.clone();
-                    let creds = creds.clone();
-                    s.spawn(move || {
-                        let rt = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .expect("tokio");
-                        for _ in 0..share {
-                            rt.block_on(piece.validate(&creds)).expect("valid");
-                        }
-                    });
-                }
+        group.bench_function(format!("{name}_2_threads_per_call"), |b| {
+            b.iter_custom(|iters| {
+                two_threads(iters, || {
+                    let (engine, pre, creds) = (engine.clone(), pre.clone(), creds.clone());
+                    move |rt: &tokio::runtime::Runtime| {
+                        rt.block_on(bare_call(&engine, &pre, &creds));
+                    }
+                })
             });
-            start.elapsed()
         });
-    });
+    }
     group.finish();
 }
 

@@ -306,3 +306,57 @@ async fn a_host_applied_credential_never_goes_over_plain_http() {
         .expect_err("refused");
     assert_upstream(&err, "refused by the host");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pool_slot_comes_back_clean_whichever_way_it_is_reset() {
+    use thinkfleet::runtime::{PoolTuning, RuntimeConfig, SlotReset};
+    let marker = "tf-slot-marker-planted-5e1d";
+    let reversed: String = marker.chars().rev().collect();
+    let mut resets = vec![SlotReset::Memset];
+    if SlotReset::detect() == SlotReset::PagemapScan {
+        resets.push(SlotReset::PagemapScan);
+    }
+    for reset in resets {
+        // One slot, so every call reuses the slot the previous call dirtied.
+        let mut config = RuntimeConfig {
+            cache_dir: Some(thinkfleet_tests::cache_dir()),
+            pool: PoolTuning {
+                reset: Some(reset),
+                keep_resident: None,
+            },
+            ..RuntimeConfig::default()
+        };
+        config.limits.max_concurrent_calls = 1;
+        let rt = Runtime::new(config).expect("runtime");
+        let piece = load(&rt, "misbehave").await;
+        for round in 0..5 {
+            let kept = piece
+                .run_action("remember", &json!({"text": marker}), &token())
+                .await
+                .expect("remember");
+            assert_eq!(kept["calls"], 1, "{reset:?}: a fresh instance per call");
+            let seen = piece
+                .run_action("recall", &json!({"reversed": reversed}), &token())
+                .await
+                .expect("recall");
+            assert_eq!(seen["calls"], 1, "{reset:?} round {round}");
+            // The fresh instance's memory: the part of the slot the last call dirtied
+            // first (its heap grew from there).
+            assert!(seen["bytes"].as_u64().unwrap_or(0) >= 1 << 20, "{seen}");
+            assert_eq!(
+                seen["found"], 0,
+                "{reset:?} round {round}: the previous call's memory was visible"
+            );
+        }
+        // The search does find what is there: this call's own input holds the marker.
+        let control = piece
+            .run_action(
+                "recall",
+                &json!({"reversed": reversed, "plant": marker}),
+                &token(),
+            )
+            .await
+            .expect("recall");
+        assert!(control["found"].as_u64().unwrap_or(0) >= 1, "{control}");
+    }
+}

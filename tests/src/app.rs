@@ -152,6 +152,7 @@ impl Settings {
                     ..OutboundPolicy::default()
                 },
                 cache_dir: Some(cache_dir()),
+                ..RuntimeConfig::default()
             },
             keys: thinkfleet::vault::KeyConfig::default(),
             public_url: None,

@@ -160,6 +160,7 @@ pub fn runtime_with(
         limits,
         outbound,
         cache_dir: Some(cache_dir()),
+        ..RuntimeConfig::default()
     })
     .expect("runtime")
 }

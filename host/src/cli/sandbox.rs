@@ -1,6 +1,6 @@
 //! Sandbox flags shared by every command that runs a piece (`piece …`, `serve`).
 
-use crate::runtime::{Limits, OutboundPolicy, Override, RuntimeConfig};
+use crate::runtime::{Limits, OutboundPolicy, Override, PoolTuning, RuntimeConfig};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,6 +57,7 @@ impl SandboxArgs {
                     .then(|| self.narrow.iter().map(|h| h.to_ascii_lowercase()).collect()),
             },
             cache_dir,
+            pool: PoolTuning::default(),
         }
     }
 }

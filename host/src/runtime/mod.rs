@@ -12,11 +12,13 @@ mod cache;
 mod convert;
 mod error;
 pub mod outbound;
+pub mod pool;
 mod scrub;
 mod state;
 
 pub use error::{CallError, EngineError, LoadError};
 pub use outbound::{OutboundPolicy, Override};
+pub use pool::{PoolTuning, SlotReset};
 
 use crate::piece::{Credentials, PieceInfo};
 use bindings::{PieceWorld, PieceWorldPre};
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 
 /// How often the epoch ticks; deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -71,6 +73,8 @@ pub struct RuntimeConfig {
     pub outbound: OutboundPolicy,
     /// Where compiled components are kept; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// How pool slots are reset between calls (default: detected and measured).
+    pub pool: PoolTuning,
 }
 
 struct Shared {
@@ -121,32 +125,20 @@ enum Output {
     Ran(String),
 }
 
-/// Pool slots decommitted together (see `PoolingAllocationConfig::decommit_batch_size`).
-const DECOMMIT_BATCH: usize = 16;
-
 impl Runtime {
     /// Builds the engine and linker.
     pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
         let host = |e: wasmtime::Error| LoadError::Engine(EngineError::new(e));
         let limits = config.limits;
         let slots = limits.max_concurrent_calls.max(1);
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(slots)
-            .total_core_instances(slots * 8)
-            .total_memories(slots * 2)
-            .total_tables(slots * 8)
-            .total_stacks(slots)
-            .max_memory_size(limits.memory_bytes)
-            .max_memories_per_component(2)
-            .max_tables_per_component(8)
-            .max_core_instances_per_component(16)
-            // Reset a slot's first pages with memset instead of madvise: cheaper per call,
-            // and no TLB shootdowns across cores.
-            .linear_memory_keep_resident(64 << 10)
-            .table_keep_resident(16 << 10)
-            // Return slots to the kernel in batches: one TLB shootdown per batch
-            // instead of one per call.
-            .decommit_batch_size(DECOMMIT_BATCH);
+        let (reset, keep_resident) = config.pool.resolve();
+        let pool = pool::pool_config(&limits, config.pool);
+        tracing::info!(
+            slot_reset = ?reset,
+            keep_resident_kib = keep_resident >> 10,
+            slots,
+            "sandbox pool"
+        );
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)

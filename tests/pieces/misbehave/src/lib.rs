@@ -1,8 +1,14 @@
 //! A test-only piece that misbehaves on purpose, one action per misbehaviour, to prove
 //! the host's sandbox contains each. It declares `api.allowed.test` with a host-applied
-//! bearer token; `echo` reports what the guest can see of its credential.
+//! bearer token; `echo` reports what the guest can see of its credential; `remember`
+//! spreads a text over its memory and `recall` searches all of its memory for it, to
+//! prove a pool slot comes back clean.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use thinkfleet_sdk::prelude::*;
+
+/// Calls this instance has served (a fresh instance per call: always 1).
+static CALLS: AtomicU32 = AtomicU32::new(0);
 
 struct Misbehave;
 
@@ -26,6 +32,8 @@ impl Piece for Misbehave {
             "exfiltrate",
             "echo",
             "log_spam",
+            "remember",
+            "recall",
         ] {
             info = info.action(Action::new(name, name, "misbehaves"));
         }
@@ -80,9 +88,63 @@ impl Piece for Misbehave {
                 }
                 Ok(json!({}))
             }
+            "remember" => {
+                let calls = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+                let text = input["text"].as_str().unwrap_or_default();
+                // About 2 MiB of copies, across and beyond the pages kept resident.
+                let copies: Vec<String> = (0..256)
+                    .map(|_| text.repeat(8192 / text.len().max(1)))
+                    .collect();
+                std::mem::forget(copies);
+                Ok(json!({"calls": calls}))
+            }
+            "recall" => {
+                let calls = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+                // Sent reversed, so the only copy of the marker in this call's memory is
+                // the one built here (skipped by address).
+                let marker: Vec<u8> = input["reversed"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .bytes()
+                    .rev()
+                    .collect();
+                let size = memory_bytes();
+                let mut found = 0usize;
+                let mut addr = 1024usize;
+                while addr + marker.len() <= size {
+                    if byte_at(addr) == marker[0]
+                        && (1..marker.len()).all(|i| byte_at(addr + i) == marker[i])
+                        && !std::ptr::eq(addr as *const u8, marker.as_ptr())
+                    {
+                        found += 1;
+                    }
+                    addr += 1;
+                }
+                Ok(json!({"calls": calls, "found": found, "bytes": size}))
+            }
             other => Err(PieceError::InvalidInput(format!("unknown action {other}"))),
         }
     }
+}
+
+/// The size of linear memory.
+#[cfg(target_arch = "wasm32")]
+fn memory_bytes() -> usize {
+    core::arch::wasm32::memory_size(0) * 65536
+}
+
+/// Native builds (clippy, docs) have no linear memory to search.
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_bytes() -> usize {
+    0
+}
+
+/// The byte at `addr` of linear memory.
+#[allow(unsafe_code)] // The point of this piece: it reads memory it did not write.
+fn byte_at(addr: usize) -> u8 {
+    // SAFETY: in wasm every address below the memory's size is readable; volatile so
+    // the read is not reasoned away.
+    unsafe { core::ptr::read_volatile(addr as *const u8) }
 }
 
 export_piece!(Misbehave);
