@@ -8,6 +8,7 @@ mod flow_pages;
 mod flows;
 mod oauth;
 mod oauth_refresh;
+mod operations;
 mod sandbox;
 mod vault;
 mod web_flows;

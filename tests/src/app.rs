@@ -28,6 +28,7 @@ pub struct Settings {
     log_filter: String,
     process: bool,
     webhooks: WebhookTiming,
+    json_logs: bool,
 }
 
 impl Default for Settings {
@@ -40,6 +41,7 @@ impl Default for Settings {
             log_filter: "debug".into(),
             process: false,
             webhooks: WebhookTiming::default(),
+            json_logs: false,
         }
     }
 }
@@ -93,6 +95,12 @@ impl Settings {
         self
     }
 
+    /// Logs one JSON object per line (`--log-format json`; the real binary only).
+    pub fn json_logs(mut self) -> Self {
+        self.json_logs = true;
+        self
+    }
+
     /// Runs the real `thinkfleet serve` binary as a child process.
     pub fn process(mut self) -> Self {
         self.process = true;
@@ -113,6 +121,9 @@ impl Settings {
             ),
             ("RUST_LOG", self.log_filter.clone()),
         ];
+        if self.json_logs {
+            env.push(("THINKFLEET_LOG_FORMAT", "json".into()));
+        }
         if !self.routes.is_empty() {
             let routes: Vec<String> = self
                 .routes

@@ -9,6 +9,7 @@ mod connections;
 mod error;
 mod extract;
 mod flows;
+mod health;
 mod oauth;
 mod openapi;
 mod pieces;
@@ -117,14 +118,37 @@ pub fn app(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .merge(crate::web::routes())
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
 
+/// The header that carries a request's id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's request id when it is a plausible one (1 to 64 letters, digits, `-`,
+/// `_`, `.`), else a new UUID: a proxy's id carries through, and nothing else a
+/// client sends reaches the log.
+fn request_id(request: &Request) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
 /// One log line per request: method, route pattern (never the raw path or query, which
-/// could carry user text), status and duration.
+/// could carry user text), status, duration and the request id, which every line
+/// logged while serving it carries too and the response echoes in `x-request-id`.
 async fn log_request(request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let started = Instant::now();
     let method = request.method().clone();
     let route = request
@@ -132,13 +156,20 @@ async fn log_request(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "<unmatched>".to_owned());
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let id = request_id(&request);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            route,
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    });
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
 }

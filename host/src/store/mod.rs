@@ -142,6 +142,14 @@ pub fn default_url(data_dir: &Path) -> String {
     )
 }
 
+/// The migrations this binary embeds for `backend`.
+fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+    }
+}
+
 impl Store {
     /// Opens the database `url` and runs its migrations.
     pub async fn open(url: &str) -> Result<Store> {
@@ -178,15 +186,36 @@ impl Store {
             backend: backend.name(),
             error: redact_url_errors(&e.to_string(), url),
         })?;
-        let migrator = match backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
-        };
-        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
+        migrator(backend)
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migrate)?;
         if backend == Backend::Sqlite {
             tokio::spawn(checkpointer(pool.clone()));
         }
         Ok(Store { pool, backend })
+    }
+
+    /// Whether the database answers and has every migration this binary embeds
+    /// applied (for `/readyz`): (reachable, migrated).
+    pub async fn readiness(&self) -> (bool, bool) {
+        let applied: std::result::Result<Vec<(i64,)>, sqlx::Error> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_all(&self.pool)
+                .await;
+        match applied {
+            Err(_) => (
+                sqlx::query("SELECT 1").execute(&self.pool).await.is_ok(),
+                false,
+            ),
+            Ok(rows) => {
+                let applied: Vec<i64> = rows.into_iter().map(|(v,)| v).collect();
+                let migrated = migrator(self.backend)
+                    .iter()
+                    .all(|m| applied.contains(&m.version));
+                (true, migrated)
+            }
+        }
     }
 
     /// The backend in use.
@@ -321,6 +350,22 @@ mod tests {
     /// Every row type reads back by column name through the `Any` driver, and every
     /// status the store writes is a [`ConnectionStatus`] word. SQLite, or PostgreSQL
     /// when `THINKFLEET_TEST_DATABASE` names a server.
+    #[tokio::test]
+    async fn a_migrated_store_is_ready_and_a_closed_one_is_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&fresh_database(dir.path()).await)
+            .await
+            .expect("open");
+        assert_eq!(store.readiness().await, (true, true));
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 7")
+            .execute(store.pool())
+            .await
+            .expect("forget one migration");
+        assert_eq!(store.readiness().await, (true, false));
+        store.close().await;
+        assert_eq!(store.readiness().await, (false, false));
+    }
+
     #[tokio::test]
     async fn rows_read_back_by_column_name() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -1,0 +1,115 @@
+//! What operators and load balancers see: `/healthz` and `/readyz` without a token, a
+//! request id on every response (the caller's when plausible, else a new one) that
+//! the request's log lines carry, and `--log-format json` on the real binary, whose
+//! request lines hold the route pattern and never a path value.
+
+use serde_json::Value;
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::home::DataHome;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_answer_without_a_token_and_every_response_carries_a_request_id() {
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.json::<Value>().await.expect("json")["status"], "ok");
+    let ready = http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.expect("json");
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["checks"]["store"], true);
+    assert_eq!(ready["checks"]["migrations"], true);
+    assert!(
+        ready["checks"]["pieces"].as_u64().unwrap_or(0) >= 6,
+        "{ready}"
+    );
+
+    // The caller's id carries through; an implausible one is replaced.
+    let answer = http
+        .get(format!("{}/api/v1/flows/secret-path-value-77", app.base))
+        .bearer_auth(&token)
+        .header("x-request-id", "lb-7f3a.1_x")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 404);
+    assert_eq!(answer.headers()["x-request-id"], "lb-7f3a.1_x");
+    for implausible in ["has space", &"x".repeat(65), "semi;colon"] {
+        let answer = http
+            .get(format!("{}/healthz", app.base))
+            .header("x-request-id", implausible)
+            .send()
+            .await
+            .expect("request");
+        let id = answer.headers()["x-request-id"].to_str().expect("id");
+        assert_ne!(id, implausible);
+        assert_eq!(id.len(), 36, "a new UUID: {id}");
+    }
+    let page = http
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.headers()["x-request-id"].len(), 36);
+    let log = app.log();
+    assert!(
+        log.contains("lb-7f3a.1_x"),
+        "the request's log line has its id"
+    );
+    assert!(
+        log.contains("/api/v1/flows/{id}"),
+        "the route pattern is logged"
+    );
+    assert!(
+        !log.contains("secret-path-value-77"),
+        "a path value reached the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_binary_logs_json_lines_with_the_request_id() {
+    let home = DataHome::new().await;
+    let app = TestApp::spawn(&home, Settings::default().process().json_logs().log("info")).await;
+    let http = reqwest::Client::new();
+    let answer = http
+        .get(format!("{}/api/v1/pieces/no-such-piece-value", app.base))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 401);
+    let mut line = None;
+    for _ in 0..50 {
+        line = app
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["message"] == "request" && l["route"] == "/api/v1/pieces/{name}");
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = line.unwrap_or_else(|| panic!("no JSON request line in:\n{}", app.log()));
+    assert_eq!(line["status"], 401);
+    assert_eq!(line["level"], "INFO");
+    assert!(line.to_string().contains("trace-42"), "{line}");
+    assert!(!app.log().contains("no-such-piece-value"));
+    for text in app.log().lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<Value>(text).is_ok(),
+            "not a JSON line: {text}"
+        );
+    }
+}
