@@ -52,6 +52,7 @@ async fn bench(clients: usize, duration: Duration) {
         admin_token: None,
         refresh_interval: Duration::from_secs(3600),
         webhooks: thinkfleet::webhooks::WebhookTiming::default(),
+        metrics_token: None,
     };
     let app_state = state(&config).await.unwrap();
     let store = app_state.connections.store().clone();

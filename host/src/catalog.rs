@@ -50,6 +50,14 @@ impl Catalog {
         self.pieces.values()
     }
 
+    /// The sandbox pool's slots in use and in all (the pieces share one runtime).
+    pub fn runtime_slots(&self) -> (usize, usize) {
+        self.pieces
+            .values()
+            .next()
+            .map_or((0, 0), LoadedPiece::slots)
+    }
+
     /// How many pieces are loaded.
     pub fn len(&self) -> usize {
         self.pieces.len()

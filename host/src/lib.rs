@@ -32,6 +32,7 @@ pub mod connections;
 pub mod examples;
 pub mod flows;
 pub mod local_cache;
+pub mod metrics;
 pub mod oauth;
 pub mod piece;
 pub mod projects;

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub refresh_interval: Duration,
     /// When the connection-health webhook worker looks and how it retries.
     pub webhooks: WebhookTiming,
+    /// The token `/metrics` asks for; none turns `/metrics` off.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -48,6 +50,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("refresh_interval", &self.refresh_interval)
             .field("webhooks", &self.webhooks)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -114,13 +117,18 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         &public_url,
         config.webhooks,
     );
-    Ok(AppState::new(
+    let mut state = AppState::new(
         connections,
         oauth,
         webhooks,
         config.admin_token.clone(),
         &public_url,
-    ))
+    );
+    if let Some(token) = &config.metrics_token {
+        crate::metrics::install();
+        state.metrics_token = Some(Arc::new(token.clone()));
+    }
+    Ok(state)
 }
 
 /// Builds the state, binds, prints `listening on http://ADDR` on stdout and serves

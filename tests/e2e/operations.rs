@@ -113,3 +113,68 @@ async fn the_real_binary_logs_json_lines_with_the_request_id() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_off_unless_a_token_is_set_and_then_count_calls_runs_and_states() {
+    use crate::web_flows::{CHAT_KEY, ChatApp, openai_connection, openai_flow};
+    let home = DataHome::new().await;
+    let off = TestApp::spawn(&home, Settings::default()).await;
+    let http = reqwest::Client::new();
+    let answer = http
+        .get(format!("{}/metrics", off.base))
+        .bearer_auth("anything")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(answer.status(), 404);
+
+    let token = "metrics-token-planted-31";
+    let c = ChatApp::start(Settings::default().metrics_token(token)).await;
+    let api = c.api();
+    openai_connection(&api, "gpt", CHAT_KEY).await;
+    let flow = openai_flow(&api, "Digest", "gpt", 1).await;
+    let (status, _) = api
+        .post(&format!("/flows/{flow}/runs"), &serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200);
+    for wrong in [None, Some("nope")] {
+        let mut request = http.get(format!("{}/metrics", c.app.base));
+        if let Some(w) = wrong {
+            request = request.bearer_auth(w);
+        }
+        assert_eq!(request.send().await.expect("metrics").status(), 401);
+    }
+    let answer = http
+        .get(format!("{}/metrics", c.app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/plain")
+    );
+    let text = answer.text().await.expect("text");
+    let has = |needle: &str| {
+        text.lines()
+            .any(|l| !l.starts_with('#') && needle.split('*').all(|part| l.contains(part)))
+    };
+    for needle in [
+        "thinkfleet_piece_calls_total{*piece=\"openai\"*call=\"ask_chatgpt\"*outcome=\"ok\"",
+        "thinkfleet_piece_calls_total{*call=\"validate\"",
+        "thinkfleet_piece_call_seconds_bucket{*piece=\"openai\"",
+        "thinkfleet_flow_runs_total{*status=\"succeeded\"",
+        "thinkfleet_outbound_requests_total{*piece=\"openai\"*status=\"2xx\"",
+        "thinkfleet_connections{status=\"active\"}",
+        "thinkfleet_sandbox_slots 64",
+        "thinkfleet_sandbox_slots_in_use",
+    ] {
+        assert!(has(needle), "no line with {needle} in:\n{text}");
+    }
+    for planted in [CHAT_KEY, token, flow.as_str()] {
+        assert!(!text.contains(planted), "a value reached the metrics");
+    }
+}

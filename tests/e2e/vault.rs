@@ -39,6 +39,7 @@ async fn service(home: &DataHome, current: &str, previous: Option<&str>) -> Conn
         admin_token: None,
         refresh_interval: std::time::Duration::from_secs(3600),
         webhooks: thinkfleet::webhooks::WebhookTiming::default(),
+        metrics_token: None,
     };
     state(&config).await.expect("state").connections
 }

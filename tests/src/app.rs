@@ -29,6 +29,7 @@ pub struct Settings {
     process: bool,
     webhooks: WebhookTiming,
     json_logs: bool,
+    metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -42,6 +43,7 @@ impl Default for Settings {
             process: false,
             webhooks: WebhookTiming::default(),
             json_logs: false,
+            metrics_token: None,
         }
     }
 }
@@ -95,6 +97,12 @@ impl Settings {
         self
     }
 
+    /// Serves `/metrics` behind `token`.
+    pub fn metrics_token(mut self, token: &str) -> Self {
+        self.metrics_token = Some(token.to_owned());
+        self
+    }
+
     /// Logs one JSON object per line (`--log-format json`; the real binary only).
     pub fn json_logs(mut self) -> Self {
         self.json_logs = true;
@@ -123,6 +131,9 @@ impl Settings {
         ];
         if self.json_logs {
             env.push(("THINKFLEET_LOG_FORMAT", "json".into()));
+        }
+        if let Some(token) = &self.metrics_token {
+            env.push(("THINKFLEET_METRICS_TOKEN", token.clone()));
         }
         if !self.routes.is_empty() {
             let routes: Vec<String> = self
@@ -170,6 +181,7 @@ impl Settings {
             admin_token: self.admin_token.clone().map(Into::into),
             refresh_interval: self.refresh(),
             webhooks: self.webhooks,
+            metrics_token: self.metrics_token.clone().map(Into::into),
         }
     }
 }

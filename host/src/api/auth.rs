@@ -21,6 +21,32 @@ fn bearer(parts: &Parts) -> Option<&str> {
         })
 }
 
+/// Whether `presented` is the configured token, compared in constant time.
+fn matches(token: &secrecy::SecretString, presented: &str) -> bool {
+    bool::from(token.expose_secret().as_bytes().ct_eq(presented.as_bytes()))
+}
+
+/// A scrape of `/metrics` with the metrics token (`THINKFLEET_METRICS_TOKEN`, compared
+/// in constant time). Without one configured, the endpoint does not exist (404).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsReader;
+
+impl FromRequestParts<AppState> for MetricsReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match &state.metrics_token {
+            None => Err(ApiError::no_route()),
+            Some(token) if matches(token, bearer(parts).unwrap_or_default()) => Ok(MetricsReader),
+            Some(_) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the metrics token is required (THINKFLEET_METRICS_TOKEN on the server)",
+            )),
+        }
+    }
+}
+
 /// The project the request's API token acts for. Extracting it answers 401 when the
 /// token is missing, malformed, unknown or wrong.
 #[derive(Debug, Clone)]
@@ -52,7 +78,7 @@ impl FromRequestParts<AppState> for Admin {
         let allowed = state
             .admin_token
             .as_ref()
-            .is_some_and(|t| bool::from(t.expose_secret().as_bytes().ct_eq(presented.as_bytes())));
+            .is_some_and(|t| matches(t, presented));
         if allowed {
             Ok(Admin)
         } else {

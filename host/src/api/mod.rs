@@ -57,6 +57,8 @@ pub struct AppState {
     pub web: WebState,
     /// Connection-health webhooks.
     pub webhooks: Webhooks,
+    /// The token `/metrics` asks for (`THINKFLEET_METRICS_TOKEN`); none turns it off.
+    pub metrics_token: Option<Arc<SecretString>>,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             oauth,
             admin_token: admin_token.map(Arc::new),
             webhooks,
+            metrics_token: None,
             connections,
         }
     }
@@ -120,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::routes())
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
+        .route("/metrics", axum::routing::get(health::metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(log_request))
         .with_state(state)

@@ -151,6 +151,7 @@ pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
         admin_token: None,
         refresh_interval: std::time::Duration::from_secs(3600),
         webhooks: crate::webhooks::WebhookTiming::default(),
+        metrics_token: None,
     };
     let state = crate::server::state(&config)
         .await

@@ -43,6 +43,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
             .map(secrecy::SecretString::from),
         refresh_interval: std::time::Duration::from_secs(args.oauth_refresh_interval_secs.max(1)),
         webhooks: crate::webhooks::WebhookTiming::default(),
+        metrics_token: std::env::var("THINKFLEET_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(secrecy::SecretString::from),
     };
     crate::server::serve(config, shutdown_signal())
         .await

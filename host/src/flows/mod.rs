@@ -211,7 +211,16 @@ impl Flows {
             None => self.cache.put(stamp, key, self.get(project, id).await?),
         };
         let started_at = now_ms();
+        let clock = std::time::Instant::now();
         let (report, uses) = run::run(&self.connections, &self.oauth, project, &flow).await;
+        crate::metrics::flow_run(
+            report.status,
+            report
+                .steps
+                .iter()
+                .find_map(|s| s.error.as_ref().map(|e| e.code)),
+            clock.elapsed(),
+        );
         let record = RunRecord {
             uses: uses.iter().map(|(u, _)| u.clone()).collect(),
             run: NewRun {

@@ -424,6 +424,7 @@ impl OAuth {
             }
         };
         self.connections.forget_cached(&read.row);
+        crate::metrics::oauth_refresh(if stored { "stored" } else { "raced" });
         Ok(stored)
     }
 
@@ -443,6 +444,7 @@ impl OAuth {
         };
         self.store().record_refresh_failure(read, &failure).await?;
         self.connections.forget_cached(&read.row);
+        crate::metrics::oauth_refresh(if expired { "expired" } else { "failed" });
         Ok(())
     }
 

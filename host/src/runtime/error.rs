@@ -108,3 +108,19 @@ pub enum CallError {
     #[error("host error: {0}")]
     Host(String),
 }
+
+impl CallError {
+    /// A word for the kind of failure (metrics labels).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Piece(_) => "piece_error",
+            CallError::Trap(_) => "trap",
+            CallError::Timeout(_) => "timeout",
+            CallError::MemoryLimit(_) => "memory_limit",
+            CallError::OutputTooLarge { .. } => "output_too_large",
+            CallError::BadOutput(_) => "bad_output",
+            CallError::Engine(_) => "engine",
+            CallError::Host(_) => "host",
+        }
+    }
+}

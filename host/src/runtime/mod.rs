@@ -305,8 +305,28 @@ impl LoadedPiece {
         }
     }
 
-    /// One sandboxed call: a fresh store and instance, bounded, then dropped.
+    /// One sandboxed call, counted and timed (see [`crate::metrics::piece_call`]).
     async fn invoke(&self, call: Call<'_>) -> Result<Output, CallError> {
+        let name = match &call {
+            Call::Info => "info".to_owned(),
+            Call::Validate(_) => "validate".to_owned(),
+            Call::Run { action, .. } => (*action).to_owned(),
+        };
+        let started = std::time::Instant::now();
+        let result = self.call_sandboxed(call).await;
+        let outcome = result.as_ref().map_or_else(CallError::kind, |_| "ok");
+        crate::metrics::piece_call(&self.info.name, &name, outcome, started.elapsed());
+        result
+    }
+
+    /// Pool slots in use now, and in all.
+    pub fn slots(&self) -> (usize, usize) {
+        let all = self.shared.limits.max_concurrent_calls.max(1) as usize;
+        (all - self.shared.permits.available_permits().min(all), all)
+    }
+
+    /// One sandboxed call: a fresh store and instance, bounded, then dropped.
+    async fn call_sandboxed(&self, call: Call<'_>) -> Result<Output, CallError> {
         let shared = &self.shared;
         let limits = &shared.limits;
         let _permit = shared
@@ -333,6 +353,7 @@ impl LoadedPiece {
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: outbound::OutboundHooks {
+                piece: self.info.name.clone(),
                 policy: shared.outbound.clone(),
                 allowed_hosts: self.allowed_hosts.clone(),
                 applied,

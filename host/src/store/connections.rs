@@ -395,6 +395,15 @@ pub struct UseRecord {
 }
 
 impl Store {
+    /// How many connections of every project have each status (for `/metrics`).
+    pub async fn connections_by_status(&self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT status, COUNT(*) FROM connections GROUP BY status")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
     /// Records many uses in one transaction (see [`record_uses_in`]).
     pub async fn record_uses(&self, uses: &[UseRecord]) -> Result<()> {
         let mut tx = self.pool().begin().await?;

@@ -236,6 +236,13 @@ impl Webhooks {
                     }
                 }
             };
+            crate::metrics::webhook_attempt(match &outcome {
+                Attempt::Delivered { .. } => "delivered",
+                Attempt::Failed {
+                    retry_at: Some(_), ..
+                } => "retrying",
+                Attempt::Failed { retry_at: None, .. } => "failed",
+            });
             store
                 .finish_attempt(delivery.id, &self.holder, &outcome)
                 .await?;

@@ -11,6 +11,8 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 /// The per-call `wasi:http` hooks: the policy, the piece's allowlist and the credential.
 pub struct OutboundHooks {
+    /// The piece's name (metrics).
+    pub piece: String,
     /// The operator's policy.
     pub policy: Arc<OutboundPolicy>,
     /// The piece's declared hosts.
@@ -58,11 +60,13 @@ impl WasiHttpHooks for OutboundHooks {
                 .is_some_and(|a| a.as_str().contains('@'))
         {
             tracing::warn!(host = %host, "outbound request refused: host not declared by the piece");
+            crate::metrics::outbound(&self.piece, "refused");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         self.requests += 1;
         if self.requests > MAX_REQUESTS_PER_CALL {
             tracing::warn!(host = %host, "outbound request refused: too many requests in one call");
+            crate::metrics::outbound(&self.piece, "refused");
             return Box::new(async { Err(HttpError::ConnectionLimitReached) });
         }
         let overridden = self.policy.override_for(&host).is_some();
@@ -71,28 +75,43 @@ impl WasiHttpHooks for OutboundHooks {
             // on a method a server may echo back.
             let method = request.method();
             if method == http::Method::TRACE || method == http::Method::CONNECT {
+                crate::metrics::outbound(&self.piece, "refused");
                 return Box::new(async { Err(HttpError::HttpRequestMethodInvalid) });
             }
             if !overridden && request.uri().scheme_str() != Some("https") {
                 tracing::warn!(host = %host, "outbound request refused: credential over plain http");
+                crate::metrics::outbound(&self.piece, "refused");
                 return Box::new(async { Err(HttpError::HttpRequestDenied) });
             }
         }
         let target = self.policy.override_for(&host).cloned();
         let allow_private = self.policy.allow_private;
         let applied = self.applied.clone();
+        let piece = self.piece.clone();
         Box::new(async move {
-            if let Some(applied) = &applied {
-                apply(&mut request, applied)?;
+            let sent = async move {
+                if let Some(applied) = &applied {
+                    apply(&mut request, applied)?;
+                }
+                match &target {
+                    Some(o) => reroute(&mut request, o)?,
+                    None if !allow_private => refuse_private(request.uri().clone()).await?,
+                    None => {}
+                }
+                let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                use http_body_util::BodyExt;
+                Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as BoxIo))
             }
-            match &target {
-                Some(o) => reroute(&mut request, o)?,
-                None if !allow_private => refuse_private(request.uri().clone()).await?,
-                None => {}
-            }
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            use http_body_util::BodyExt;
-            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as BoxIo))
+            .await;
+            crate::metrics::outbound(
+                &piece,
+                match &sent {
+                    Ok((res, _)) => crate::metrics::status_class(res.status().as_u16()),
+                    Err(HttpError::DestinationIpProhibited) => "refused",
+                    Err(_) => "failed",
+                },
+            );
+            sent
         })
     }
 }

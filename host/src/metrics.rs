@@ -1,0 +1,102 @@
+//! Prometheus metrics for operators: recorded through the `metrics` facade where things
+//! happen (piece calls, flow runs, OAuth2 refreshes, outbound requests, webhook
+//! deliveries) and rendered by `metrics-exporter-prometheus` at `/metrics`, which is off
+//! unless `THINKFLEET_METRICS_TOKEN` is set and then asks for that token. Gauges that
+//! describe state (connections by status, pool slots in use) are read at scrape time.
+//! Labels hold names the operator chose or the code defines — never a user's value.
+//!
+//! The facade's recorder is process-wide: [`install`] sets it once; until then every
+//! record is a no-op.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Histogram buckets of the `_seconds` metrics: 100 µs to 30 s.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's recorder (once); the handle that renders it, if it could be
+/// installed.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let built = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .and_then(PrometheusBuilder::install_recorder);
+            built
+                .inspect_err(|e| tracing::error!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// A finished piece call: `call` is `info`, `validate` or the action's name.
+pub fn piece_call(piece: &str, call: &str, outcome: &'static str, took: Duration) {
+    let labels = [
+        ("piece", piece.to_owned()),
+        ("call", call.to_owned()),
+        ("outcome", outcome.to_owned()),
+    ];
+    ::metrics::counter!("thinkfleet_piece_calls_total", &labels).increment(1);
+    ::metrics::histogram!(
+        "thinkfleet_piece_call_seconds",
+        "piece" => piece.to_owned(),
+        "call" => call.to_owned()
+    )
+    .record(took.as_secs_f64());
+}
+
+/// A finished flow run, with the stable code of its failed step.
+pub fn flow_run(status: &'static str, error_code: Option<&'static str>, took: Duration) {
+    ::metrics::counter!(
+        "thinkfleet_flow_runs_total",
+        "status" => status,
+        "error_code" => error_code.unwrap_or("")
+    )
+    .increment(1);
+    ::metrics::histogram!("thinkfleet_flow_run_seconds").record(took.as_secs_f64());
+}
+
+/// An OAuth2 token refresh: `stored`, `raced` (another replica stored first),
+/// `expired` (the grant is gone) or `failed`.
+pub fn oauth_refresh(outcome: &'static str) {
+    ::metrics::counter!("thinkfleet_oauth_refreshes_total", "outcome" => outcome).increment(1);
+}
+
+/// An outbound request of a piece: the answer's status class, or `refused` / `failed`.
+pub fn outbound(piece: &str, status: &'static str) {
+    ::metrics::counter!(
+        "thinkfleet_outbound_requests_total",
+        "piece" => piece.to_owned(),
+        "status" => status
+    )
+    .increment(1);
+}
+
+/// A webhook delivery attempt: `delivered`, `retrying` or `failed`.
+pub fn webhook_attempt(outcome: &'static str) {
+    ::metrics::counter!("thinkfleet_webhook_attempts_total", "outcome" => outcome).increment(1);
+}
+
+/// The state gauges, set just before a scrape renders.
+pub fn state_gauges(connections: &[(String, i64)], slots_in_use: usize, slots: usize) {
+    for (status, count) in connections {
+        ::metrics::gauge!("thinkfleet_connections", "status" => status.clone()).set(*count as f64);
+    }
+    ::metrics::gauge!("thinkfleet_sandbox_slots_in_use").set(slots_in_use as f64);
+    ::metrics::gauge!("thinkfleet_sandbox_slots").set(slots as f64);
+}
+
+/// An HTTP status as its class: `2xx`, `3xx`, `4xx`, `5xx`.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
