@@ -339,3 +339,48 @@ async fn the_webhook_api_answers_the_secret_once_refuses_private_urls_and_lists_
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(hook.requests().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_whose_webhook_was_removed_fails_at_once() {
+    let refuse = Arc::new(AtomicBool::new(false));
+    let down = Arc::new(AtomicBool::new(true));
+    let chat = chat_mock(refuse.clone()).await;
+    let hook = receiver(0, down.clone()).await;
+    let home = DataHome::new().await;
+    let (_, token) = home.project("Acme").await;
+    // Slow retries: the removal lands between the first attempt and the second.
+    let app = TestApp::spawn(
+        &home,
+        Settings::default()
+            .route("api.openai.com", &chat.base)
+            .route(HOOK_HOST, &hook.base)
+            .webhooks(Duration::from_millis(100), Duration::from_secs(1), 8),
+    )
+    .await;
+    let api = app.client(&token);
+    let url = format!("https://{HOOK_HOST}/x");
+    assert_eq!(
+        api.send("PUT", "/webhook", Some(&json!({"url": url})))
+            .await
+            .0,
+        200
+    );
+    openai_connection(&api, "gpt", CHAT_KEY).await;
+    let flow = openai_flow(&api, "Digest", "gpt", 1).await;
+    refuse.store(true, Ordering::SeqCst);
+    run(&app, &token, &flow).await;
+    wait_for_requests(&hook, 1).await;
+    assert_eq!(api.delete("/webhook").await.0, 204);
+    let mut delivery = Value::Null;
+    for _ in 0..50 {
+        delivery = api.get("/webhook/deliveries").await.1["deliveries"][0].clone();
+        if delivery["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivery["state"], "failed", "{delivery}");
+    assert_eq!(delivery["attempts"], 2);
+    assert_eq!(delivery["last_error"], "the project has no webhook URL");
+    assert_eq!(hook.requests().len(), 1, "nothing sent after the removal");
+}

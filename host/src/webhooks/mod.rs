@@ -210,6 +210,9 @@ impl Webhooks {
                 Ok(status) => (Some(*status), None),
                 Err(e) => (e.status(), Some(e.to_string())),
             };
+            // Without a webhook (removed, or its project deleted) there is nobody to
+            // retry for.
+            let final_try = matches!(attempt, Err(SendError::NoWebhook));
             let outcome = match &error {
                 None => Attempt::Delivered {
                     status: status.unwrap_or(200),
@@ -226,7 +229,7 @@ impl Webhooks {
                     Attempt::Failed {
                         status,
                         error,
-                        retry_at: (made < self.timing.attempts).then(|| {
+                        retry_at: (made < self.timing.attempts && !final_try).then(|| {
                             let delay = self
                                 .timing
                                 .first_retry
