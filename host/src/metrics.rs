@@ -84,6 +84,10 @@ pub fn webhook_attempt(outcome: &'static str) {
 
 /// The state gauges, set just before a scrape renders.
 pub fn state_gauges(connections: &[(String, i64)], slots_in_use: usize, slots: usize) {
+    // A status no connection has any more reads 0, not its last count.
+    for status in crate::store::ConnectionStatus::ALL {
+        ::metrics::gauge!("thinkfleet_connections", "status" => status.as_str()).set(0.0);
+    }
     for (status, count) in connections {
         ::metrics::gauge!("thinkfleet_connections", "status" => status.clone()).set(*count as f64);
     }

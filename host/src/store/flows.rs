@@ -80,6 +80,8 @@ impl Store {
     }
 
     /// Replaces a flow's name, steps and references; false when there is none.
+    /// `updated_at` always moves forward, so a compare-and-swap on it (see
+    /// [`Store::rewrite_flows`]) sees every change.
     pub async fn update_flow(
         &self,
         project_id: &str,
@@ -90,7 +92,8 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
-            "UPDATE flows SET name = $3, definition = $4, updated_at = $5 \
+            "UPDATE flows SET name = $3, definition = $4, \
+             updated_at = CASE WHEN updated_at >= $5 THEN updated_at + 1 ELSE $5 END \
              WHERE project_id = $1 AND id = $2",
         )
         .bind(project_id)

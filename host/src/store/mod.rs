@@ -351,6 +351,45 @@ mod tests {
     /// status the store writes is a [`ConnectionStatus`] word. SQLite, or PostgreSQL
     /// when `THINKFLEET_TEST_DATABASE` names a server.
     #[tokio::test]
+    async fn a_run_of_a_deleted_flow_is_dropped_without_failing_its_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&fresh_database(dir.path()).await)
+            .await
+            .expect("open");
+        store.create_project("p1", "One").await.expect("project");
+        let flow = FlowRow {
+            id: "f1".into(),
+            project_id: "p1".into(),
+            name: "x".into(),
+            definition: "{}".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.insert_flow(&flow, &[]).await.expect("flow");
+        let run = |flow: &str| RunRecord {
+            uses: Vec::new(),
+            run: NewRun {
+                project_id: "p1".into(),
+                flow_id: flow.into(),
+                status: "succeeded",
+                report: "{}".into(),
+                started_at: 1,
+                finished_at: 2,
+            },
+        };
+        let ids = store
+            .record_runs(&[run("gone"), run("f1")])
+            .await
+            .expect("the batch commits");
+        assert_eq!(ids[0], 0);
+        assert!(ids[1] > 0);
+        assert_eq!(
+            store.list_runs("p1", "f1", 10).await.expect("runs").len(),
+            1
+        );
+    }
+
+    #[tokio::test]
     async fn a_migrated_store_is_ready_and_a_closed_one_is_not() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&fresh_database(dir.path()).await)

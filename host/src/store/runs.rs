@@ -63,9 +63,12 @@ impl Store {
         record_uses_in(&mut tx, &uses).await?;
         let mut ids = Vec::with_capacity(records.len());
         for run in records.iter().map(|r| &r.run) {
-            let (id,): (i64,) = sqlx::query_as(
+            // A flow deleted while it ran gets no row (0), and does not fail the batch.
+            let id: Option<(i64,)> = sqlx::query_as(
                 "INSERT INTO flow_runs (project_id, flow_id, status, report, started_at, \
-                 finished_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                 finished_at) SELECT $1, $2, $3, $4, $5, $6 \
+                 WHERE EXISTS (SELECT 1 FROM flows WHERE id = $2 AND project_id = $1) \
+                 RETURNING id",
             )
             .bind(&run.project_id)
             .bind(&run.flow_id)
@@ -73,9 +76,9 @@ impl Store {
             .bind(&run.report)
             .bind(run.started_at)
             .bind(run.finished_at)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            ids.push(id);
+            ids.push(id.map_or(0, |(id,)| id));
         }
         let mut flows: Vec<&str> = records.iter().map(|r| r.run.flow_id.as_str()).collect();
         flows.sort_unstable();

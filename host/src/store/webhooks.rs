@@ -105,14 +105,12 @@ const DELIVERY_COLUMNS: &str = "id, project_id, event_id, kind, payload, state, 
 impl Store {
     /// Sets (or replaces) the project's webhook.
     pub async fn set_webhook(&self, project_id: &str, url: &str, sealed: &Sealed) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM project_webhooks WHERE project_id = $1")
-            .bind(project_id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
             "INSERT INTO project_webhooks (project_id, url, key_version, nonce, ciphertext, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+             created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, \
+             key_version = excluded.key_version, nonce = excluded.nonce, \
+             ciphertext = excluded.ciphertext, created_at = excluded.created_at",
         )
         .bind(project_id)
         .bind(url)
@@ -120,9 +118,8 @@ impl Store {
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(self.pool())
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -219,14 +216,18 @@ impl Store {
         .await?;
         let mut claimed = Vec::with_capacity(due.len());
         for d in due {
+            // Still due and unattempted since read: another replica may have sent it
+            // and rescheduled it in between.
             let done = sqlx::query(
                 "UPDATE webhook_deliveries SET lease_until = $2, lease_holder = $3 \
-                 WHERE id = $1 AND state = 'pending' AND lease_until < $4",
+                 WHERE id = $1 AND state = 'pending' AND lease_until < $4 \
+                 AND next_attempt_at <= $4 AND attempts = $5",
             )
             .bind(d.id)
             .bind(lease_until)
             .bind(holder)
             .bind(now)
+            .bind(d.attempts)
             .execute(self.pool())
             .await?;
             if done.rows_affected() == 1 {

@@ -274,7 +274,7 @@ async fn flow_page(
                     },
                 }
             }),
-            input: serde_json::to_string_pretty(&s.input).unwrap_or_default(),
+            input: serde_json::to_string_pretty(&masked_input(state, s)).unwrap_or_default(),
             first: i == 0,
             last: i + 1 == count,
         })
@@ -299,6 +299,33 @@ async fn flow_page(
             error,
         },
     ))
+}
+
+/// A step's input as a page may show it: the values of the action's secret props
+/// replaced by a mask.
+fn masked_input(state: &AppState, step: &crate::flows::StepDefinition) -> Value {
+    let mut input = step.input.clone();
+    let secret_props = state
+        .connections
+        .catalog()
+        .get(&step.piece)
+        .and_then(|p| p.info().actions.iter().find(|a| a.name == step.action))
+        .map(|a| {
+            a.props
+                .iter()
+                .filter(|p| p.secret || matches!(p.kind, crate::piece::PropKind::SecretText))
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    if let Value::Object(map) = &mut input {
+        for name in secret_props {
+            if let Some(value) = map.get_mut(&name) {
+                *value = Value::String("••••••".into());
+            }
+        }
+    }
+    input
 }
 
 /// Saves a changed definition and returns to the flow's page with `done`, or shows

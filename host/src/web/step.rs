@@ -540,11 +540,19 @@ fn return_url(target: &Target, action: &Action, posted: &Posted) -> String {
 
 /// Whether `href` is a way back into the step editor this server may redirect to.
 pub fn safe_return(href: &str) -> bool {
+    let path = href.split('?').next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
     href.starts_with("/flows/")
         && href.contains('?')
         && !href.contains("//")
         && !href.contains('\\')
         && !href.chars().any(char::is_control)
+        && !lower.contains("%2e")
+        && !lower.contains("%2f")
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        && (path == "/flows/new" || path.ends_with("/steps/new") || path.ends_with("/edit"))
 }
 
 async fn submit(
@@ -684,6 +692,9 @@ mod tests {
             "/flows/new",
             "/flows/\\evil?x",
             "/flows/x?a=\n",
+            "/flows/../settings/edit?x",
+            "/flows/%2e%2e/audit/edit?x",
+            "/flows/abc?x",
         ] {
             assert!(!safe_return(bad), "{bad}");
         }

@@ -34,6 +34,11 @@ use std::time::Duration;
 
 pub use send::SendError;
 
+/// Deliveries one worker attempts per tick.
+const MAX_PER_TICK: usize = 20;
+/// How long a claimed delivery is this worker's: longer than one attempt can take.
+const LEASE_MS: i64 = 60_000;
+
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-thinkfleet-signature";
 /// The event id header.
@@ -203,8 +208,13 @@ impl Webhooks {
             };
             store.announce(&change, delivery.as_ref()).await?;
         }
-        let lease = now_ms() + 60_000;
-        for delivery in store.claim_deliveries(&self.holder, lease, 20).await? {
+        // One delivery claimed at a time, its lease longer than one attempt can take
+        // (the receiver's 10 s, the name's 5 s): a lease never runs out mid-send.
+        for _ in 0..MAX_PER_TICK {
+            let lease = now_ms() + LEASE_MS;
+            let Some(delivery) = store.claim_deliveries(&self.holder, lease, 1).await?.pop() else {
+                break;
+            };
             let attempt = self.attempt(&delivery).await;
             let (status, error) = match &attempt {
                 Ok(status) => (Some(*status), None),

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// How long a receiver has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the receiver's name may take to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why an attempt failed. The words name no URL, header or body.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +90,10 @@ pub async fn post(
 ) -> Result<i64, SendError> {
     let parsed = url::Url::parse(url).map_err(|_| SendError::Refused("bad URL".into()))?;
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    // No proxy from the environment: a proxy would resolve the name again and defeat
+    // the address check and the pinning.
     let mut client = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
         .user_agent("ThinkFleet-Webhooks/1");
@@ -108,10 +113,15 @@ pub async fn post(
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare.as_str(), port))
-                .await
-                .map_err(|_| SendError::Network("the webhook's host name did not resolve"))?
-                .collect();
+            let unresolved = || SendError::Network("the webhook's host name did not resolve");
+            let addrs: Vec<SocketAddr> = tokio::time::timeout(
+                RESOLVE_TIMEOUT,
+                tokio::net::lookup_host((bare.as_str(), port)),
+            )
+            .await
+            .map_err(|_| unresolved())?
+            .map_err(|_| unresolved())?
+            .collect();
             let Some(first) = addrs.first().copied() else {
                 return Err(SendError::Network(
                     "the webhook's host name did not resolve",
