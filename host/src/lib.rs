@@ -19,6 +19,8 @@
 //! - [`trouble`]: the three troubleshooting errors (code, words, fix), one table.
 //! - [`api`]: the JSON API (axum).
 //! - [`web`]: the web UI: server-rendered pages over the same services.
+//! - [`webhooks`]: connection-health webhooks (signed events, outbox, delivery log).
+//! - [`crate::metrics`]: Prometheus metrics recorded where things happen.
 //! - [`server`]: `serve`: everything above, wired and listening.
 //! - [`examples`]: where the build put the example pieces.
 //! - [`cli`]: the `thinkfleet` command line.
