@@ -273,6 +273,7 @@ impl OAuth {
             .map_err(|e| e.to_string())?;
         let endpoint = self.endpoint(&registration);
         let verifier = SecretString::from(secrets.verifier.clone());
+        let asked_at = now_ms();
         let tokens = client::exchange_code(&self.policy, &endpoint, code, &verifier)
             .await
             .map_err(|e| format!("{e}; nothing was stored"))?;
@@ -296,7 +297,7 @@ impl OAuth {
         crate::connections::validate(piece, &creds)
             .await
             .map_err(|e| e.to_string())?;
-        let expires_at = tokens.expires_in.map(expiry);
+        let expires_at = tokens.expires_in.map(|s| expiry(asked_at, s));
         let project = row.project_id.as_str();
         let stored = match &pending.reconnect {
             Some(key) => {

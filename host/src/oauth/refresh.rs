@@ -315,6 +315,7 @@ impl OAuth {
                 .await?;
             return self.current(row, &value, mode);
         };
+        let asked_at = now_ms();
         match self.ask_provider(row, &value, &refresh_token).await {
             Ok(tokens) => {
                 let mut host_only = BTreeMap::new();
@@ -329,7 +330,7 @@ impl OAuth {
                     }
                 }
                 let fresh = ConnectionValue::oauth2(tokens.access_token, host_only, value.props());
-                let expires_at = tokens.expires_in.map(expiry);
+                let expires_at = tokens.expires_in.map(|s| expiry(asked_at, s));
                 match self.store_fresh(&read, &fresh, expires_at).await {
                     Ok(true) => {
                         tracing::info!(connection = %row.id, "token refreshed");
