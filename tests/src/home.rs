@@ -43,8 +43,22 @@ fn getrandom_fill(buf: &mut [u8]) {
         .expect("random bytes");
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, for a server that must listen on a port
+/// known in advance (and listen there again after a restart). Chosen at random below
+/// the kernel's ephemeral range (32768 and up on Linux), which outgoing connections and
+/// port-0 listeners draw from: none of them can take it between the check and the
+/// server's bind.
 pub fn free_port() -> u16 {
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    for _ in 0..1000 {
+        let mut b = [0u8; 2];
+        getrandom_fill(&mut b);
+        let port = LOW + u16::from_le_bytes(b) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
