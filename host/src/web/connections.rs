@@ -645,12 +645,12 @@ async fn show_page(
     ))
 }
 
-/// The project's other connections of `row`'s piece, by name, with their status.
-async fn others_of_piece(
+/// The project's connections of `piece` (at most 500), by name.
+pub(super) async fn of_piece(
     state: &AppState,
     project: &str,
-    row: &ConnectionRow,
-) -> Result<Vec<FilterOption>, WebError> {
+    piece: &str,
+) -> Result<Vec<ConnectionRow>, WebError> {
     let (rows, _) = state
         .connections
         .store()
@@ -658,7 +658,7 @@ async fn others_of_piece(
             project,
             &PageQuery {
                 status: None,
-                piece: Some(&row.piece),
+                piece: Some(piece),
                 search: None,
                 search_pieces: &[],
                 sort: SortKey::Name,
@@ -669,7 +669,17 @@ async fn others_of_piece(
         )
         .await
         .map_err(|e| WebError::internal(&e))?;
-    Ok(rows
+    Ok(rows)
+}
+
+/// The project's other connections of `row`'s piece, by name, with their status.
+async fn others_of_piece(
+    state: &AppState,
+    project: &str,
+    row: &ConnectionRow,
+) -> Result<Vec<FilterOption>, WebError> {
+    Ok(of_piece(state, project, &row.piece)
+        .await?
         .into_iter()
         .filter(|r| r.id != row.id)
         .map(|r| FilterOption {

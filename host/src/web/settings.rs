@@ -57,7 +57,7 @@ struct SettingsPage {
 }
 
 /// Only admins reach settings; others see what a missing page looks like.
-fn admin(viewer: &Viewer) -> Result<(), WebError> {
+pub(super) fn admin(viewer: &Viewer) -> Result<(), WebError> {
     if viewer.0.is_admin {
         Ok(())
     } else {

@@ -15,7 +15,6 @@ use super::{WebError, render};
 use crate::api::AppState;
 use crate::flows::{Flow, FlowDefinition, FlowError, StepDefinition, template};
 use crate::piece::{Action, AuthSchema, PieceInfo};
-use crate::store::{PageQuery, SortKey};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -25,8 +24,6 @@ use serde_json::Value;
 
 /// The Connection dropdown's value for "New connection…".
 const NEW_CONNECTION: &str = "__new__";
-/// The most connections the dropdown lists.
-const MAX_CHOICES: i64 = 500;
 
 /// Which step the form edits.
 enum Target {
@@ -424,7 +421,7 @@ fn free_name(base: &str, flow: Option<&Flow>, saved: Option<&StepDefinition>) ->
     name
 }
 
-/// The dropdown's options (the project's connections of the piece, by name, with
+/// The dropdown's options (the project's connections of the piece — at most 500 — by name, with
 /// their status; "New connection…" last), and whether `selected` is one of them.
 async fn connection_options(
     state: &AppState,
@@ -432,24 +429,7 @@ async fn connection_options(
     info: &PieceInfo,
     selected: &str,
 ) -> Result<(Vec<ConnectionOption>, bool), WebError> {
-    let (rows, _) = state
-        .connections
-        .store()
-        .connection_page(
-            viewer.project(),
-            &PageQuery {
-                status: None,
-                piece: Some(&info.name),
-                search: None,
-                search_pieces: &[],
-                sort: SortKey::Name,
-                descending: false,
-                offset: 0,
-                limit: MAX_CHOICES,
-            },
-        )
-        .await
-        .map_err(|e| WebError::internal(&e))?;
+    let rows = super::connections::of_piece(state, viewer.project(), &info.name).await?;
     let found = rows.iter().any(|r| r.external_id == selected);
     let mut options: Vec<ConnectionOption> = rows
         .iter()

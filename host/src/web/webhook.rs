@@ -5,6 +5,7 @@ use super::connections::when;
 use super::form::Posted;
 use super::layout::Layout;
 use super::session::Viewer;
+use super::settings::admin;
 use super::{WebError, render};
 use crate::api::AppState;
 use crate::webhooks::WebhookError;
@@ -64,9 +65,7 @@ async fn page(
     new_secret: Option<String>,
     error: Option<(String, String)>,
 ) -> Result<Response, WebError> {
-    if !viewer.0.is_admin {
-        return Err(WebError::NotFound);
-    }
+    admin(viewer)?;
     let project = viewer.project();
     let internal = |e: WebhookError| WebError::internal(&e);
     let info = state.webhooks.info(project).await.map_err(internal)?;
@@ -137,19 +136,13 @@ pub async fn set(
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(posted.text("csrf"))?;
-    if !viewer.0.is_admin {
-        return Err(WebError::NotFound);
-    }
+    admin(&viewer)?;
     let url = posted.text("url");
     match state.webhooks.configure(viewer.project(), url).await {
         Ok(secret) => {
+            // Every page is `no-store` (see `security_headers`): the secret is not cached.
             let shown = secret.expose_secret().to_owned();
-            let mut response = page(&state, &viewer, StatusCode::OK, Some(shown), None).await?;
-            response.headers_mut().insert(
-                axum::http::header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            Ok(response)
+            page(&state, &viewer, StatusCode::OK, Some(shown), None).await
         }
         Err(e) => {
             let why = webhook_failure(e)?;
@@ -172,9 +165,7 @@ pub async fn remove(
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(posted.text("csrf"))?;
-    if !viewer.0.is_admin {
-        return Err(WebError::NotFound);
-    }
+    admin(&viewer)?;
     state
         .webhooks
         .remove(viewer.project())
