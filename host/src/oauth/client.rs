@@ -3,7 +3,6 @@
 //! (how tests point real pieces' providers at a local server).
 
 use crate::runtime::OutboundPolicy;
-use crate::runtime::outbound::host_matches;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
@@ -56,15 +55,8 @@ pub struct Endpoint<'a> {
 /// Applies the operator's overrides to a provider URL; refuses plain HTTP otherwise.
 pub fn route(policy: &OutboundPolicy, url: &str) -> Result<String, TokenError> {
     let parsed = url::Url::parse(url).map_err(|e| TokenError::BadUrl(format!("{url}: {e}")))?;
-    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    if let Some(o) = policy
-        .overrides
-        .iter()
-        .find(|o| host_matches(&o.host, &host))
-    {
-        let prefix = o.base.as_str().trim_end_matches('/');
-        let query = parsed.query().map(|q| format!("?{q}")).unwrap_or_default();
-        return Ok(format!("{prefix}{}{query}", parsed.path()));
+    if let Some(target) = policy.rerouted(&parsed) {
+        return Ok(target);
     }
     if parsed.scheme() != "https" {
         return Err(TokenError::BadUrl(format!(

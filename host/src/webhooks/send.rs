@@ -97,16 +97,8 @@ pub async fn post(
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
         .user_agent("ThinkFleet-Webhooks/1");
-    let target = match policy
-        .overrides
-        .iter()
-        .find(|o| host_matches(&o.host, &host))
-    {
-        Some(o) => {
-            let prefix = o.base.as_str().trim_end_matches('/');
-            let query = parsed.query().map(|q| format!("?{q}")).unwrap_or_default();
-            format!("{prefix}{}{query}", parsed.path())
-        }
+    let target = match policy.rerouted(&parsed) {
+        Some(target) => target,
         None => {
             let port = parsed.port_or_known_default().unwrap_or(443);
             let bare = host

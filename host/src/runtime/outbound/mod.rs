@@ -69,6 +69,19 @@ impl OutboundPolicy {
     fn override_for(&self, host: &str) -> Option<&Override> {
         self.overrides.iter().find(|o| o.host == host)
     }
+
+    /// Where a host-side request to `url` goes when the operator overrides its host
+    /// (the override's base, then the URL's path and query); `None` when not overridden.
+    pub fn rerouted(&self, url: &url::Url) -> Option<String> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let o = self
+            .overrides
+            .iter()
+            .find(|o| host_matches(&o.host, &host))?;
+        let prefix = o.base.as_str().trim_end_matches('/');
+        let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+        Some(format!("{prefix}{}{query}", url.path()))
+    }
 }
 
 /// Whether `host` matches an allowlist entry (exact, or `*.suffix` for subdomains).
