@@ -15,6 +15,7 @@ pub fn build(workspace: &Path, crates: &[(&str, &str, &str)]) -> Vec<(String, Pa
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
     let target_dir = target_root.join("pieces");
+    ensure_target(workspace);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
@@ -64,6 +65,44 @@ pub fn build(workspace: &Path, crates: &[(&str, &str, &str)]) -> Vec<(String, Pa
             (short.to_string(), dest)
         })
         .collect()
+}
+
+/// Adds the `wasm32-wasip2` target to the toolchain when it is missing and `rustup` is
+/// there (an installed toolchain does not pick up `rust-toolchain.toml`'s targets);
+/// without `rustup`, stops with the one command that fixes it.
+fn ensure_target(workspace: &Path) {
+    const TARGET: &str = "wasm32-wasip2";
+    let installed = Command::new("rustup")
+        .current_dir(workspace)
+        .args(["target", "list", "--installed"])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output();
+    match installed {
+        Ok(out) if out.status.success() => {
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET)
+            {
+                return;
+            }
+            println!("cargo:warning=adding the {TARGET} target (rustup target add {TARGET})");
+            let added = Command::new("rustup")
+                .current_dir(workspace)
+                .args(["target", "add", TARGET])
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .status();
+            assert!(
+                added.is_ok_and(|s| s.success()),
+                "pieces need the {TARGET} target: run `rustup target add {TARGET}`"
+            );
+        }
+        // No rustup: the toolchain is managed elsewhere; the build says if the target
+        // is missing, and this is the line to read.
+        _ => println!(
+            "cargo:warning=cannot check for the {TARGET} target without rustup; \
+             if the build fails with `can't find crate for core`, install that target"
+        ),
+    }
 }
 
 /// Writes `const NAME: &[(&str, &str)]` listing the built pieces into `$OUT_DIR/file`.

@@ -6,11 +6,18 @@
 //! and invalidating on its own writes keeps the cache exact. With PostgreSQL, several
 //! replicas share the database and a local cache could serve a stale row, so none is
 //! kept. Values are never plaintext secrets: connections are cached sealed.
+//!
+//! The CLI is another process on the same file: a write of its that a cache must not
+//! outlive (revoking a token) rewrites a marker file beside the database, and a cache
+//! that watches it ([`LocalCache::watching`]) starts over when the file's metadata
+//! changes — one `stat` per read, checked before the cached value is used.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
 /// At most this many entries; past it the cache starts over (simple and bounded).
 const CAPACITY: usize = 10_000;
@@ -22,7 +29,12 @@ pub struct LocalCache<K, V> {
     /// Bumped by every removal, so a value read from the store before a concurrent
     /// write is not cached after that write invalidated its key.
     generation: AtomicU64,
+    /// The marker file of writes by other processes, and its metadata when last seen.
+    marker: Option<(Arc<Path>, Mutex<FileStamp>)>,
 }
+
+/// A file's modification time and length, when it exists.
+type FileStamp = Option<(SystemTime, u64)>;
 
 /// A cache's generation, taken before reading the store (see [`LocalCache::put`]).
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +47,40 @@ impl<K: Eq + Hash, V> LocalCache<K, V> {
             enabled,
             map: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            marker: None,
+        }
+    }
+
+    /// The same cache, also emptied whenever the file at `marker` changes (see the
+    /// module docs); `None` watches nothing.
+    pub fn watching(mut self, marker: Option<Arc<Path>>) -> Self {
+        self.marker = marker.map(|path| {
+            let seen = Self::file_stamp(&path);
+            (path, Mutex::new(seen))
+        });
+        self
+    }
+
+    fn file_stamp(path: &Path) -> FileStamp {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    }
+
+    /// Empties the cache if another process marked a write since the last look.
+    fn forget_outside_writes(&self) {
+        let Some((path, seen)) = &self.marker else {
+            return;
+        };
+        let now = Self::file_stamp(path);
+        let Ok(mut seen) = seen.lock() else {
+            return;
+        };
+        if *seen != now {
+            if let Ok(mut map) = self.map.write() {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                map.clear();
+            }
+            *seen = now;
         }
     }
 
@@ -48,6 +94,7 @@ impl<K: Eq + Hash, V> LocalCache<K, V> {
         if !self.enabled {
             return None;
         }
+        self.forget_outside_writes();
         self.map.read().ok()?.get(key).cloned()
     }
 
@@ -92,6 +139,22 @@ mod tests {
         let off = LocalCache::new(false);
         assert_eq!(*off.put(off.stamp(), "a", 1), 1);
         assert!(off.get(&"a").is_none());
+    }
+
+    #[test]
+    fn a_write_marked_by_another_process_empties_a_watching_cache() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let marker: std::sync::Arc<std::path::Path> = dir.path().join("db-writes").into();
+        let cache = LocalCache::new(true).watching(Some(marker.clone()));
+        cache.put(cache.stamp(), "token", 1);
+        assert_eq!(cache.get(&"token").as_deref(), Some(&1));
+        // The CLI revokes: the marker appears (then changes) and the cache starts over.
+        std::fs::write(&marker, "1\n").expect("write");
+        assert!(cache.get(&"token").is_none());
+        cache.put(cache.stamp(), "token", 2);
+        assert_eq!(cache.get(&"token").as_deref(), Some(&2));
+        std::fs::write(&marker, "22\n").expect("write");
+        assert!(cache.get(&"token").is_none());
     }
 
     #[test]

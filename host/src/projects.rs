@@ -72,7 +72,7 @@ impl Authenticator {
     /// An authenticator over `store`.
     pub fn new(store: Store) -> Self {
         Authenticator {
-            cache: LocalCache::new(store.process_local_caches()),
+            cache: LocalCache::new(store.process_local_caches()).watching(store.outside_writes()),
             store,
         }
     }

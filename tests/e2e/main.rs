@@ -10,6 +10,7 @@ mod oauth;
 mod oauth_refresh;
 mod operations;
 mod sandbox;
+mod tokens;
 mod vault;
 mod web_flows;
 mod web_pages;

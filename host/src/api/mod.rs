@@ -13,11 +13,13 @@ mod health;
 mod oauth;
 mod openapi;
 mod pieces;
+mod tokens;
 mod views;
 mod webhook;
 
 pub use auth::Project;
 pub use error::{ApiError, ApiResult};
+pub use views::rfc3339;
 
 use crate::accounts::{Accounts, SessionPolicy};
 use crate::connections::Connections;
@@ -112,6 +114,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::set_app))
         .routes(routes!(webhook::set, webhook::show, webhook::remove))
         .routes(routes!(webhook::deliveries))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
         .fallback(|| async { ApiError::no_route() });
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", api)
 }

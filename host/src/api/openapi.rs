@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "flows", description = "Flows and their runs"),
         (name = "audit", description = "The audit trail"),
         (name = "webhook", description = "The connection-health webhook and its deliveries"),
+        (name = "tokens", description = "The project's API tokens"),
         (name = "oauth2", description = "The OAuth2 popup flow"),
         (name = "admin", description = "Operators' endpoints (admin token)"),
         (name = "meta", description = "This document"),

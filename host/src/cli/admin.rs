@@ -36,6 +36,25 @@ pub enum TokenCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// List a project's API tokens (ids and creation dates; never a secret).
+    List {
+        /// The project's id.
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke one of a project's API tokens; a running server refuses it from its next
+    /// request on.
+    Revoke {
+        /// The project's id.
+        #[arg(long)]
+        project: String,
+        /// The token's public id (the `<id>` of `tfk_<id>_…`), or the whole token.
+        token: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// `thinkfleet oauth-app …`.
@@ -107,22 +126,51 @@ pub async fn project(cmd: ProjectCommand) -> Result<ExitCode, String> {
 
 /// Runs `token …`.
 pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
-    let TokenCommand::Create {
-        project,
-        json,
-        store,
-    } = cmd;
-    let db = store.open().await?;
-    let token = create_token(&db, &project)
-        .await
-        .map_err(|e| e.to_string())?;
-    if json {
-        let out = serde_json::json!({ "project": project, "token": reveal(&token) });
-        println!("{out}");
-    } else {
-        println!("{}", reveal(&token));
+    match cmd {
+        TokenCommand::Create {
+            project,
+            json,
+            store,
+        } => {
+            let db = store.open().await?;
+            let token = create_token(&db, &project)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                let out = serde_json::json!({ "project": project, "token": reveal(&token) });
+                println!("{out}");
+            } else {
+                println!("{}", reveal(&token));
+            }
+            db.close().await;
+        }
+        TokenCommand::List { project, store } => {
+            let db = store.open().await?;
+            let tokens = db.tokens_of(&project).await.map_err(|e| e.to_string())?;
+            for t in tokens {
+                println!("{}  created {}", t.id, crate::api::rfc3339(t.created_at));
+            }
+            db.close().await;
+        }
+        TokenCommand::Revoke {
+            project,
+            token,
+            store,
+        } => {
+            // The whole token is accepted too; only its id is used.
+            let id = crate::tokens::parse(&token).map_or(token.as_str(), |(id, _)| id);
+            let db = store.open().await?;
+            let revoked = db
+                .delete_token(&project, id)
+                .await
+                .map_err(|e| e.to_string())?;
+            db.close().await;
+            if !revoked {
+                return Err(format!("project {project} has no API token {id}"));
+            }
+            println!("revoked token {id}");
+        }
     }
-    db.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

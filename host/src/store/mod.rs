@@ -132,6 +132,9 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: the file other processes (the CLI) touch after a write that a
+    /// server's process-local caches must not outlive (see [`Store::outside_writes`]).
+    outside_writes: Option<Arc<Path>>,
 }
 
 /// The SQLite URL of the default database file in `data_dir`.
@@ -140,6 +143,28 @@ pub fn default_url(data_dir: &Path) -> String {
         "sqlite://{}?mode=rwc",
         data_dir.join("thinkfleet.db").display()
     )
+}
+
+/// The database file a SQLite URL names (`None` for an in-memory database).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest.trim_start_matches("//").split('?').next()?;
+    (!path.is_empty() && !path.contains(":memory:")).then(|| path.into())
+}
+
+/// The marker file beside a SQLite database (`thinkfleet.db-writes`).
+fn marker_path(db: &Path) -> std::path::PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push("-writes");
+    db.with_file_name(name)
+}
+
+/// Nanoseconds since the epoch, as text for the marker file.
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 /// The migrations this binary embeds for `backend`.
@@ -193,7 +218,15 @@ impl Store {
         if backend == Backend::Sqlite {
             tokio::spawn(checkpointer(pool.clone()));
         }
-        Ok(Store { pool, backend })
+        let outside_writes = (backend == Backend::Sqlite)
+            .then(|| sqlite_file(url))
+            .flatten()
+            .map(|db| Arc::from(marker_path(&db)));
+        Ok(Store {
+            pool,
+            backend,
+            outside_writes,
+        })
     }
 
     /// Whether the database answers and has every migration this binary embeds
@@ -228,6 +261,24 @@ impl Store {
     /// PostgreSQL, which replicas share.
     pub fn process_local_caches(&self) -> bool {
         self.backend == Backend::Sqlite
+    }
+
+    /// SQLite only: the file whose change tells a server that another process (the
+    /// CLI revoking a token) wrote something its caches hold; see [`Store::mark_write`].
+    pub fn outside_writes(&self) -> Option<Arc<Path>> {
+        self.outside_writes.clone()
+    }
+
+    /// Records, for servers on the same SQLite file, that a cached row just changed:
+    /// rewrites the marker file, whose changed metadata makes their caches start over
+    /// on their next read. Nothing to do on PostgreSQL (no process-local caches).
+    pub(crate) fn mark_write(&self) {
+        if let Some(path) = &self.outside_writes {
+            let stamp = format!("{}\n", now_nanos());
+            if let Err(e) = std::fs::write(path, stamp) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot touch the cache marker file");
+            }
+        }
     }
 
     /// Closes the pool, waiting for connections to be returned.

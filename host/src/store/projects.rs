@@ -70,16 +70,19 @@ impl Store {
     }
 
     /// Revokes the project's token `id`; false when the project has no such token.
+    /// Servers on the same SQLite file drop their cached tokens on their next request.
     pub async fn delete_token(&self, project_id: &str, id: &str) -> Result<bool> {
-        Ok(
-            sqlx::query("DELETE FROM api_tokens WHERE project_id = $1 AND id = $2")
-                .bind(project_id)
-                .bind(id)
-                .execute(self.pool())
-                .await?
-                .rows_affected()
-                == 1,
-        )
+        let deleted = sqlx::query("DELETE FROM api_tokens WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            self.mark_write();
+        }
+        Ok(deleted)
     }
 }
 
