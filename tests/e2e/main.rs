@@ -10,6 +10,7 @@ mod oauth;
 mod oauth_refresh;
 mod operations;
 mod sandbox;
+mod scrubbing;
 mod tokens;
 mod vault;
 mod web_flows;

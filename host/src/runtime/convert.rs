@@ -214,14 +214,13 @@ pub fn guest_credentials(creds: &Credentials, withheld: &[String]) -> wit::Crede
     }
 }
 
-/// Converts a guest error, capping its message so a piece cannot flood the host.
-pub fn piece_error(e: wit::PieceError, cap: usize) -> PieceError {
-    let cut = |s: String| truncate(s, cap);
+/// Converts a guest error (the caller scrubs and caps its message).
+pub fn piece_error(e: wit::PieceError) -> PieceError {
     match e {
-        wit::PieceError::InvalidCredentials(m) => PieceError::InvalidCredentials(cut(m)),
-        wit::PieceError::InvalidInput(m) => PieceError::InvalidInput(cut(m)),
-        wit::PieceError::Upstream(m) => PieceError::Upstream(cut(m)),
-        wit::PieceError::Other(m) => PieceError::Other(cut(m)),
+        wit::PieceError::InvalidCredentials(m) => PieceError::InvalidCredentials(m),
+        wit::PieceError::InvalidInput(m) => PieceError::InvalidInput(m),
+        wit::PieceError::Upstream(m) => PieceError::Upstream(m),
+        wit::PieceError::Other(m) => PieceError::Other(m),
     }
 }
 

@@ -403,8 +403,11 @@ impl LoadedPiece {
             Ok(Err(_)) if memory_exceeded => Err(CallError::MemoryLimit(limits.memory_bytes >> 20)),
             Ok(Err(e)) => Err(classify_trap(e, limits)),
             Ok(Ok(Err(piece_error))) => {
-                let e = convert::piece_error(piece_error, limits.message_bytes);
-                Err(CallError::Piece(e.map_message(|m| scrubber.scrub(m))))
+                // Scrubbed whole, then cut: a cut first would leave a secret's head.
+                let e = convert::piece_error(piece_error);
+                Err(CallError::Piece(e.map_message(|m| {
+                    convert::truncate(scrubber.scrub(m), limits.message_bytes)
+                })))
             }
             Ok(Ok(Ok(Output::Ran(json)))) if json.len() > limits.output_bytes => {
                 Err(CallError::OutputTooLarge {
@@ -412,7 +415,7 @@ impl LoadedPiece {
                     limit: limits.output_bytes,
                 })
             }
-            Ok(Ok(Ok(Output::Ran(json)))) => Ok(Output::Ran(scrubber.scrub(&json))),
+            Ok(Ok(Ok(Output::Ran(json)))) => Ok(Output::Ran(scrubber.scrub_json(json))),
             Ok(Ok(Ok(output))) => Ok(output),
         }
     }

@@ -76,12 +76,9 @@ impl host_log::Host for HostState {
             }
             return;
         }
-        // One line per call of the piece's: newlines escaped so it cannot forge host lines.
-        let message = sink
-            .scrub
-            .scrub(&message)
-            .replace('\n', "\\n")
-            .replace('\r', "\\r");
+        // One line per call of the piece's: control and line-breaking characters escaped
+        // so it cannot forge host lines or hide text from a terminal.
+        let message = escape_controls(&sink.scrub.scrub(&message));
         let message = super::convert::truncate(message, sink.max_line_bytes);
         let piece = &sink.piece;
         match level {
@@ -109,5 +106,39 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
+    }
+}
+
+/// `text` with control characters, Unicode line and paragraph separators and bidi
+/// overrides written as escapes (`\n`, `\u{2028}`), so one piece log call stays one
+/// plain line in the host's log.
+pub(super) fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.extend(c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_lines_cannot_carry_control_or_line_breaking_characters() {
+        let raw = "a\nb\rc\0d\u{b}e\u{2028}f\u{202e}g\u{7f}";
+        assert_eq!(
+            super::escape_controls(raw),
+            "a\\nb\\rc\\u{0}d\\u{b}e\\u{2028}f\\u{202e}g\\u{7f}"
+        );
+        assert_eq!(super::escape_controls("plain é ✓"), "plain é ✓");
     }
 }

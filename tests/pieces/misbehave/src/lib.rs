@@ -2,7 +2,8 @@
 //! the host's sandbox contains each. It declares `api.allowed.test` with a host-applied
 //! bearer token; `echo` reports what the guest can see of its credential; `remember`
 //! spreads a text over its memory and `recall` searches all of its memory for it, to
-//! prove a pool slot comes back clean.
+//! prove a pool slot comes back clean; `echo_error` hands an echoing service's answer
+//! back as an error message padded so the host's size cap falls inside it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use thinkfleet_sdk::prelude::*;
@@ -31,6 +32,7 @@ impl Piece for Misbehave {
             "huge_output",
             "exfiltrate",
             "echo",
+            "echo_error",
             "log_spam",
             "remember",
             "recall",
@@ -80,7 +82,27 @@ impl Piece for Misbehave {
                 let res = http::Request::get(url)
                     .header("authorization", "Bearer guest-forged")
                     .send()?;
-                Ok(json!({"seen": seen, "status": res.status, "body": res.text()}))
+                // `ok` and `n` are there to show a secret equal to `true` or `12345`
+                // does not rewrite the output's structure.
+                Ok(json!({
+                    "seen": seen,
+                    "status": res.status,
+                    "body": res.text(),
+                    "ok": true,
+                    "n": 12345,
+                }))
+            }
+            "echo_error" => {
+                let url = input["url"]
+                    .as_str()
+                    .unwrap_or("https://api.allowed.test/echo");
+                let pad = input["pad"].as_u64().unwrap_or(0) as usize;
+                let res = http::Request::get(url).send()?;
+                Err(PieceError::Upstream(format!(
+                    "{}{}",
+                    "x".repeat(pad),
+                    res.text()
+                )))
             }
             "log_spam" => {
                 for i in 0..10_000 {
