@@ -279,6 +279,7 @@ async fn compiled_components_are_cached_by_engine_and_digest() {
     let entries: Vec<_> = std::fs::read_dir(&dir)
         .expect("cache dir")
         .map(|e| e.expect("entry").file_name())
+        .filter(|name| name != ".key")
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert!(
@@ -290,6 +291,76 @@ async fn compiled_components_are_cached_by_engine_and_digest() {
     let again = load(&Runtime::new(config).expect("runtime"), "postgres").await;
     assert_eq!(again.info(), piece.info());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The cache entry (not the key) of the one piece cached in `dir`.
+fn only_entry(dir: &std::path::Path, digest: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().ends_with(&format!("{digest}.cwasm")))
+        .expect("the piece's entry")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swapped_or_edited_cache_entry_is_refused_and_compiled_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = thinkfleet::runtime::RuntimeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        ..Default::default()
+    };
+    let rt = Runtime::new(config.clone()).expect("runtime");
+    let postgres = load(&rt, "postgres").await;
+    let openai = load(&rt, "openai").await;
+    let postgres_entry = only_entry(dir.path(), postgres.digest());
+    let openai_entry = only_entry(dir.path(), openai.digest());
+    let key = std::fs::metadata(dir.path().join(".key")).expect("the cache key");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+
+    // Another piece's compiled code under postgres's name: a restart must not run it.
+    std::fs::copy(&openai_entry, &postgres_entry).expect("swap");
+    let restarted = Runtime::new(config.clone()).expect("runtime");
+    let again = load(&restarted, "postgres").await;
+    assert_eq!(
+        again.info(),
+        postgres.info(),
+        "openai's code ran as postgres"
+    );
+    assert_ne!(
+        std::fs::read(&postgres_entry).expect("entry"),
+        std::fs::read(&openai_entry).expect("entry"),
+        "the swapped entry was rewritten"
+    );
+
+    // One flipped byte in the artifact: refused as well.
+    let mut bytes = std::fs::read(&postgres_entry).expect("entry");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&postgres_entry, &bytes).expect("edit");
+    let again = load(&Runtime::new(config).expect("runtime"), "postgres").await;
+    assert_eq!(again.info(), postgres.info());
+    assert_ne!(std::fs::read(&postgres_entry).expect("entry"), bytes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_key_others_can_read_is_not_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join(".key");
+    std::fs::write(&key, [7u8; 32]).expect("planted key");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let config = thinkfleet::runtime::RuntimeConfig {
+        cache_dir: Some(dir.path().to_owned()),
+        ..Default::default()
+    };
+    let piece = load(&Runtime::new(config).expect("runtime"), "postgres").await;
+    assert_eq!(piece.info().name, "postgres");
+    let cached = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != ".key"))
+        .count();
+    assert_eq!(cached, 0, "nothing is cached under a key others can read");
 }
 
 #[tokio::test(flavor = "multi_thread")]

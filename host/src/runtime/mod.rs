@@ -82,7 +82,7 @@ struct Shared {
     linker: Linker<HostState>,
     limits: Limits,
     outbound: Arc<OutboundPolicy>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<cache::Cache>,
     permits: Semaphore,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -160,7 +160,7 @@ impl Runtime {
                 linker,
                 limits,
                 outbound: Arc::new(config.outbound),
-                cache_dir: config.cache_dir,
+                cache: config.cache_dir.as_deref().and_then(cache::Cache::open),
                 permits: Semaphore::new(slots as usize),
                 ticker_stop,
             }),
@@ -213,18 +213,17 @@ impl Runtime {
 
     fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component, LoadError> {
         let engine = &self.shared.engine;
-        let entry = self
-            .shared
-            .cache_dir
-            .as_deref()
-            .map(|dir| cache::entry(dir, engine, digest));
-        if let Some(component) = entry.as_deref().and_then(|p| cache::load(engine, p)) {
+        let cache = self.shared.cache.as_ref();
+        let entry = cache.map(|c| c.entry(engine, digest));
+        if let (Some(cache), Some(path)) = (cache, &entry)
+            && let Some(component) = cache.load(engine, path)
+        {
             return Ok(component);
         }
         let component =
             Component::new(engine, bytes).map_err(|e| LoadError::Invalid(EngineError::new(e)))?;
-        if let Some(path) = entry
-            && let Err(e) = cache::store(&component, &path)
+        if let (Some(cache), Some(path)) = (cache, entry)
+            && let Err(e) = cache.store(&component, &path)
         {
             tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
         }
