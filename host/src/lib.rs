@@ -15,7 +15,7 @@
 //! - [`oauth`]: OAuth2 authorization, OAuth apps, token refresh.
 //! - [`projects`] and [`tokens`]: projects and their API tokens.
 //! - [`accounts`]: users, memberships, browser sessions, the first-run setup link.
-//! - [`rotation`]: `keys rotate`.
+//! - [`rotation`]: `keys rotate`; [`key_check`]: refusing to start with the wrong key.
 //! - [`trouble`]: the three troubleshooting errors (code, words, fix), one table.
 //! - [`api`]: the JSON API (axum).
 //! - [`web`]: the web UI: server-rendered pages over the same services.
@@ -33,6 +33,7 @@ pub mod cli;
 pub mod connections;
 pub mod examples;
 pub mod flows;
+pub mod key_check;
 pub mod local_cache;
 pub mod metrics;
 pub mod oauth;

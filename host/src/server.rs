@@ -74,7 +74,7 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         .map_err(|e| fail(&format!("data directory {}", config.data_dir.display()), &e))?;
     let (vault, source) =
         load_keys(&config.keys, &config.data_dir, true).map_err(|e| fail("encryption key", &e))?;
-    match source {
+    match &source {
         KeySource::Created(path) => tracing::warn!(
             "AP_ENCRYPTION_KEY is not set: generated a new encryption key in {} (mode 0600). \
              Back it up: without it no stored credential can be decrypted. Set \
@@ -95,6 +95,9 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         .await
         .map_err(|e| fail("store", &e))?;
     tracing::info!(backend = store.backend().name(), "store open and migrated");
+    crate::key_check::verify(&store, &vault, &source)
+        .await
+        .map_err(|e| fail("encryption key", &e))?;
     let runtime = Runtime::new(config.runtime.clone()).map_err(|e| fail("sandbox", &e))?;
     let (catalog, skipped) = Catalog::load(&runtime, &piece_files(&config.data_dir)).await;
     for s in skipped {

@@ -1,6 +1,7 @@
 //! Credentials at rest: a ciphertext moved onto another row does not open, rotation
 //! re-seals every row (and survives a kill -9 halfway), and the key configuration is
-//! checked at startup.
+//! checked at startup: a malformed key, and a key that is not the store's (the key
+//! check), stop the server before it seals anything.
 
 use secrecy::SecretString;
 use serde_json::json;
@@ -23,6 +24,18 @@ fn version(key: &str) -> String {
 
 /// The connections service of `home`, in process, with these keys.
 async fn service(home: &DataHome, current: &str, previous: Option<&str>) -> Connections {
+    start(home, current, previous)
+        .await
+        .expect("state")
+        .connections
+}
+
+/// What `serve` builds for `home` with these keys, or why it refuses to start.
+async fn start(
+    home: &DataHome,
+    current: &str,
+    previous: Option<&str>,
+) -> Result<thinkfleet::api::AppState, thinkfleet::server::ServeError> {
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: home.path().to_owned(),
@@ -41,7 +54,7 @@ async fn service(home: &DataHome, current: &str, previous: Option<&str>) -> Conn
         webhooks: thinkfleet::webhooks::WebhookTiming::default(),
         metrics_token: None,
     };
-    state(&config).await.expect("state").connections
+    state(&config).await
 }
 
 fn postgres_connection(name: &str, password: &str) -> NewConnectionRequest {
@@ -294,4 +307,103 @@ async fn startup_refuses_a_malformed_key_and_otherwise_makes_a_private_key_file(
     assert!(!second.contains("generated a new encryption key"));
     assert!(second.contains(&version(key.trim())), "{second}");
     assert!(!first.contains(key.trim()) && !second.contains(key.trim()));
+    assert!(
+        !second.contains("others on this machine can read"),
+        "{second}"
+    );
+
+    // A key file others can read still works, with a warning that says how to fix it.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let third = TestApp::spawn(&home, Settings::default())
+        .await
+        .stop()
+        .await;
+    assert!(third.contains("has mode 644"), "{third}");
+    assert!(third.contains("chmod 600"), "{third}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_started_with_another_key_refuses_to_start_and_seals_nothing() {
+    let home = DataHome::new().await;
+    let (p, _) = home.project("p").await;
+    service(&home, KEY_A, None)
+        .await
+        .create(&p, postgres_connection("db", "pw-kept"))
+        .await
+        .expect("create");
+
+    // The wrong key: the process stops with exit 2, naming the variable, never a key.
+    let (code, _, err) = home
+        .run(
+            &["serve", "--listen", "127.0.0.1:0"],
+            &[("AP_ENCRYPTION_KEY", KEY_B)],
+        )
+        .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("AP_ENCRYPTION_KEY is not the key"), "{err}");
+    assert!(err.contains(&version(KEY_A)), "{err}");
+    assert!(
+        !err.contains(KEY_A) && !err.contains(KEY_B),
+        "a key was printed"
+    );
+    assert_eq!(count_under(&home, &version(KEY_B)).await, 0);
+    // Nor do the commands that seal run with it.
+    let (code, _, err) = home
+        .run(
+            &["oauth-app", "set", "slack", "--client-id", "c"],
+            &[
+                ("AP_ENCRYPTION_KEY", KEY_B),
+                ("THINKFLEET_OAUTH_CLIENT_SECRET", "s"),
+            ],
+        )
+        .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("AP_ENCRYPTION_KEY is not the key"), "{err}");
+
+    // A previous key that is not the store's either does not help.
+    const KEY_C: &str = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3";
+    let err = start(&home, KEY_B, Some(KEY_C))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("no previous key opens them"),
+        "{err}"
+    );
+
+    // The old key as previous: a rotation in progress starts; after the rotation the
+    // new key alone starts, and the old one is now the wrong one.
+    start(&home, KEY_B, Some(KEY_A))
+        .await
+        .expect("rotation in progress");
+    let (code, _, err) = home
+        .run(
+            &["keys", "rotate"],
+            &[
+                ("AP_ENCRYPTION_KEY", KEY_B),
+                ("AP_ENCRYPTION_KEY_PREVIOUS", KEY_A),
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let under_b = service(&home, KEY_B, None).await;
+    assert_eq!(
+        password_of(&under_b, &p, "db").await.expect("resolve"),
+        "pw-kept"
+    );
+    let err = start(&home, KEY_A, None).await.err().expect("refused");
+    assert!(err.to_string().contains(&version(KEY_B)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_store_remembers_its_first_key() {
+    let home = DataHome::new().await;
+    start(&home, KEY_A, None).await.expect("first start");
+    let err = start(&home, KEY_B, None).await.err().expect("refused");
+    assert!(
+        err.to_string().contains("AP_ENCRYPTION_KEY is not the key"),
+        "{err}"
+    );
+    start(&home, KEY_A, None).await.expect("the right key");
 }

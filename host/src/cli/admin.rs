@@ -222,14 +222,20 @@ pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
 pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
     match cmd {
         KeysCommand::Rotate { batch, store } => {
-            let (vault, _) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
+            let (vault, source) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
                 .map_err(|e| e.to_string())?;
             let db = store.open().await?;
+            crate::key_check::verify(&db, &vault, &source)
+                .await
+                .map_err(|e| e.to_string())?;
             let report = crate::rotation::rotate(&db, &vault, batch, |r| {
                 eprintln!("rotated {} so far", r.rotated);
             })
             .await
             .map_err(|e| format!("{e} (rows rotated so far stay rotated; re-run to resume)"))?;
+            crate::key_check::reseal(&db, &vault)
+                .await
+                .map_err(|e| e.to_string())?;
             println!(
                 "rotated {} credential(s) to key version {}",
                 report.rotated,
@@ -241,10 +247,13 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
             let (vault, source) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
                 .map_err(|e| e.to_string())?;
             let db = store.open().await?;
+            if let Err(e) = crate::key_check::verify(&db, &vault, &source).await {
+                println!("key check failed: {e}");
+            }
             println!(
                 "current key version {} (from {})",
                 vault.current_version(),
-                match source {
+                match &source {
                     crate::vault::KeySource::Environment => "AP_ENCRYPTION_KEY".to_owned(),
                     crate::vault::KeySource::File(p) | crate::vault::KeySource::Created(p) =>
                         p.display().to_string(),

@@ -12,6 +12,7 @@ mod connection_page;
 mod connections;
 mod flows;
 mod group;
+mod key_check;
 mod oauth;
 mod projects;
 mod runs;

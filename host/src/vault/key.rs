@@ -181,6 +181,19 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
             error,
         })?,
     );
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the key file {} has mode {mode:o}: others on this machine can read the \
+                 encryption key; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
     parse_key(&text, &format!("the key file {}", path.display()))
 }
 

@@ -49,15 +49,18 @@ pub enum RecordKind {
     OauthState,
     /// A project's webhook signing secret.
     WebhookSecret,
+    /// The store's key-check value ([`crate::key_check`]).
+    KeyCheck,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 4] = [
+    pub const ALL: [RecordKind; 5] = [
         RecordKind::Connection,
         RecordKind::OauthApp,
         RecordKind::OauthState,
         RecordKind::WebhookSecret,
+        RecordKind::KeyCheck,
     ];
 
     /// The kind's word, as bound into associated data. The one table of them.
@@ -67,6 +70,7 @@ impl RecordKind {
             RecordKind::OauthApp => "oauth-app",
             RecordKind::OauthState => "oauth-state",
             RecordKind::WebhookSecret => "webhook-secret",
+            RecordKind::KeyCheck => "key-check",
         }
     }
 }
@@ -174,6 +178,16 @@ impl Vault {
     /// The version new values are sealed with.
     pub fn current_version(&self) -> &str {
         &self.current.version
+    }
+
+    /// Whether this vault holds the key of `version` (current or previous).
+    pub fn holds(&self, version: &str) -> bool {
+        self.keys.contains_key(version)
+    }
+
+    /// Whether previous keys were given (AP_ENCRYPTION_KEY_PREVIOUS or the key file).
+    pub fn has_previous(&self) -> bool {
+        self.keys.len() > 1
     }
 
     /// Seals `plaintext` under the current key, bound to `binding`.

@@ -1,0 +1,11 @@
+-- The key check: one known value sealed under the key the store's data is sealed
+-- with, so a server started with another key refuses to start instead of sealing new
+-- rows under it. Keep in step with ../postgres/.
+
+CREATE TABLE key_check (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    key_version TEXT NOT NULL,
+    nonce       BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
