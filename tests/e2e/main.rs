@@ -3,6 +3,7 @@
 mod cli;
 mod connections;
 mod example_pieces;
+mod fairness;
 mod flow_history;
 mod flow_pages;
 mod flows;

@@ -30,6 +30,8 @@ pub struct Settings {
     webhooks: WebhookTiming,
     json_logs: bool,
     metrics_token: Option<String>,
+    /// (pool slots, slots per project, queue deadline).
+    shares: Option<(u32, u32, Duration)>,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             webhooks: WebhookTiming::default(),
             json_logs: false,
             metrics_token: None,
+            shares: None,
         }
     }
 }
@@ -115,6 +118,13 @@ impl Settings {
         self
     }
 
+    /// A sandbox of `pool` slots, `per_project` of them at most for one project, and
+    /// calls that wait longer than `queue` for a slot fail `busy`.
+    pub fn sandbox_shares(mut self, pool: u32, per_project: u32, queue: Duration) -> Self {
+        self.shares = Some((pool, per_project, queue));
+        self
+    }
+
     /// Whether the refresher's interval was chosen.
     pub fn refresh_is_set(&self) -> bool {
         self.refresh_interval.is_some()
@@ -146,6 +156,11 @@ impl Settings {
         if let Some(token) = &self.admin_token {
             env.push(("THINKFLEET_ADMIN_TOKEN", token.clone()));
         }
+        if let Some((pool, per_project, queue)) = self.shares {
+            env.push(("THINKFLEET_MAX_CONCURRENT_CALLS", pool.to_string()));
+            env.push(("THINKFLEET_MAX_CALLS_PER_PROJECT", per_project.to_string()));
+            env.push(("THINKFLEET_QUEUE_TIMEOUT_MS", queue.as_millis().to_string()));
+        }
         env
     }
 
@@ -156,10 +171,18 @@ impl Settings {
             data_dir: home.path().to_owned(),
             database_url: home.url(),
             runtime: RuntimeConfig {
-                limits: Limits {
-                    call_timeout: Duration::from_secs(30),
-                    memory_bytes: 64 << 20,
-                    ..Limits::default()
+                limits: {
+                    let mut limits = Limits {
+                        call_timeout: Duration::from_secs(30),
+                        memory_bytes: 64 << 20,
+                        ..Limits::default()
+                    };
+                    if let Some((pool, per_project, queue)) = self.shares {
+                        limits.max_concurrent_calls = pool;
+                        limits.max_calls_per_project = per_project;
+                        limits.queue_timeout = queue;
+                    }
+                    limits
                 },
                 outbound: OutboundPolicy {
                     overrides: self

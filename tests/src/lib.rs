@@ -62,19 +62,46 @@ pub struct Mock {
     /// The bound address.
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    gate: Arc<Gate>,
 }
+
+/// Holds back a mock's answers to chosen requests until opened.
+struct Gate {
+    open: tokio::sync::watch::Sender<bool>,
+    /// Requests being held now.
+    held: std::sync::atomic::AtomicUsize,
+}
+
+type Holder = dyn Fn(&Recorded) -> bool + Send + Sync;
 
 impl Mock {
     /// Starts a mock on an ephemeral loopback port.
     pub async fn start(
         respond: impl Fn(&Recorded) -> (u16, serde_json::Value) + Send + Sync + 'static,
     ) -> Mock {
+        Self::start_holding(respond, |_| false).await
+    }
+
+    /// Starts a mock whose answers to the requests `hold` picks wait, while its gate
+    /// is closed ([`Mock::close`]), until it opens ([`Mock::open`]).
+    pub async fn start_holding(
+        respond: impl Fn(&Recorded) -> (u16, serde_json::Value) + Send + Sync + 'static,
+        hold: impl Fn(&Recorded) -> bool + Send + Sync + 'static,
+    ) -> Mock {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let respond: Arc<Responder> = Arc::new(respond);
+        let hold: Arc<Holder> = Arc::new(hold);
+        let gate = Arc::new(Gate {
+            open: tokio::sync::watch::Sender::new(true),
+            held: 0.into(),
+        });
         let seen = requests.clone();
+        let held_by = gate.clone();
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
             let seen = seen.clone();
             let respond = respond.clone();
+            let hold = hold.clone();
+            let gate = held_by.clone();
             async move {
                 let (parts, body) = req.into_parts();
                 let body = axum::body::to_bytes(body, 1 << 20)
@@ -96,6 +123,13 @@ impl Mock {
                         .collect(),
                     body: String::from_utf8_lossy(&body).into_owned(),
                 };
+                if hold(&recorded) {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    gate.held.fetch_add(1, SeqCst);
+                    let mut open = gate.open.subscribe();
+                    let _ = open.wait_for(|open| *open).await;
+                    gate.held.fetch_sub(1, SeqCst);
+                }
                 let (status, json) = respond(&recorded);
                 seen.lock().expect("mock lock").push(recorded);
                 let status = axum::http::StatusCode::from_u16(status).expect("status");
@@ -113,7 +147,23 @@ impl Mock {
             base: format!("http://{addr}"),
             addr,
             requests,
+            gate,
         }
+    }
+
+    /// Closes the gate: requests the mock holds wait for [`Mock::open`].
+    pub fn close(&self) {
+        self.gate.open.send_replace(false);
+    }
+
+    /// Opens the gate: held requests are answered.
+    pub fn open(&self) {
+        self.gate.open.send_replace(true);
+    }
+
+    /// Requests held at the gate now.
+    pub fn held(&self) -> usize {
+        self.gate.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Everything received so far.

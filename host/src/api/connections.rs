@@ -22,6 +22,7 @@ use utoipa::ToSchema;
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid body, or the piece refused the credentials", body = ErrorBody),
+        (status = 429, description = "`busy`: no sandbox slot within the queue deadline; see Retry-After", body = ErrorBody),
         (status = 502, description = "The service or the piece failed while validating", body = ErrorBody),
     ))]
 pub async fn create(
@@ -125,6 +126,7 @@ pub struct ReconnectRequest {
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid body, or the piece refused the credentials", body = ErrorBody),
+        (status = 429, description = "`busy`: no sandbox slot within the queue deadline; see Retry-After", body = ErrorBody),
         (status = 502, description = "The service or the piece failed while validating", body = ErrorBody),
     ))]
 pub async fn reconnect(

@@ -18,6 +18,8 @@ pub struct ApiError {
     message: String,
     /// Extra top-level fields of the body (e.g. the flows that block a delete).
     extra: Option<(&'static str, serde_json::Value)>,
+    /// With 429: seconds for `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 /// API results.
@@ -31,7 +33,22 @@ impl ApiError {
             code,
             message: message.into(),
             extra: None,
+            retry_after: None,
         }
+    }
+
+    /// 429 `busy`: the project's share of the sandbox (or the whole pool) stayed full
+    /// past the queue deadline.
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!(
+                "the sandbox is busy with this project's other calls; retry in {retry_after_secs} s"
+            ),
+        );
+        err.retry_after = Some(retry_after_secs);
+        err
     }
 
     /// 401: no valid project token.
@@ -71,6 +88,11 @@ impl IntoResponse for ApiError {
             body[key] = value;
         }
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -89,6 +111,9 @@ impl From<ConnectionError> for ApiError {
             E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             E::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credentials"),
             E::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            E::Piece(crate::runtime::CallError::Busy { retry_after_secs }) => {
+                return ApiError::busy(*retry_after_secs);
+            }
             E::Piece(_) => (StatusCode::BAD_GATEWAY, "piece_error"),
             E::ExternalIdTaken(_) => (StatusCode::CONFLICT, "external_id_taken"),
             E::Expired => (StatusCode::CONFLICT, Trouble::ConnectionExpired.code()),
@@ -115,6 +140,7 @@ impl From<FlowError> for ApiError {
                 "invalid_flow",
                 e.to_string(),
             ),
+            FlowError::Busy(secs) => ApiError::busy(*secs),
             FlowError::Store(_) => ApiError::internal(&e),
         }
     }

@@ -108,7 +108,9 @@ pub async fn delete(
 }
 
 /// `POST /flows/{id}/runs`: run now; 200 with every step's result (a failed step is a
-/// failed run, not an HTTP error).
+/// failed run, not an HTTP error). 429 `busy` when the first step found no sandbox slot
+/// within the queue deadline: nothing ran, retry after `Retry-After` seconds (a later
+/// step that is busy fails the run with the step code `busy`).
 #[utoipa::path(post, path = "/flows/{id}/runs", tag = "flows",
     params(("id" = String, Path, description = "The flow's id")),
     responses(
@@ -116,6 +118,7 @@ pub async fn delete(
         (status = 400, description = "Bad path parameter", body = ErrorBody),
         (status = 401, description = "No valid project token", body = ErrorBody),
         (status = 404, description = "Flow not found", body = ErrorBody),
+        (status = 429, description = "`busy`: nothing ran; see Retry-After", body = ErrorBody),
     ))]
 pub async fn run(
     State(state): State<AppState>,

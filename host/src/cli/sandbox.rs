@@ -34,6 +34,18 @@ pub struct SandboxArgs {
     /// Compile every time; keep no cache.
     #[arg(long)]
     no_cache: bool,
+    /// Calls running at once in the whole sandbox (its pool's slots).
+    #[arg(long, env = "THINKFLEET_MAX_CONCURRENT_CALLS", default_value_t = Limits::default().max_concurrent_calls)]
+    max_concurrent_calls: u32,
+    /// Slots one project may hold at once, so one project's flood cannot starve others.
+    #[arg(long, env = "THINKFLEET_MAX_CALLS_PER_PROJECT", default_value_t = Limits::default().max_calls_per_project)]
+    max_calls_per_project: u32,
+    /// Outbound requests one project's calls may have in flight at once.
+    #[arg(long, env = "THINKFLEET_MAX_OUTBOUND_PER_PROJECT", default_value_t = Limits::default().max_outbound_per_project)]
+    max_outbound_per_project: u32,
+    /// How long a call may wait for a slot before it fails `busy` (HTTP 429), in ms.
+    #[arg(long, env = "THINKFLEET_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
+    queue_timeout_ms: u64,
 }
 
 impl SandboxArgs {
@@ -48,6 +60,10 @@ impl SandboxArgs {
             limits: Limits {
                 call_timeout: Duration::from_millis(self.timeout_ms),
                 memory_bytes: self.memory_mib << 20,
+                max_concurrent_calls: self.max_concurrent_calls.max(1),
+                max_calls_per_project: self.max_calls_per_project.max(1),
+                max_outbound_per_project: self.max_outbound_per_project.max(1),
+                queue_timeout: Duration::from_millis(self.queue_timeout_ms),
                 ..Limits::default()
             },
             outbound: OutboundPolicy {

@@ -119,7 +119,7 @@ impl Connections {
         let display_name = display_name(&req.display_name)?;
         let external_id = checked_external_id(req.external_id, &display_name)?;
         let piece = self.piece(&req.piece)?;
-        let value = self.validated(piece, req.value).await?;
+        let value = self.validated(project, piece, req.value).await?;
         self.insert(project, &req.piece, display_name, external_id, &value, None)
             .await
     }
@@ -225,7 +225,7 @@ impl Connections {
     ) -> Result<ConnectionRow> {
         let row = self.get(project, key).await?;
         let piece = self.piece(&row.piece)?;
-        let value = self.validated(piece, input).await?;
+        let value = self.validated(project, piece, input).await?;
         self.replace(project, &row, &value, None).await
     }
 
@@ -431,20 +431,25 @@ impl Connections {
     }
 
     /// Checks the value against the piece's schema and runs its `validate`.
-    async fn validated(&self, piece: &LoadedPiece, input: ValueInput) -> Result<ConnectionValue> {
+    async fn validated(
+        &self,
+        project: &str,
+        piece: &LoadedPiece,
+        input: ValueInput,
+    ) -> Result<ConnectionValue> {
         let info = piece.info();
         let (value, creds) = ConnectionValue::from_input(&info.name, &info.auth, input)
             .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
-        validate(piece, &creds).await?;
+        validate(piece, project, &creds).await?;
         Ok(value)
     }
 }
 
 /// Runs a piece's `validate` on credentials: the piece's refusal, the service's failure
 /// and the piece's misbehaviour each become their own error (the one mapping the API
-/// and the OAuth2 callback share).
-pub async fn validate(piece: &LoadedPiece, creds: &Credentials) -> Result<()> {
-    match piece.validate(creds).await {
+/// and the OAuth2 callback share). Runs within `project`'s share of the sandbox.
+pub async fn validate(piece: &LoadedPiece, project: &str, creds: &Credentials) -> Result<()> {
+    match piece.validate_for(Some(project), creds).await {
         Ok(()) => Ok(()),
         Err(CallError::Piece(PieceError::Upstream(m))) => Err(ConnectionError::Upstream(m)),
         Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e)),

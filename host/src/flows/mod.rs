@@ -29,6 +29,10 @@ pub enum FlowError {
     /// The definition is wrong; the message names the step and the problem.
     #[error("{0}")]
     Invalid(String),
+    /// The run's first step found no sandbox slot within the queue deadline: nothing
+    /// ran, nothing was recorded; retry after this many seconds.
+    #[error("the sandbox is busy with this project's other calls; retry in {0} s")]
+    Busy(u64),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -213,6 +217,16 @@ impl Flows {
         let started_at = now_ms();
         let clock = std::time::Instant::now();
         let (report, uses) = run::run(&self.connections, &self.oauth, project, &flow).await;
+        // Busy before anything ran: the caller retries the whole run, so it is not one.
+        if let Some(secs) = report
+            .steps
+            .first()
+            .and_then(|s| s.error.as_ref())
+            .and_then(|e| e.retry_after_secs)
+        {
+            crate::metrics::flow_run(report.status, Some("busy"), clock.elapsed());
+            return Err(FlowError::Busy(secs));
+        }
         crate::metrics::flow_run(
             report.status,
             report

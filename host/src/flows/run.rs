@@ -51,6 +51,9 @@ pub struct StepError {
     pub code: &'static str,
     /// Human message.
     pub message: String,
+    /// With `busy`: seconds after which a retry is sensible (not part of the report).
+    #[serde(skip)]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl StepError {
@@ -58,6 +61,7 @@ impl StepError {
         StepError {
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -175,7 +179,9 @@ async fn run_step(
             (Some(row), creds)
         }
     };
-    let result = piece.run_action(&step.action, &input, &creds).await;
+    let result = piece
+        .run_action_for(Some(project), &step.action, &input, &creds)
+        .await;
     drop(creds);
     let (outcome, status, answer) = match result {
         Ok(output) => ("ok", None, Ok(output)),
@@ -191,6 +197,11 @@ async fn run_step(
                 _ => "action_failed",
             };
             (code, None, Err(StepError::new(code, e.to_string())))
+        }
+        Err(e @ CallError::Busy { retry_after_secs }) => {
+            let mut error = StepError::new("busy", e.to_string());
+            error.retry_after_secs = Some(retry_after_secs);
+            ("busy", None, Err(error))
         }
         Err(e) => (
             "piece_error",

@@ -294,7 +294,7 @@ impl OAuth {
         let creds = value
             .credentials(&piece.info().auth)
             .map_err(|e| e.to_string())?;
-        crate::connections::validate(piece, &creds)
+        crate::connections::validate(piece, &row.project_id, &creds)
             .await
             .map_err(|e| e.to_string())?;
         let expires_at = tokens.expires_in.map(|s| expiry(asked_at, s));

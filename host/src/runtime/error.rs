@@ -107,6 +107,13 @@ pub enum CallError {
     /// The host failed (not the piece's fault).
     #[error("host error: {0}")]
     Host(String),
+    /// No sandbox slot came free within the queue deadline (this project's share, or
+    /// the whole pool, is in use). Not the piece's fault; retry later.
+    #[error("the sandbox is busy; retry in {retry_after_secs} s")]
+    Busy {
+        /// Seconds after which a retry is sensible.
+        retry_after_secs: u64,
+    },
 }
 
 impl CallError {
@@ -121,6 +128,7 @@ impl CallError {
             CallError::BadOutput(_) => "bad_output",
             CallError::Engine(_) => "engine",
             CallError::Host(_) => "host",
+            CallError::Busy { .. } => "busy",
         }
     }
 }

@@ -11,6 +11,7 @@ mod bindings;
 mod cache;
 mod convert;
 mod error;
+mod fair;
 pub mod outbound;
 pub mod pool;
 mod scrub;
@@ -49,6 +50,12 @@ pub struct Limits {
     pub log_lines: usize,
     /// Longest log line or error message kept, in bytes.
     pub message_bytes: usize,
+    /// Slots one project may hold at once (its share of `max_concurrent_calls`).
+    pub max_calls_per_project: u32,
+    /// Outbound requests one project may have in flight at once.
+    pub max_outbound_per_project: u32,
+    /// How long a call may wait for a slot before it fails `busy`.
+    pub queue_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -60,6 +67,9 @@ impl Default for Limits {
             max_concurrent_calls: 64,
             log_lines: 100,
             message_bytes: 2048,
+            max_calls_per_project: 32,
+            max_outbound_per_project: 32,
+            queue_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -83,7 +93,8 @@ struct Shared {
     limits: Limits,
     outbound: Arc<OutboundPolicy>,
     cache: Option<cache::Cache>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
+    shares: fair::Shares,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -154,6 +165,11 @@ impl Runtime {
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker_stop.clone());
+        let shares = fair::Shares::new(
+            limits.max_calls_per_project as usize,
+            limits.max_outbound_per_project as usize,
+            limits.queue_timeout,
+        );
         Ok(Runtime {
             shared: Arc::new(Shared {
                 engine,
@@ -161,7 +177,8 @@ impl Runtime {
                 limits,
                 outbound: Arc::new(config.outbound),
                 cache: config.cache_dir.as_deref().and_then(cache::Cache::open),
-                permits: Semaphore::new(slots as usize),
+                permits: Arc::new(Semaphore::new(slots as usize)),
+                shares,
                 ticker_stop,
             }),
         })
@@ -201,7 +218,7 @@ impl Runtime {
             allowed_hosts: Arc::from(Vec::new()),
             digest: digest.into(),
         };
-        let info = match piece.invoke(Call::Info).await {
+        let info = match piece.invoke(Call::Info, None).await {
             Ok(Output::Info(info)) => convert::piece_info(*info).map_err(LoadError::BadInfo)?,
             Ok(_) => return Err(LoadError::Host("unexpected output of info()".into())),
             Err(e) => return Err(LoadError::InfoFailed(e)),
@@ -275,44 +292,62 @@ impl LoadedPiece {
         &self.digest
     }
 
-    /// Runs the piece's `validate` with these credentials.
+    /// Runs the piece's `validate` with these credentials (for no project: the CLI).
     pub async fn validate(&self, creds: &Credentials) -> Result<(), CallError> {
-        match self.invoke(Call::Validate(creds)).await? {
+        self.validate_for(None, creds).await
+    }
+
+    /// Runs `validate` on behalf of `project`, within its share of the pool.
+    pub async fn validate_for(
+        &self,
+        project: Option<&str>,
+        creds: &Credentials,
+    ) -> Result<(), CallError> {
+        match self.invoke(Call::Validate(creds), project).await? {
             Output::Validated => Ok(()),
             _ => Err(CallError::Host("unexpected output of validate".into())),
         }
     }
 
-    /// Runs an action with a JSON input; returns its JSON output.
+    /// Runs an action with a JSON input; returns its JSON output (for no project).
     pub async fn run_action(
         &self,
         action: &str,
         input: &serde_json::Value,
         creds: &Credentials,
     ) -> Result<serde_json::Value, CallError> {
+        self.run_action_for(None, action, input, creds).await
+    }
+
+    /// Runs an action on behalf of `project`, within its share of the pool.
+    pub async fn run_action_for(
+        &self,
+        project: Option<&str>,
+        action: &str,
+        input: &serde_json::Value,
+        creds: &Credentials,
+    ) -> Result<serde_json::Value, CallError> {
         let input = input.to_string();
-        match self
-            .invoke(Call::Run {
-                action,
-                input,
-                creds,
-            })
-            .await?
-        {
+        let call = Call::Run {
+            action,
+            input,
+            creds,
+        };
+        match self.invoke(call, project).await? {
             Output::Ran(json) => serde_json::from_str(&json).map_err(CallError::BadOutput),
             _ => Err(CallError::Host("unexpected output of run-action".into())),
         }
     }
 
     /// One sandboxed call, counted and timed (see [`crate::metrics::piece_call`]).
-    async fn invoke(&self, call: Call<'_>) -> Result<Output, CallError> {
+    async fn invoke(&self, call: Call<'_>, project: Option<&str>) -> Result<Output, CallError> {
         let name = match &call {
             Call::Info => "info".to_owned(),
             Call::Validate(_) => "validate".to_owned(),
             Call::Run { action, .. } => (*action).to_owned(),
         };
         let started = std::time::Instant::now();
-        let result = self.call_sandboxed(call).await;
+        let result = self.call_sandboxed(call, project).await;
         let outcome = result.as_ref().map_or_else(CallError::kind, |_| "ok");
         crate::metrics::piece_call(&self.info.name, &name, outcome, started.elapsed());
         result
@@ -325,14 +360,21 @@ impl LoadedPiece {
     }
 
     /// One sandboxed call: a fresh store and instance, bounded, then dropped.
-    async fn call_sandboxed(&self, call: Call<'_>) -> Result<Output, CallError> {
+    async fn call_sandboxed(
+        &self,
+        call: Call<'_>,
+        project: Option<&str>,
+    ) -> Result<Output, CallError> {
         let shared = &self.shared;
         let limits = &shared.limits;
-        let _permit = shared
-            .permits
-            .acquire()
+        let share = project.map(|p| shared.shares.of(p));
+        let _permits = shared
+            .shares
+            .admit(share.as_deref(), &shared.permits)
             .await
-            .map_err(|_| CallError::Host("runtime shut down".into()))?;
+            .map_err(|busy| CallError::Busy {
+                retry_after_secs: busy.retry_after_secs,
+            })?;
 
         let creds = match &call {
             Call::Info => None,
@@ -357,6 +399,7 @@ impl LoadedPiece {
                 allowed_hosts: self.allowed_hosts.clone(),
                 applied,
                 requests: 0,
+                in_flight: share.as_ref().map(|s| s.outbound.clone()),
             },
             memory: MemoryLimiter {
                 limit: limits.memory_bytes,

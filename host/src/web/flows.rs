@@ -30,6 +30,7 @@ impl From<FlowError> for WebError {
     fn from(e: FlowError) -> Self {
         match e {
             FlowError::NotFound => WebError::NotFound,
+            FlowError::Busy(secs) => WebError::Busy(secs),
             other => WebError::internal(&other),
         }
     }

@@ -152,6 +152,8 @@ pub enum WebError {
     Csrf,
     /// The signed-in user belongs to no project (yet).
     NoProject,
+    /// The project's share of the sandbox stayed full past the queue deadline.
+    Busy(u64),
     /// A failure already logged.
     Internal,
 }
@@ -209,6 +211,11 @@ impl IntoResponse for WebError {
                 "No project yet",
                 "Your account is not a member of any project. Ask an administrator to add you (Settings → Members, or thinkfleet user add-to-project).",
             ),
+            WebError::Busy(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Busy",
+                "The sandbox is busy with this project's other runs, so nothing ran. Try again in a few seconds.",
+            ),
             WebError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -219,6 +226,16 @@ impl IntoResponse for WebError {
             WebError::NoProject => ("/login", "Log in as someone else"),
             _ => ("/connections", "Back to Connections"),
         };
-        render(status, &MessagePage { title, text, link })
+        let retry_after = match self {
+            WebError::Busy(secs) => Some(secs),
+            _ => None,
+        };
+        let mut response = render(status, &MessagePage { title, text, link });
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

@@ -21,6 +21,9 @@ pub struct OutboundHooks {
     pub applied: Option<Applied>,
     /// Requests this call has made so far.
     pub requests: usize,
+    /// The project's outbound requests in flight (a permit per request until its
+    /// answer's head arrives); `None` for calls on behalf of no project.
+    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Outbound requests one call may make.
@@ -88,7 +91,16 @@ impl WasiHttpHooks for OutboundHooks {
         let allow_private = self.policy.allow_private;
         let applied = self.applied.clone();
         let piece = self.piece.clone();
+        let in_flight = self.in_flight.clone();
         Box::new(async move {
+            let _permit = match in_flight {
+                Some(s) => Some(
+                    s.acquire_owned()
+                        .await
+                        .map_err(|_| HttpError::ConnectionLimitReached)?,
+                ),
+                None => None,
+            };
             let sent = async move {
                 if let Some(applied) = &applied {
                     apply(&mut request, applied)?;
