@@ -7,6 +7,8 @@
 //! - [`auth_input`]: typed credentials from entered fields, checked against a schema.
 //! - [`runtime`]: the only module that knows wasmtime.
 //! - [`catalog`]: the pieces a server offers, by name.
+//! - [`egress`]: the one outbound HTTP path (pieces, OAuth2, webhooks): checked and
+//!   pinned addresses, TLS on the name, pooled connections.
 //! - [`vault`]: the only module that knows the cipher and sees keys.
 //! - [`store`]: the only module that writes SQL (SQLite or PostgreSQL).
 //! - [`connections`]: the lifecycle of connections, with validation and audit.
@@ -31,6 +33,7 @@ pub mod auth_input;
 pub mod catalog;
 pub mod cli;
 pub mod connections;
+pub mod egress;
 pub mod examples;
 pub mod flows;
 pub mod key_check;

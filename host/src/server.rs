@@ -104,6 +104,7 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         tracing::warn!(path = %s.path.display(), reason = %s.reason, "piece not loaded");
     }
     tracing::info!(pieces = catalog.len(), "pieces loaded");
+    let egress = runtime.egress();
     let connections = Connections::new(store, vault, Arc::new(catalog));
     let public_url = config
         .public_url
@@ -112,11 +113,13 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
     let oauth = OAuth::new(
         connections.clone(),
         config.runtime.outbound.clone(),
+        egress.clone(),
         &public_url,
     );
     let webhooks = Webhooks::new(
         connections.clone(),
         config.runtime.outbound.clone(),
+        egress,
         &public_url,
         config.webhooks,
     );

@@ -22,6 +22,15 @@ pub struct SandboxArgs {
     /// Only these hosts (of those a piece declares) may be reached (repeatable).
     #[arg(long = "narrow-outbound", value_name = "HOST")]
     narrow: Vec<String>,
+    /// Networks no outbound request reaches, even with --allow-private-networks, e.g.
+    /// 169.254.0.0/16 (repeatable; overrides' targets excepted).
+    #[arg(
+        long = "outbound-block",
+        value_name = "CIDR",
+        env = "THINKFLEET_OUTBOUND_BLOCKED_NETWORKS",
+        value_delimiter = ','
+    )]
+    blocked: Vec<ipnet::IpNet>,
     /// Deadline of one call, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
@@ -71,6 +80,7 @@ impl SandboxArgs {
                 allow_private: self.allow_private_networks,
                 narrow_to: (!self.narrow.is_empty())
                     .then(|| self.narrow.iter().map(|h| h.to_ascii_lowercase()).collect()),
+                blocked: self.blocked.clone(),
             },
             cache_dir,
             pool: PoolTuning::default(),

@@ -274,7 +274,7 @@ impl OAuth {
         let endpoint = self.endpoint(&registration);
         let verifier = SecretString::from(secrets.verifier.clone());
         let asked_at = now_ms();
-        let tokens = client::exchange_code(&self.policy, &endpoint, code, &verifier)
+        let tokens = client::exchange_code(&self.policy, &self.egress, &endpoint, code, &verifier)
             .await
             .map_err(|e| format!("{e}; nothing was stored"))?;
         let mut host_only = BTreeMap::new();

@@ -1,7 +1,10 @@
-//! The OAuth2 protocol client: the `oauth2` crate over a `reqwest` client that follows
-//! no redirects, with the operator's outbound overrides applied to the provider's URLs
-//! (how tests point real pieces' providers at a local server).
+//! The OAuth2 protocol client: the `oauth2` crate over the host's one outbound path
+//! ([`crate::egress`]: checked and pinned addresses, no redirects followed), with the
+//! operator's outbound overrides applied to the provider's URLs (how tests point real
+//! pieces' providers at a local server). A token URL on a private address receives
+//! nothing: not the client secret, the code or the verifier.
 
+use crate::egress::{Egress, EgressError, Route};
 use crate::runtime::OutboundPolicy;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
@@ -10,6 +13,7 @@ use oauth2::{
     TokenUrl,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use std::time::Duration;
 
 /// The token endpoint's answer.
 pub struct Tokens {
@@ -114,13 +118,37 @@ pub fn authorize_url(
     ))
 }
 
-fn http() -> Result<reqwest::Client, TokenError> {
-    reqwest::Client::builder()
-        // Following redirects would open the token request to SSRF.
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| TokenError::Transient(e.to_string()))
+/// How long a token request may take, answer included.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest token answer read.
+const TOKEN_ANSWER_BYTES: usize = 64 << 10;
+
+/// Whose choice the token endpoint is: the operator's when overridden, else checked.
+fn token_route(policy: &OutboundPolicy, e: &Endpoint<'_>) -> Route {
+    match url::Url::parse(e.token_url) {
+        Ok(url) if policy.rerouted(&url).is_some() => Route::Operator,
+        _ => Route::Checked,
+    }
+}
+
+/// The `oauth2` crate's HTTP client: token requests through the outbound path.
+struct TokenHttp<'a> {
+    egress: &'a Egress,
+    route: Route,
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
+    type Error = EgressError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<oauth2::HttpResponse, EgressError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(
+            self.egress
+                .exchange(request, self.route, TOKEN_TIMEOUT, TOKEN_ANSWER_BYTES),
+        )
+    }
 }
 
 fn tokens(t: &oauth2::basic::BasicTokenResponse) -> Tokens {
@@ -141,7 +169,14 @@ fn classify<RE: std::error::Error + 'static>(
             BasicErrorResponseType::InvalidGrant => TokenError::InvalidGrant,
             other => TokenError::Refused(other.to_string()),
         },
-        RequestTokenError::Request(e) => TokenError::Transient(e.to_string()),
+        RequestTokenError::Request(e) => {
+            match (&e as &dyn std::error::Error).downcast_ref::<EgressError>() {
+                Some(EgressError::Refused(why)) => {
+                    TokenError::BadUrl(format!("the token endpoint is refused: {why}"))
+                }
+                _ => TokenError::Transient(e.to_string()),
+            }
+        }
         RequestTokenError::Parse(_, body) => {
             TokenError::Transient(format!("unreadable answer ({} bytes)", body.len()))
         }
@@ -152,12 +187,16 @@ fn classify<RE: std::error::Error + 'static>(
 /// Exchanges an authorization code (with its PKCE verifier) for tokens.
 pub async fn exchange_code(
     policy: &OutboundPolicy,
+    egress: &Egress,
     e: &Endpoint<'_>,
     code: &str,
     verifier: &SecretString,
 ) -> Result<Tokens, TokenError> {
     let c = client(policy, e)?;
-    let http = http()?;
+    let http = TokenHttp {
+        egress,
+        route: token_route(policy, e),
+    };
     let t = c
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
@@ -170,15 +209,60 @@ pub async fn exchange_code(
 /// Exchanges a refresh token for new tokens.
 pub async fn refresh(
     policy: &OutboundPolicy,
+    egress: &Egress,
     e: &Endpoint<'_>,
     refresh_token: &SecretString,
 ) -> Result<Tokens, TokenError> {
     let c = client(policy, e)?;
-    let http = http()?;
+    let http = TokenHttp {
+        egress,
+        route: token_route(policy, e),
+    };
     let t = c
         .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
         .request_async(&http)
         .await
         .map_err(classify)?;
     Ok(tokens(&t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::AddressPolicy;
+
+    #[tokio::test]
+    async fn a_token_url_on_a_private_address_receives_nothing() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let policy = OutboundPolicy::default();
+        let egress = Egress::new(AddressPolicy::default());
+        let secret = SecretString::from("client-secret-planted-5521".to_owned());
+        for host in ["127.0.0.1", "localhost"] {
+            let token_url = format!("https://{host}:{port}/token");
+            let endpoint = Endpoint {
+                auth_url: "https://provider.example/authorize",
+                token_url: &token_url,
+                client_id: "client",
+                client_secret: &secret,
+                redirect_url: "https://host.example/oauth2/callback",
+            };
+            let refresh_token = SecretString::from("refresh-planted".to_owned());
+            let err = refresh(&policy, &egress, &endpoint, &refresh_token)
+                .await
+                .err()
+                .expect("refused");
+            assert!(matches!(err, TokenError::BadUrl(_)), "{host}: {err}");
+            assert!(err.to_string().contains("refused"), "{err}");
+            assert!(!err.to_string().contains("planted"), "{err}");
+        }
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(100), listener.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "the private token endpoint was connected to"
+        );
+    }
 }

@@ -61,18 +61,26 @@ pub enum OAuthError {
 pub struct OAuth {
     connections: Connections,
     policy: Arc<OutboundPolicy>,
+    egress: Arc<crate::egress::Egress>,
     redirect_url: Arc<str>,
     flights: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl OAuth {
     /// The service for a server reachable at `public_url` (the callback is
-    /// `public_url/oauth2/callback`), reaching providers under `policy`'s overrides.
-    pub fn new(connections: Connections, policy: OutboundPolicy, public_url: &str) -> Self {
+    /// `public_url/oauth2/callback`), reaching providers through `egress` under
+    /// `policy`'s overrides.
+    pub fn new(
+        connections: Connections,
+        policy: OutboundPolicy,
+        egress: Arc<crate::egress::Egress>,
+        public_url: &str,
+    ) -> Self {
         let origin = public_url.trim_end_matches('/');
         OAuth {
             connections,
             policy: Arc::new(policy),
+            egress,
             redirect_url: format!("{origin}/oauth2/callback").into(),
             flights: Arc::default(),
         }

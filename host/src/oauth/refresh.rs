@@ -464,7 +464,13 @@ impl OAuth {
             .registration(&row.piece, own)
             .await
             .map_err(|e| TokenError::Transient(e.to_string()))?;
-        client::refresh(&self.policy, &self.endpoint(&registration), refresh_token).await
+        client::refresh(
+            &self.policy,
+            &self.egress,
+            &self.endpoint(&registration),
+            refresh_token,
+        )
+        .await
     }
 
     /// Refreshes, forever, every OAuth2 connection whose token expires within

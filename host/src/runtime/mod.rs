@@ -92,6 +92,7 @@ struct Shared {
     linker: Linker<HostState>,
     limits: Limits,
     outbound: Arc<OutboundPolicy>,
+    egress: Arc<crate::egress::Egress>,
     cache: Option<cache::Cache>,
     permits: Arc<Semaphore>,
     shares: fair::Shares,
@@ -175,6 +176,7 @@ impl Runtime {
                 engine,
                 linker,
                 limits,
+                egress: crate::egress::Egress::new(config.outbound.address_policy()),
                 outbound: Arc::new(config.outbound),
                 cache: config.cache_dir.as_deref().and_then(cache::Cache::open),
                 permits: Arc::new(Semaphore::new(slots as usize)),
@@ -245,6 +247,12 @@ impl Runtime {
             tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
         }
         Ok(component)
+    }
+
+    /// The outbound path this runtime's pieces use, for the host's own requests
+    /// (OAuth2, webhooks) to share.
+    pub fn egress(&self) -> Arc<crate::egress::Egress> {
+        self.shared.egress.clone()
     }
 
     /// The per-call limits in force.
@@ -396,6 +404,7 @@ impl LoadedPiece {
             hooks: outbound::OutboundHooks {
                 piece: self.info.name.clone(),
                 policy: shared.outbound.clone(),
+                egress: shared.egress.clone(),
                 allowed_hosts: self.allowed_hosts.clone(),
                 applied,
                 requests: 0,

@@ -96,6 +96,7 @@ pub struct WebhookInfo {
 pub struct Webhooks {
     connections: Connections,
     policy: Arc<OutboundPolicy>,
+    egress: Arc<crate::egress::Egress>,
     public_url: Arc<str>,
     timing: WebhookTiming,
     holder: Arc<str>,
@@ -117,17 +118,19 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 impl Webhooks {
-    /// The service over `connections`' store and vault, sending through `policy`, with
-    /// links to pages at `public_url`.
+    /// The service over `connections`' store and vault, sending through `egress` under
+    /// `policy`, with links to pages at `public_url`.
     pub fn new(
         connections: Connections,
         policy: OutboundPolicy,
+        egress: Arc<crate::egress::Egress>,
         public_url: &str,
         timing: WebhookTiming,
     ) -> Self {
         Webhooks {
             connections,
             policy: Arc::new(policy),
+            egress,
             public_url: public_url.trim_end_matches('/').into(),
             timing,
             holder: uuid::Uuid::new_v4().to_string().into(),
@@ -288,7 +291,14 @@ impl Webhooks {
             (EVENT_HEADER, delivery.kind.clone()),
         ];
         drop(secret);
-        send::post(&self.policy, &hook.url, &delivery.payload, &headers).await
+        send::post(
+            &self.policy,
+            &self.egress,
+            &hook.url,
+            &delivery.payload,
+            &headers,
+        )
+        .await
     }
 
     /// The event for a change to Expired or Error.

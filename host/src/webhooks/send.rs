@@ -1,18 +1,18 @@
-//! Sending one webhook request through the operator's outbound policy: overridden hosts
-//! go to the operator's target; any other host must be https and resolve to public
-//! addresses only (unless private ones are allowed), and the connection goes to the
-//! address that was checked, so a DNS answer that changes in between (rebinding)
-//! cannot redirect it. No redirect is followed.
+//! Sending one webhook request through the host's one outbound path
+//! ([`crate::egress`]): overridden hosts go to the operator's target; any other host
+//! must be https and resolve to public addresses only (unless private ones are
+//! allowed), and the connection goes to the address that was checked, so a DNS answer
+//! that changes in between (rebinding) cannot redirect it. No redirect is followed.
 
+use crate::egress::{Egress, EgressError, Route};
 use crate::runtime::OutboundPolicy;
 use crate::runtime::outbound::{host_matches, is_private};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How long a receiver has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the receiver's name may take to resolve.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest answer read (only its status matters).
+const ANSWER_BYTES: usize = 64 << 10;
 
 /// Why an attempt failed. The words name no URL, header or body.
 #[derive(Debug, thiserror::Error)]
@@ -84,70 +84,40 @@ pub fn check_url(policy: &OutboundPolicy, url: &str) -> Result<String, String> {
 /// POSTs `body` (JSON) with `headers` to `url`; the receiver's status when it is 2xx.
 pub async fn post(
     policy: &OutboundPolicy,
+    egress: &Egress,
     url: &str,
     body: &str,
     headers: &[(&str, String)],
 ) -> Result<i64, SendError> {
     let parsed = url::Url::parse(url).map_err(|_| SendError::Refused("bad URL".into()))?;
-    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    // No proxy from the environment: a proxy would resolve the name again and defeat
-    // the address check and the pinning.
-    let mut client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
-        .user_agent("ThinkFleet-Webhooks/1");
-    let target = match policy.rerouted(&parsed) {
-        Some(target) => target,
-        None => {
-            let port = parsed.port_or_known_default().unwrap_or(443);
-            let bare = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let unresolved = || SendError::Network("the webhook's host name did not resolve");
-            let addrs: Vec<SocketAddr> = tokio::time::timeout(
-                RESOLVE_TIMEOUT,
-                tokio::net::lookup_host((bare.as_str(), port)),
-            )
-            .await
-            .map_err(|_| unresolved())?
-            .map_err(|_| unresolved())?
-            .collect();
-            let Some(first) = addrs.first().copied() else {
-                return Err(SendError::Network(
-                    "the webhook's host name did not resolve",
-                ));
-            };
-            if !policy.allow_private && addrs.iter().any(|a| is_private(a.ip())) {
-                return Err(SendError::Refused(
-                    "the webhook's host resolves to a private or loopback address".into(),
-                ));
-            }
-            client = client.resolve(&bare, first);
-            url.to_owned()
-        }
+    let (target, route) = match policy.rerouted(&parsed) {
+        Some(target) => (target, Route::Operator),
+        None => (url.to_owned(), Route::Checked),
     };
-    let client = client
-        .build()
-        .map_err(|_| SendError::Network("the HTTP client could not be built"))?;
-    let mut request = client
-        .post(&target)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_owned());
+    let mut request = http::Request::post(&target)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, "ThinkFleet-Webhooks/1");
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let response = request.send().await.map_err(|e| {
-        SendError::Network(if e.is_timeout() {
-            "the receiver did not answer in time"
-        } else if e.is_connect() {
-            "could not connect to the receiver"
-        } else {
-            "the request failed"
-        })
-    })?;
-    let status = response.status();
+    let request = request
+        .body(body.as_bytes().to_vec())
+        .map_err(|_| SendError::Refused("bad URL".into()))?;
+    let answer = egress
+        .exchange(request, route, TIMEOUT, ANSWER_BYTES)
+        .await
+        .map_err(|e| match e {
+            EgressError::Refused(_) => SendError::Refused(
+                "the webhook's host resolves to a private or loopback address".into(),
+            ),
+            EgressError::Unresolved(_) => {
+                SendError::Network("the webhook's host name did not resolve")
+            }
+            EgressError::Timeout(_) => SendError::Network("the receiver did not answer in time"),
+            EgressError::Connect(_) => SendError::Network("could not connect to the receiver"),
+            EgressError::BadUri | EgressError::Http(_) => SendError::Network("the request failed"),
+        })?;
+    let status = answer.status();
     if status.is_success() {
         Ok(i64::from(status.as_u16()))
     } else {
@@ -196,13 +166,9 @@ mod tests {
     async fn a_name_that_resolves_to_a_private_address_is_refused_when_sending() {
         // `localhost` resolves without any network; a stored URL whose name now
         // resolves privately (DNS rebinding) is refused before any connection.
-        let refused = post(
-            &OutboundPolicy::default(),
-            "https://localhost:9/x",
-            "{}",
-            &[],
-        )
-        .await;
+        let policy = OutboundPolicy::default();
+        let egress = Egress::new(policy.address_policy());
+        let refused = post(&policy, &egress, "https://localhost:9/x", "{}", &[]).await;
         assert!(matches!(refused, Err(SendError::Refused(_))), "{refused:?}");
     }
 }

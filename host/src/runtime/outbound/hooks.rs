@@ -1,11 +1,12 @@
 //! The per-call `wasi:http` hooks: every outbound request of a piece passes
 //! [`OutboundHooks::send_request`], which checks it against the policy and the piece's
-//! allowlist, reroutes overridden hosts, refuses non-public addresses, and applies the
-//! credential for the declared hosts.
+//! allowlist, reroutes overridden hosts, applies the credential for the declared hosts,
+//! and sends it through the one outbound path ([`crate::egress`]), which refuses
+//! non-public addresses and connects to the very addresses it checked.
 
 use super::credential::{Applied, apply};
-use super::{OutboundPolicy, Override, host_matches, is_private};
-use std::net::IpAddr;
+use super::{OutboundPolicy, Override, host_matches};
+use crate::egress::{Egress, EgressError, Route};
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -15,6 +16,8 @@ pub struct OutboundHooks {
     pub piece: String,
     /// The operator's policy.
     pub policy: Arc<OutboundPolicy>,
+    /// Where requests leave.
+    pub egress: Arc<Egress>,
     /// The piece's declared hosts.
     pub allowed_hosts: Arc<[String]>,
     /// What the host applies, if anything.
@@ -88,10 +91,10 @@ impl WasiHttpHooks for OutboundHooks {
             }
         }
         let target = self.policy.override_for(&host).cloned();
-        let allow_private = self.policy.allow_private;
         let applied = self.applied.clone();
         let piece = self.piece.clone();
         let in_flight = self.in_flight.clone();
+        let egress = self.egress.clone();
         Box::new(async move {
             let _permit = match in_flight {
                 Some(s) => Some(
@@ -105,14 +108,26 @@ impl WasiHttpHooks for OutboundHooks {
                 if let Some(applied) = &applied {
                     apply(&mut request, applied)?;
                 }
-                match &target {
-                    Some(o) => reroute(&mut request, o)?,
-                    None if !allow_private => refuse_private(request.uri().clone()).await?,
-                    None => {}
-                }
-                let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                let route = match &target {
+                    Some(o) => {
+                        reroute(&mut request, o)?;
+                        Route::Operator
+                    }
+                    None => Route::Checked,
+                };
                 use http_body_util::BodyExt;
-                Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as BoxIo))
+                let request = request.map(|body| {
+                    body.map_err(|e| Box::new(e) as crate::egress::BoxError)
+                        .boxed_unsync()
+                });
+                let first_byte = options.and_then(|o| o.first_byte_timeout);
+                let res = egress
+                    .send(request, route, first_byte)
+                    .await
+                    .map_err(wasi_error)?;
+                let res = res.map(|body| body.map_err(HttpError::from).boxed_unsync());
+                let io: BoxIo = Box::new(async { Ok(()) });
+                Ok((res, io))
             }
             .await;
             crate::metrics::outbound(
@@ -125,6 +140,18 @@ impl WasiHttpHooks for OutboundHooks {
             );
             sent
         })
+    }
+}
+
+/// The `wasi:http` error a piece sees for a failed send.
+fn wasi_error(e: EgressError) -> HttpError {
+    match e {
+        EgressError::Refused(_) => HttpError::DestinationIpProhibited,
+        EgressError::Unresolved(_) => HttpError::DestinationNotFound,
+        EgressError::Connect(_) => HttpError::ConnectionRefused,
+        EgressError::Timeout(_) => HttpError::ConnectionReadTimeout,
+        EgressError::BadUri => HttpError::HttpRequestUriInvalid,
+        EgressError::Http(_) => HttpError::HttpProtocolError,
     }
 }
 
@@ -143,38 +170,16 @@ fn reroute(request: &mut http::Request<WasiBody>, o: &Override) -> Result<(), Ht
     let uri: http::Uri = format!("{}://{authority}{prefix}{pq}", o.base.scheme())
         .parse()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    // The declared host stays in `Host`, as a reverse proxy keeps it: the target sees
+    // the name the piece addressed (a signature over the host still checks).
+    let declared = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
     *request.uri_mut() = uri;
     let host =
-        http::HeaderValue::from_str(&authority).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        http::HeaderValue::from_str(&declared).map_err(|_| HttpError::HttpRequestUriInvalid)?;
     request.headers_mut().insert(http::header::HOST, host);
-    Ok(())
-}
-
-/// Refuses a request whose host resolves to a loopback or private address.
-async fn refuse_private(uri: http::Uri) -> Result<(), HttpError> {
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("http") {
-            80
-        } else {
-            443
-        });
-    let addrs: Vec<_> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|_| HttpError::DestinationNotFound)?
-            .map(|a| a.ip())
-            .collect(),
-    };
-    if addrs.iter().any(|ip| is_private(*ip)) {
-        tracing::warn!(host = %host, "outbound request refused: private or loopback address");
-        return Err(HttpError::DestinationIpProhibited);
-    }
     Ok(())
 }

@@ -7,15 +7,14 @@
 //! credential on the request for the declared hosts so the guest never holds it.
 
 //!
-//! One file a job: this one the policy (overrides, narrowing, host patterns),
-//! `address.rs` which addresses are not public peers, `credential.rs` what the host puts
-//! on a request and how, `hooks.rs` the per-call hooks that apply all of it.
+//! One file a job: this one the policy (overrides, narrowing, host patterns, blocked
+//! networks), `credential.rs` what the host puts on a request and how, `hooks.rs` the
+//! per-call hooks that apply all of it. Requests leave through [`crate::egress`].
 
-mod address;
 mod credential;
 mod hooks;
 
-pub use address::is_private;
+pub use crate::egress::is_private;
 pub use credential::{Applied, applied_credential};
 pub use hooks::{MAX_REQUESTS_PER_CALL, OutboundHooks};
 
@@ -63,9 +62,20 @@ pub struct OutboundPolicy {
     pub allow_private: bool,
     /// When set, only these hosts (a subset of what pieces declare) are reachable.
     pub narrow_to: Option<Vec<String>>,
+    /// Networks no request reaches (unless an override sends it there), even with
+    /// `allow_private`: e.g. a cloud metadata range.
+    pub blocked: Vec<ipnet::IpNet>,
 }
 
 impl OutboundPolicy {
+    /// The address policy of the requests this policy does not override.
+    pub fn address_policy(&self) -> crate::egress::AddressPolicy {
+        crate::egress::AddressPolicy {
+            allow_private: self.allow_private,
+            blocked: self.blocked.clone(),
+        }
+    }
+
     fn override_for(&self, host: &str) -> Option<&Override> {
         self.overrides.iter().find(|o| o.host == host)
     }

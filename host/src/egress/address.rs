@@ -1,5 +1,10 @@
 //! Which addresses are not public peers: loopback, private, link-local, reserved, and
 //! IPv6 forms that embed such an IPv4 address.
+//!
+//! Written here rather than taken from a crate: `IpAddr::is_global` is unstable in std,
+//! and the crates that copy it are unmaintained or partial (none treats the IPv6 forms
+//! embedding an IPv4 address). This follows the IANA special-purpose registries for
+//! what matters to an outbound request; each rule is tested below.
 
 use std::net::IpAddr;
 
@@ -40,8 +45,16 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || (first & 0xffc0) == 0xfe80
                 || (first & 0xffc0) == 0xfec0
                 || (seg[..6] == [0; 6] && embedded(seg[6], seg[7]))
+                // IPv4-translated (::ffff:0:a.b.c.d, RFC 2765).
+                || (seg[..4] == [0; 4] && seg[4] == 0xffff && seg[5] == 0)
                 || (first == 0x64 && seg[1] == 0xff9b)
                 || (first == 0x2002 && embedded(seg[1], seg[2]))
+                // IETF protocol assignments (2001::/23): Teredo (2001::/32, whose
+                // embedded address is obfuscated), benchmarking, ORCHID.
+                || (first == 0x2001 && seg[1] < 0x0200)
+                // Documentation (2001:db8::/32) and discard-only (100::/64).
+                || (first == 0x2001 && seg[1] == 0x0db8)
+                || (first == 0x0100 && seg[1..4] == [0; 3])
         }
     }
 }
@@ -64,13 +77,27 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.0.0.1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "100::1",
+            "::127.0.0.1",
+            "64:ff9b::8.8.8.8",
+            "2002:7f00:1::",
         ] {
             assert!(
                 is_private(ip.parse().expect("ip")),
                 "{ip} should be private"
             );
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "2001:4860:4860::8888",
+            "2002:808:808::",
+        ] {
             assert!(
                 !is_private(ip.parse().expect("ip")),
                 "{ip} should be public"
