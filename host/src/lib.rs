@@ -23,10 +23,12 @@
 //! - [`web`]: the web UI: server-rendered pages over the same services.
 //! - [`webhooks`]: connection-health webhooks (signed events, outbox, delivery log).
 //! - [`crate::metrics`]: Prometheus metrics recorded where things happen.
-//! - [`server`]: `serve`: everything above, wired and listening.
+//! - [`server`]: `serve`: everything above, wired and listening ([`accept`]: the
+//!   HTTP accept loop, with a header-read timeout).
 //! - [`examples`]: where the build put the example pieces.
 //! - [`cli`]: the `thinkfleet` command line.
 
+pub mod accept;
 pub mod accounts;
 pub mod api;
 pub mod auth_input;

@@ -201,9 +201,7 @@ pub async fn run(
         tracing::info!(%addr, "listening");
     }
     let store = state.connections.store().clone();
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    crate::accept::serve(listener, app(state), shutdown)
         .await
         .map_err(|e| ServeError::Startup(format!("server: {e}")))?;
     refresher.abort();

@@ -57,6 +57,11 @@ fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
+/// The stored form of a secret (SHA-256), to look a row up by it.
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    hash(secret)
+}
+
 /// The token's text, for printing once at creation.
 pub fn reveal(token: &NewToken) -> &str {
     token.token.expose_secret()

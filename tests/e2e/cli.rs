@@ -207,3 +207,20 @@ async fn bad_input_gets_a_clear_error() {
         bad_override.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_stops_early_ends_the_command_quietly() {
+    // `thinkfleet piece inspect … | head -1`: stdout closes after the first read.
+    let mut child = tokio::process::Command::new(thinkfleet_bin())
+        .args(["piece", "inspect", &path("slack")])
+        .env("THINKFLEET_CACHE_DIR", cache_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

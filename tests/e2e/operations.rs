@@ -178,3 +178,38 @@ async fn metrics_are_off_unless_a_token_is_set_and_then_count_calls_runs_and_sta
         assert!(!text.contains(planted), "a value reached the metrics");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let home = DataHome::new().await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Twenty half-sent requests, as a slow-loris client sends them.
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("write");
+        held.push(stream);
+    }
+    // The server still answers others meanwhile, then closes every half-sent one.
+    let ok = reqwest::get(format!("{}/healthz", app.base))
+        .await
+        .expect("healthz");
+    assert_eq!(ok.status(), 200);
+    for mut stream in held {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut buf))
+            .await
+            .expect("the server kept a half-sent request open");
+        // Closed (0 bytes) or answered 408 and closed; never a normal answer.
+        let n = read.unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+}

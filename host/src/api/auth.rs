@@ -21,9 +21,12 @@ fn bearer(parts: &Parts) -> Option<&str> {
         })
 }
 
-/// Whether `presented` is the configured token, compared in constant time.
+/// Whether `presented` is the configured token, compared in constant time — of their
+/// SHA-256 digests, so neither the content nor the length of the token shows in timing.
 fn matches(token: &secrecy::SecretString, presented: &str) -> bool {
-    bool::from(token.expose_secret().as_bytes().ct_eq(presented.as_bytes()))
+    use sha2::{Digest as _, Sha256};
+    let expected = Sha256::digest(token.expose_secret().as_bytes());
+    bool::from(expected.ct_eq(&Sha256::digest(presented.as_bytes())))
 }
 
 /// A scrape of `/metrics` with the metrics token (`THINKFLEET_METRICS_TOKEN`, compared

@@ -114,11 +114,11 @@ pub async fn project(cmd: ProjectCommand) -> Result<ExitCode, String> {
             "name": made.name,
             "token": reveal(&made.token),
         });
-        println!("{out}");
+        out!("{out}");
     } else {
-        println!("project {} ({})", made.id, made.name);
-        println!("token   {}", reveal(&made.token));
-        println!("(the token is shown only now; keep it somewhere safe)");
+        out!("project {} ({})", made.id, made.name);
+        out!("token   {}", reveal(&made.token));
+        out!("(the token is shown only now; keep it somewhere safe)");
     }
     db.close().await;
     Ok(ExitCode::SUCCESS)
@@ -138,9 +138,9 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             if json {
                 let out = serde_json::json!({ "project": project, "token": reveal(&token) });
-                println!("{out}");
+                out!("{out}");
             } else {
-                println!("{}", reveal(&token));
+                out!("{}", reveal(&token));
             }
             db.close().await;
         }
@@ -148,7 +148,7 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
             let db = store.open().await?;
             let tokens = db.tokens_of(&project).await.map_err(|e| e.to_string())?;
             for t in tokens {
-                println!("{}  created {}", t.id, crate::api::rfc3339(t.created_at));
+                out!("{}  created {}", t.id, crate::api::rfc3339(t.created_at));
             }
             db.close().await;
         }
@@ -168,7 +168,7 @@ pub async fn token(cmd: TokenCommand) -> Result<ExitCode, String> {
             if !revoked {
                 return Err(format!("project {project} has no API token {id}"));
             }
-            println!("revoked token {id}");
+            out!("revoked token {id}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -213,7 +213,7 @@ pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
-    println!("OAuth app for {piece} set (client id {client_id})");
+    out!("OAuth app for {piece} set (client id {client_id})");
     state.connections.store().close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -236,7 +236,7 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
             crate::key_check::reseal(&db, &vault)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
+            out!(
                 "rotated {} credential(s) to key version {}",
                 report.rotated,
                 vault.current_version()
@@ -248,9 +248,9 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             let db = store.open().await?;
             if let Err(e) = crate::key_check::verify(&db, &vault, &source).await {
-                println!("key check failed: {e}");
+                out!("key check failed: {e}");
             }
-            println!(
+            out!(
                 "current key version {} (from {})",
                 vault.current_version(),
                 match &source {
@@ -264,7 +264,7 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             if !apps.is_empty() {
-                println!(
+                out!(
                     "{} OAuth app secret(s) under an older key: run `thinkfleet keys rotate`",
                     apps.len()
                 );
@@ -275,7 +275,7 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
                 } else {
                     ""
                 };
-                println!("{version}: {count} credential(s){mark}");
+                out!("{version}: {count} credential(s){mark}");
             }
             db.close().await;
         }

@@ -1,5 +1,14 @@
 //! The `thinkfleet` command line (clap). Each subcommand is a thin layer over the
-//! library; errors are printed as one clear line and mapped to an exit code.
+//! library; errors are printed as one clear line and mapped to an exit code. Output
+//! goes through [`out!`]: a reader that stops early (`thinkfleet piece inspect | head`)
+//! ends the command quietly instead of a panic.
+
+/// Prints a line to stdout like `println!`; a closed pipe ends the process quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
 
 mod admin;
 mod piece;
@@ -13,6 +22,25 @@ pub use store_args::StoreArgs;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+/// Writes one line to stdout. A reader that went away (`| head`) is not an error of
+/// the command: the process ends with success; any other write failure exits 1.
+pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
 
 /// ThinkFleet Connections: the credential host for workflow automation pieces.
 #[derive(Debug, Parser)]

@@ -76,7 +76,7 @@ pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
     match cmd {
         PieceCommand::List => {
             for (name, path) in crate::examples::EXAMPLE_PIECES {
-                println!("{name}\t{path}");
+                out!("{name}\t{path}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -88,7 +88,7 @@ pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
             let piece = load(&file, &sandbox).await?;
             if json {
                 let text = serde_json::to_string_pretty(piece.info()).map_err(|e| e.to_string())?;
-                println!("{text}");
+                out!("{text}");
             } else {
                 print_info(&piece);
             }
@@ -104,7 +104,7 @@ pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             match piece.validate(&creds).await {
                 Ok(()) => {
-                    println!("valid");
+                    out!("valid");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(CallError::Piece(e)) => {
@@ -141,7 +141,7 @@ pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             match piece.run_action(&action, &input, &creds).await {
                 Ok(output) => {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::to_string_pretty(&output).map_err(|e| e.to_string())?
                     );
@@ -176,9 +176,9 @@ fn piece_message(e: &PieceError) -> String {
 
 fn print_info(piece: &LoadedPiece) {
     let info = piece.info();
-    println!("{} ({}) v{}", info.display_name, info.name, info.version);
-    println!("  {}", info.description);
-    println!("auth: {}", info.auth.kind());
+    out!("{} ({}) v{}", info.display_name, info.name, info.version);
+    out!("  {}", info.description);
+    out!("auth: {}", info.auth.kind());
     let fields: Vec<&Prop> = match &info.auth {
         AuthSchema::None => Vec::new(),
         AuthSchema::SecretText { field } => vec![field],
@@ -190,7 +190,7 @@ fn print_info(piece: &LoadedPiece) {
             props,
             ..
         } => {
-            println!(
+            out!(
                 "  authorize: {auth_url}\n  token: {token_url}\n  scopes: {}",
                 scopes.join(" ")
             );
@@ -205,7 +205,7 @@ fn print_info(piece: &LoadedPiece) {
             .map(|(_, s)| *s)
             .collect::<Vec<_>>()
             .join(", ");
-        println!(
+        out!(
             "  - {} ({}) {}",
             f.name,
             f.display_name,
@@ -217,13 +217,13 @@ fn print_info(piece: &LoadedPiece) {
         );
     }
     match &info.placement {
-        Some(p) => println!(
+        Some(p) => out!(
             "credential applied by the host: {}",
             serde_json::to_string(p).unwrap_or_default()
         ),
-        None => println!("credential passed in to the piece"),
+        None => out!("credential passed in to the piece"),
     }
-    println!(
+    out!(
         "outbound hosts: {}",
         if info.allowed_hosts.is_empty() {
             "none".into()
@@ -231,9 +231,9 @@ fn print_info(piece: &LoadedPiece) {
             info.allowed_hosts.join(", ")
         }
     );
-    println!("actions:");
+    out!("actions:");
     for a in &info.actions {
-        println!("  - {}: {}", a.name, a.description);
+        out!("  - {}: {}", a.name, a.description);
     }
-    println!("digest: sha256:{}", piece.digest());
+    out!("digest: sha256:{}", piece.digest());
 }

@@ -61,7 +61,7 @@ pub async fn run(cmd: UserCommand) -> Result<ExitCode, String> {
                     .await
                     .map_err(|e| e.to_string())?;
             }
-            println!("user {id} ({})", email.trim().to_lowercase());
+            out!("user {id} ({})", email.trim().to_lowercase());
             db.close().await;
         }
         UserCommand::AddToProject {
@@ -74,7 +74,7 @@ pub async fn run(cmd: UserCommand) -> Result<ExitCode, String> {
                 .add_to_project(&email, &project)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
+            out!(
                 "{} is now a member of {project}",
                 email.trim().to_lowercase()
             );

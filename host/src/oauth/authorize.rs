@@ -227,7 +227,7 @@ impl OAuth {
         };
         let row = self
             .store()
-            .take_oauth_state(id)
+            .take_oauth_state(id, &tokens::hash_secret(secret))
             .await
             .map_err(|e| internal(&e))?
             .filter(|row| tokens::verify(secret, &row.secret_hash) && row.expires_at > now_ms())

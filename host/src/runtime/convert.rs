@@ -84,7 +84,7 @@ pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
             })
         })
         .collect::<Result<_, String>>()?;
-    Ok(PieceInfo {
+    let info = PieceInfo {
         name: info.name,
         display_name: info.display_name,
         version: info.version,
@@ -97,7 +97,41 @@ pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
             .map(|h| allowed_host(&h))
             .collect::<Result<_, String>>()?,
         actions,
-    })
+    };
+    check_size(&info)?;
+    Ok(info)
+}
+
+/// The most actions a piece may declare.
+pub const MAX_ACTIONS: usize = 200;
+/// The most allowed hosts a piece may declare.
+pub const MAX_HOSTS: usize = 50;
+/// The largest piece metadata, as the API's JSON.
+pub const MAX_INFO_BYTES: usize = 256 << 10;
+
+/// Refuses metadata no form or listing should carry: too many actions or hosts, or
+/// more than [`MAX_INFO_BYTES`] of it (a piece could otherwise make `GET /pieces`
+/// answer megabytes).
+fn check_size(info: &PieceInfo) -> Result<(), String> {
+    if info.actions.len() > MAX_ACTIONS {
+        return Err(format!(
+            "{} actions declared; at most {MAX_ACTIONS}",
+            info.actions.len()
+        ));
+    }
+    if info.allowed_hosts.len() > MAX_HOSTS {
+        return Err(format!(
+            "{} allowed hosts declared; at most {MAX_HOSTS}",
+            info.allowed_hosts.len()
+        ));
+    }
+    let bytes = serde_json::to_vec(info).map_or(usize::MAX, |j| j.len());
+    if bytes > MAX_INFO_BYTES {
+        return Err(format!(
+            "the metadata is {bytes} bytes; at most {MAX_INFO_BYTES}"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks one allowlist entry: a host name, or `*.` followed by at least two labels.
@@ -240,6 +274,39 @@ pub fn truncate(mut s: String, cap: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::allowed_host;
+
+    #[test]
+    fn absurd_metadata_is_refused() {
+        let action = |n: usize, description: String| crate::piece::Action {
+            name: format!("a{n}"),
+            display_name: format!("A{n}"),
+            description,
+            props: Vec::new(),
+        };
+        let mut info = crate::piece::PieceInfo {
+            name: "p".into(),
+            display_name: "P".into(),
+            version: "1".into(),
+            description: String::new(),
+            auth: crate::piece::AuthSchema::None,
+            placement: None,
+            allowed_hosts: Vec::new(),
+            actions: (0..10).map(|n| action(n, "does".into())).collect(),
+        };
+        assert!(super::check_size(&info).is_ok());
+        info.actions = (0..201).map(|n| action(n, "does".into())).collect();
+        assert!(
+            super::check_size(&info)
+                .expect_err("refused")
+                .contains("201 actions")
+        );
+        info.actions = vec![action(0, "x".repeat(300 << 10))];
+        assert!(
+            super::check_size(&info)
+                .expect_err("refused")
+                .contains("bytes")
+        );
+    }
 
     #[test]
     fn allowlist_entries_are_checked() {

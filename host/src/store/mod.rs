@@ -645,8 +645,16 @@ mod tests {
             expires_at: i64::MAX,
         };
         store.insert_oauth_state(&state).await.expect("state");
+        // A wrong secret takes nothing and leaves the state for its owner.
+        assert!(
+            store
+                .take_oauth_state("s1", b"guess")
+                .await
+                .expect("take")
+                .is_none()
+        );
         let taken = store
-            .take_oauth_state("s1")
+            .take_oauth_state("s1", b"state")
             .await
             .expect("take")
             .expect("found");
@@ -654,7 +662,13 @@ mod tests {
             (taken.secret_hash, taken.sealed),
             (state.secret_hash, state.sealed)
         );
-        assert!(store.take_oauth_state("s1").await.expect("take").is_none());
+        assert!(
+            store
+                .take_oauth_state("s1", b"state")
+                .await
+                .expect("take")
+                .is_none()
+        );
         store.close().await;
     }
 }

@@ -118,18 +118,21 @@ impl Store {
         Ok(())
     }
 
-    /// Removes and returns a pending authorization: a state is used at most once,
-    /// whatever the outcome. Expired states are swept on the way.
-    pub async fn take_oauth_state(&self, id: &str) -> Result<Option<StateRow>> {
+    /// Removes and returns a pending authorization when `secret_hash` is its secret's
+    /// hash: a state is used at most once, whatever the outcome, and only by whoever
+    /// holds its secret (knowing the id alone burns nothing). Expired states are swept
+    /// on the way.
+    pub async fn take_oauth_state(&self, id: &str, secret_hash: &[u8]) -> Result<Option<StateRow>> {
         sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
             .bind(now_ms())
             .execute(self.pool())
             .await?;
         Ok(sqlx::query_as(
-            "DELETE FROM oauth_states WHERE id = $1 RETURNING id, secret_hash, project_id, \
-             request, key_version, nonce, ciphertext, expires_at",
+            "DELETE FROM oauth_states WHERE id = $1 AND secret_hash = $2 RETURNING id, \
+             secret_hash, project_id, request, key_version, nonce, ciphertext, expires_at",
         )
         .bind(id)
+        .bind(secret_hash.to_vec())
         .fetch_optional(self.pool())
         .await?)
     }
