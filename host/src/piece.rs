@@ -25,6 +25,11 @@ pub struct PieceInfo {
     pub placement: Option<AuthPlacement>,
     /// Outbound HTTP allowlist (exact names or `*.suffix`).
     pub allowed_hosts: Vec<String>,
+    /// Where a connection's credential may go: with a host-applied placement, the hosts
+    /// the host puts it on; without one, the piece holds the credential and may send it
+    /// to any host it declares. Empty when the piece takes no credential. (Contract
+    /// 0.1.0 has no narrower declaration: every declared host.)
+    pub credential_hosts: Vec<String>,
     /// The actions a flow step can run.
     pub actions: Vec<Action>,
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod connections;
+mod credential_hosts;
 mod example_pieces;
 mod fairness;
 mod flow_history;

@@ -2,7 +2,9 @@
 //! credential the host applied has it masked in the call's output and error messages —
 //! also when the message is cut to its size cap inside the secret, and when the secret
 //! holds characters JSON escapes — and a secret that looks like JSON (`true`, `12345`)
-//! never rewrites the output's structure.
+//! never rewrites the output's structure. And the piece itself never reads the applied
+//! credential in an echoing service's answer: it is masked before the guest sees it,
+//! so an encoding the output scrubber cannot recognise (hex) carries nothing.
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -98,4 +100,29 @@ async fn a_secret_that_looks_like_json_leaves_the_output_intact() {
             "{planted}: {body}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_piece_never_reads_the_applied_credential_in_an_echoed_answer() {
+    const PLANTED: &str = "sk-applied-echo-91f3";
+    let api = echoing_service().await;
+    let rt = runtime(&[("api.allowed.test", &api)]);
+    let piece = load(&rt, "misbehave").await;
+    let out = piece
+        .run_action("echo_hex", &json!({}), &secret(PLANTED))
+        .await
+        .expect("echo_hex");
+    assert_eq!(
+        api.requests()[0].header("authorization"),
+        format!("Bearer {PLANTED}"),
+        "the service got the credential"
+    );
+    let hex = out["hex"].as_str().expect("hex");
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    let seen = String::from_utf8(bytes).expect("utf8");
+    assert!(!seen.contains(PLANTED), "the piece read the key: {seen}");
+    assert!(seen.contains("[REDACTED]"), "{seen}");
 }

@@ -231,6 +231,9 @@ fn print_info(piece: &LoadedPiece) {
             info.allowed_hosts.join(", ")
         }
     );
+    if !info.credential_hosts.is_empty() {
+        out!("credential sent to: {}", info.credential_hosts.join(", "));
+    }
     out!("actions:");
     for a in &info.actions {
         out!("  - {}: {}", a.name, a.description);

@@ -84,6 +84,15 @@ pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
             })
         })
         .collect::<Result<_, String>>()?;
+    let allowed_hosts: Vec<String> = info
+        .allowed_hosts
+        .into_iter()
+        .map(|h| allowed_host(&h))
+        .collect::<Result<_, String>>()?;
+    let credential_hosts = match auth {
+        AuthSchema::None => Vec::new(),
+        _ => allowed_hosts.clone(),
+    };
     let info = PieceInfo {
         name: info.name,
         display_name: info.display_name,
@@ -91,11 +100,8 @@ pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
         description: info.description,
         auth,
         placement,
-        allowed_hosts: info
-            .allowed_hosts
-            .into_iter()
-            .map(|h| allowed_host(&h))
-            .collect::<Result<_, String>>()?,
+        allowed_hosts,
+        credential_hosts,
         actions,
     };
     check_size(&info)?;
@@ -291,6 +297,7 @@ mod tests {
             auth: crate::piece::AuthSchema::None,
             placement: None,
             allowed_hosts: Vec::new(),
+            credential_hosts: Vec::new(),
             actions: (0..10).map(|n| action(n, "does".into())).collect(),
         };
         assert!(super::check_size(&info).is_ok());

@@ -270,6 +270,7 @@ fn placeholder_info() -> PieceInfo {
         auth: crate::piece::AuthSchema::None,
         placement: None,
         allowed_hosts: Vec::new(),
+        credential_hosts: Vec::new(),
         actions: Vec::new(),
     }
 }
@@ -397,6 +398,10 @@ impl LoadedPiece {
             }
             _ => (None, Vec::new()),
         };
+        let mask = match (&applied, creds) {
+            (Some(applied), Some(creds)) => outbound::ResponseMask::new(applied, &withheld, creds),
+            _ => None,
+        };
         let state = HostState {
             wasi: wasmtime_wasi::WasiCtx::builder().build(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
@@ -407,6 +412,7 @@ impl LoadedPiece {
                 egress: shared.egress.clone(),
                 allowed_hosts: self.allowed_hosts.clone(),
                 applied,
+                mask,
                 requests: 0,
                 in_flight: share.as_ref().map(|s| s.outbound.clone()),
             },

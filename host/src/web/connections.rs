@@ -323,6 +323,10 @@ pub struct PieceView {
     pub auth: &'static str,
     /// Whether it takes OAuth2.
     pub oauth: bool,
+    /// Where a connection's credential goes.
+    pub credential_hosts: Vec<String>,
+    /// Whether the host applies the credential (the piece never holds it).
+    pub host_applied: bool,
 }
 
 #[derive(Template)]
@@ -432,6 +436,8 @@ fn info_view(i: &crate::piece::PieceInfo) -> PieceView {
         description: i.description.clone(),
         auth: auth_words(&i.auth),
         oauth: matches!(i.auth, AuthSchema::Oauth2 { .. }),
+        credential_hosts: i.credential_hosts.clone(),
+        host_applied: i.placement.is_some(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct OutboundHooks {
     pub allowed_hosts: Arc<[String]>,
     /// What the host applies, if anything.
     pub applied: Option<Applied>,
+    /// Masks that credential in responses before the guest reads them.
+    pub mask: Option<Arc<super::ResponseMask>>,
     /// Requests this call has made so far.
     pub requests: usize,
     /// The project's outbound requests in flight (a permit per request until its
@@ -95,6 +97,7 @@ impl WasiHttpHooks for OutboundHooks {
         let piece = self.piece.clone();
         let in_flight = self.in_flight.clone();
         let egress = self.egress.clone();
+        let mask = self.mask.clone();
         Box::new(async move {
             let _permit = match in_flight {
                 Some(s) => Some(
@@ -125,7 +128,18 @@ impl WasiHttpHooks for OutboundHooks {
                     .send(request, route, first_byte)
                     .await
                     .map_err(wasi_error)?;
-                let res = res.map(|body| body.map_err(HttpError::from).boxed_unsync());
+                let res = match mask {
+                    Some(mask) => {
+                        let mut res = res;
+                        mask.mask_headers(res.headers_mut());
+                        res.map(|body| {
+                            super::mask::MaskedBody::new(body, mask)
+                                .map_err(HttpError::from)
+                                .boxed_unsync()
+                        })
+                    }
+                    None => res.map(|body| body.map_err(HttpError::from).boxed_unsync()),
+                };
                 let io: BoxIo = Box::new(async { Ok(()) });
                 Ok((res, io))
             }

@@ -8,15 +8,18 @@
 
 //!
 //! One file a job: this one the policy (overrides, narrowing, host patterns, blocked
-//! networks), `credential.rs` what the host puts on a request and how, `hooks.rs` the
+//! networks), `credential.rs` what the host puts on a request and how, `mask.rs` the
+//! masking of that credential in responses before the guest reads them, `hooks.rs` the
 //! per-call hooks that apply all of it. Requests leave through [`crate::egress`].
 
 mod credential;
 mod hooks;
+mod mask;
 
 pub use crate::egress::is_private;
 pub use credential::{Applied, applied_credential};
 pub use hooks::{MAX_REQUESTS_PER_CALL, OutboundHooks};
+pub use mask::ResponseMask;
 
 /// An operator override: requests for `host` go to `base` instead (scheme, authority and
 /// path prefix). The target may be loopback: the operator chose it.

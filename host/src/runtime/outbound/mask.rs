@@ -1,0 +1,260 @@
+//! Masking the credential the host applied in what comes back before the guest reads
+//! it: a service that echoes request headers (or a piece that sends its requests to one)
+//! must not hand the piece the key the host kept from it. Every response header value
+//! and the response body, streamed, have the applied secret replaced — raw, URL-encoded,
+//! JSON-escaped, hex (both cases) and base64, and the basic-auth base64 of
+//! `user:password` — by `[REDACTED]` (secrets of at least 8 characters).
+//!
+//! The body is masked as it streams: each chunk is searched together with the tail of
+//! the one before (one needle's length less a byte), so a secret split across chunks is
+//! found whole, and nothing of it is passed on before it is masked.
+
+use super::credential::Applied;
+use crate::piece::Credentials;
+use aho_corasick::AhoCorasick;
+use base64::Engine as _;
+use hyper::body::{Body, Bytes, Frame};
+use secrecy::ExposeSecret as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+const MASK: &[u8] = b"[REDACTED]";
+/// Shorter secrets are not searched for in responses: a key of a few characters would
+/// also match ordinary words of a service's answer (`true`, a number) and corrupt it;
+/// such a key is guessable anyway. What the piece hands back is still scrubbed.
+const MIN_SECRET: usize = 8;
+
+/// The forms of one call's applied secret, ready to be found in responses.
+pub struct ResponseMask {
+    finder: AhoCorasick,
+    /// The longest form's length.
+    longest: usize,
+}
+
+impl ResponseMask {
+    /// The mask for what `applied` puts on requests, from the secret fields `withheld`
+    /// from the guest; `None` when there is nothing to mask.
+    pub fn new(applied: &Applied, withheld: &[String], creds: &Credentials) -> Option<Arc<Self>> {
+        let secrets = creds.secret_values();
+        let mut raw: Vec<String> = withheld
+            .iter()
+            .filter_map(|field| creds.field(field))
+            .map(|v| v.expose_secret().to_owned())
+            .filter(|v| secrets.contains(v))
+            .collect();
+        if let Applied::Header(_, value) = applied {
+            // `Basic <base64>` carries no raw secret: mask its token as well.
+            let value = value.expose_secret();
+            raw.push(
+                value
+                    .split_once(' ')
+                    .map_or(value, |(_, token)| token)
+                    .to_owned(),
+            );
+        }
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        for secret in raw.iter().filter(|s| s.len() >= MIN_SECRET) {
+            let bytes = secret.as_bytes();
+            needles.push(bytes.to_vec());
+            needles.push(
+                url::form_urlencoded::byte_serialize(bytes)
+                    .collect::<String>()
+                    .into_bytes(),
+            );
+            let json = serde_json::to_string(secret).unwrap_or_default();
+            needles.push(json.as_bytes()[1..json.len().saturating_sub(1).max(1)].to_vec());
+            needles.push(hex::encode(bytes).into_bytes());
+            needles.push(hex::encode_upper(bytes).into_bytes());
+            needles.push(
+                base64::engine::general_purpose::STANDARD
+                    .encode(bytes)
+                    .into_bytes(),
+            );
+        }
+        needles.retain(|n| n.len() >= MIN_SECRET);
+        needles.sort();
+        needles.dedup();
+        if needles.is_empty() {
+            return None;
+        }
+        let longest = needles.iter().map(Vec::len).max().unwrap_or(0);
+        let finder = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&needles)
+            .ok()?;
+        Some(Arc::new(ResponseMask { finder, longest }))
+    }
+
+    /// `bytes` with every form of the secret masked.
+    pub fn mask(&self, bytes: &[u8]) -> Vec<u8> {
+        self.finder
+            .replace_all_bytes(bytes, &vec![MASK; self.finder.patterns_len()])
+    }
+
+    /// The response's header values masked.
+    pub fn mask_headers(&self, headers: &mut http::HeaderMap) {
+        for value in headers.values_mut() {
+            if self.finder.is_match(value.as_bytes())
+                && let Ok(masked) = http::HeaderValue::from_bytes(&self.mask(value.as_bytes()))
+            {
+                *value = masked;
+            }
+        }
+    }
+}
+
+/// A response body with the secret masked as it streams.
+pub struct MaskedBody<B> {
+    inner: B,
+    mask: Arc<ResponseMask>,
+    /// Bytes searched but not yet passed on (a possible start of a secret).
+    held: Vec<u8>,
+    /// Trailers that came while bytes were held: passed on after them.
+    trailers: Option<Frame<Bytes>>,
+    done: bool,
+}
+
+impl<B> MaskedBody<B> {
+    /// Masks `inner` with `mask`.
+    pub fn new(inner: B, mask: Arc<ResponseMask>) -> Self {
+        MaskedBody {
+            inner,
+            mask,
+            held: Vec::new(),
+            trailers: None,
+            done: false,
+        }
+    }
+}
+
+impl<B> Body for MaskedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = &mut *self;
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(trailers)));
+        }
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        this.held.extend_from_slice(&data);
+                        let masked = this.mask.mask(&this.held);
+                        // Keep back what could be the start of a secret cut by the chunk.
+                        let keep = (this.mask.longest - 1).min(masked.len());
+                        let (out, rest) = masked.split_at(masked.len() - keep);
+                        this.held = rest.to_vec();
+                        if !out.is_empty() {
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(out)))));
+                        }
+                    }
+                    // Trailers end the data: what is held goes first.
+                    Err(trailers) => {
+                        if this.held.is_empty() {
+                            return Poll::Ready(Some(Ok(trailers)));
+                        }
+                        this.trailers = Some(trailers);
+                        let held = std::mem::take(&mut this.held);
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(held)))));
+                    }
+                },
+                Poll::Ready(None) => {
+                    this.done = true;
+                    if this.held.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    let held = std::mem::take(&mut this.held);
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(held)))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+    use secrecy::SecretString;
+
+    fn bearer(secret: &str) -> (Arc<ResponseMask>, String) {
+        let creds = Credentials::SecretText(SecretString::from(secret.to_owned()));
+        let (applied, withheld) =
+            super::super::applied_credential(&crate::piece::AuthPlacement::Bearer, &creds)
+                .expect("applies");
+        (
+            ResponseMask::new(&applied, &withheld, &creds).expect("a mask"),
+            secret.to_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_secret_split_across_chunks_and_its_encodings_are_masked() {
+        let (mask, secret) = bearer("sk-echoed-7Qx2");
+        let text = format!(
+            "raw {secret} hex {} HEX {} b64 {} url {} end",
+            hex::encode(&secret),
+            hex::encode_upper(&secret),
+            base64::engine::general_purpose::STANDARD.encode(&secret),
+            "sk-echoed-7Qx2"
+        );
+        // Chunks of 5 bytes: every secret is cut somewhere.
+        let body = Chunks(
+            text.as_bytes()
+                .chunks(5)
+                .map(Bytes::copy_from_slice)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        let masked = MaskedBody::new(body, mask)
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let masked = String::from_utf8(masked.to_vec()).expect("utf8");
+        assert_eq!(
+            masked,
+            "raw [REDACTED] hex [REDACTED] HEX [REDACTED] b64 [REDACTED] url [REDACTED] end"
+        );
+    }
+
+    #[test]
+    fn header_values_are_masked() {
+        let (mask, secret) = bearer("sk-echoed-7Qx2");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-echo", format!("Bearer {secret}").parse().expect("value"));
+        headers.insert("x-other", "plain".parse().expect("value"));
+        mask.mask_headers(&mut headers);
+        assert_eq!(headers["x-echo"], "Bearer [REDACTED]");
+        assert_eq!(headers["x-other"], "plain");
+    }
+
+    /// A body of ready chunks.
+    struct Chunks(std::vec::IntoIter<Bytes>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.next().map(|c| Ok(Frame::data(c))))
+        }
+    }
+}
