@@ -88,6 +88,11 @@ async fn a_trapping_piece_gets_a_clear_error() {
         .expect_err("trap");
     assert!(matches!(err, CallError::Trap(_)), "{err}");
     assert!(err.to_string().starts_with("the piece crashed"), "{err}");
+    // The cause: the piece's panic message, as it wrote it to stderr.
+    assert!(
+        err.to_string().contains("the piece panicked on purpose"),
+        "{err}"
+    );
     still_serving(&rt).await;
 }
 

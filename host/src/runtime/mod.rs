@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod pool;
 mod scrub;
 mod state;
+mod stderr;
 
 pub use error::{CallError, EngineError, LoadError};
 pub use outbound::{OutboundPolicy, Override};
@@ -402,8 +403,13 @@ impl LoadedPiece {
             (Some(applied), Some(creds)) => outbound::ResponseMask::new(applied, &withheld, creds),
             _ => None,
         };
+        let stderr = stderr::StderrTail::default();
         let state = HostState {
-            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            wasi: {
+                let mut wasi = wasmtime_wasi::WasiCtx::builder();
+                wasi.stderr(stderr.clone());
+                wasi.build()
+            },
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: outbound::OutboundHooks {
@@ -458,7 +464,17 @@ impl LoadedPiece {
         match outcome {
             Err(_) => Err(CallError::Timeout(limits.call_timeout.as_millis())),
             Ok(Err(_)) if memory_exceeded => Err(CallError::MemoryLimit(limits.memory_bytes >> 20)),
-            Ok(Err(e)) => Err(classify_trap(e, limits)),
+            Ok(Err(e)) => Err(match classify_trap(e, limits) {
+                // The piece's last words on stderr (a panic message) say why.
+                CallError::Trap(what) => match stderr.last_words() {
+                    Some(words) => CallError::Trap(convert::truncate(
+                        state::escape_controls(&scrubber.scrub(&format!("{what}: {words}"))),
+                        limits.message_bytes,
+                    )),
+                    None => CallError::Trap(what),
+                },
+                other => other,
+            }),
             Ok(Ok(Err(piece_error))) => {
                 // Scrubbed whole, then cut: a cut first would leave a secret's head.
                 let e = convert::piece_error(piece_error);
