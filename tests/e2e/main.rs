@@ -2,6 +2,7 @@
 
 mod cli;
 mod connections;
+mod crash;
 mod credential_hosts;
 mod example_pieces;
 mod fairness;
