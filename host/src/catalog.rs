@@ -21,15 +21,30 @@ pub struct Skipped {
 }
 
 impl Catalog {
-    /// Loads `files` in order; a later piece with the same name replaces an earlier
-    /// one, so an installed piece overrides the example of that name.
+    /// Loads `files` in order. A piece whose name is already taken (an installed copy
+    /// of an example, two files of one piece) is not loaded: it is skipped with the
+    /// reason, never silently swapped for the other.
     pub async fn load(runtime: &Runtime, files: &[PathBuf]) -> (Catalog, Vec<Skipped>) {
         let mut catalog = Catalog::default();
         let mut skipped = Vec::new();
+        let mut from: BTreeMap<String, PathBuf> = BTreeMap::new();
         for path in files {
             match runtime.load_file(path).await {
                 Ok(piece) => {
-                    catalog.pieces.insert(piece.info().name.clone(), piece);
+                    let name = piece.info().name.clone();
+                    if let Some(first) = from.get(&name) {
+                        skipped.push(Skipped {
+                            path: path.clone(),
+                            reason: format!(
+                                "a piece named `{name}` is already loaded from {}; remove one \
+                                 of them (or rename the piece)",
+                                first.display()
+                            ),
+                        });
+                        continue;
+                    }
+                    from.insert(name.clone(), path.clone());
+                    catalog.pieces.insert(name, piece);
                 }
                 Err(e) => skipped.push(Skipped {
                     path: path.clone(),

@@ -170,6 +170,19 @@ fn send(req: Request) -> Result<Response, String> {
             .append(name, value.as_bytes())
             .map_err(|e| format!("header {name} refused: {e:?}"))?;
     }
+    // The body is whole in memory: say its length, so it is sent as is rather than
+    // chunked (some servers, S3 among them, refuse a body without a length).
+    let has_length = req
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+    let carries_body =
+        !req.body.is_empty() || matches!(req.method.as_str(), "POST" | "PUT" | "PATCH");
+    if !has_length && carries_body {
+        headers
+            .append("content-length", req.body.len().to_string().as_bytes())
+            .map_err(|e| format!("header content-length refused: {e:?}"))?;
+    }
     let outgoing = OutgoingRequest::new(headers);
     outgoing
         .set_method(&method(&req.method))

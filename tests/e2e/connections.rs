@@ -903,6 +903,12 @@ async fn serve_loads_installed_pieces_and_tokens_are_made_by_the_cli() {
     )
     .expect("copy piece");
     std::fs::write(installed.join("broken.wasm"), b"not wasm").expect("write");
+    // A copy of an example under another file name does not silently replace it.
+    std::fs::copy(
+        thinkfleet_tests::piece_path("misbehave"),
+        installed.join("zz-misbehave-again.wasm"),
+    )
+    .expect("copy piece");
     // The real binary, as an operator starts it.
     let server = TestApp::spawn(&home, Settings::default().process()).await;
     let api = server.client(&token);
@@ -913,6 +919,13 @@ async fn serve_loads_installed_pieces_and_tokens_are_made_by_the_cli() {
     // The broken file is skipped with a warning; the server still serves.
     assert!(
         server.log().contains("piece not loaded"),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server
+            .log()
+            .contains("a piece named `misbehave` is already loaded from"),
         "{}",
         server.log()
     );

@@ -205,6 +205,9 @@ async fn openai_validates_with_a_host_applied_bearer_and_asks_chatgpt() {
         .expect("chat call");
     let body: serde_json::Value = serde_json::from_str(&chat.body).expect("json body");
     assert_eq!(body["messages"][0]["content"], "Say hello");
+    // The SDK states the body's length (servers such as S3 refuse chunked bodies).
+    assert_eq!(chat.header("content-length"), chat.body.len().to_string());
+    assert_eq!(chat.header("transfer-encoding"), "");
 }
 
 #[tokio::test(flavor = "multi_thread")]

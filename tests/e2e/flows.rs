@@ -354,6 +354,12 @@ async fn a_key_the_service_refuses_fails_its_step_and_puts_the_connection_in_err
         greeting.api().get("/connections/twilio-main").await.1["status"],
         "error"
     );
+    // The piece's own words about the refusal are in the log, at the step.
+    let log = greeting.project.server.log();
+    assert!(
+        log.contains("the service refused the connection's credential") && log.contains("step"),
+        "{log}"
+    );
     greeting
         .project
         .assert_nowhere(&[KEY_ONE, TWILIO_TOKEN])

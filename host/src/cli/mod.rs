@@ -93,6 +93,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
+        // A piece developer running a piece sees what it logs (to stderr).
+        Command::Piece(_) => "warn,piece=debug",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -185,11 +185,22 @@ async fn run_step(
     drop(creds);
     let (outcome, status, answer) = match result {
         Ok(output) => ("ok", None, Ok(output)),
-        Err(CallError::Piece(PieceError::InvalidCredentials(_))) => (
-            Trouble::InvalidApiKey.code(),
-            Some(ConnectionStatus::Error),
-            Err(StepError::trouble(Trouble::InvalidApiKey)),
-        ),
+        Err(CallError::Piece(PieceError::InvalidCredentials(why))) => {
+            // The report says "Invalid API key"; the piece's own words (scrubbed by the
+            // sandbox) go to the log, for whoever has to find out why.
+            tracing::warn!(
+                flow = %flow.id,
+                step = %step.name,
+                piece = %step.piece,
+                reason = %why,
+                "the service refused the connection's credential"
+            );
+            (
+                Trouble::InvalidApiKey.code(),
+                Some(ConnectionStatus::Error),
+                Err(StepError::trouble(Trouble::InvalidApiKey)),
+            )
+        }
         Err(CallError::Piece(e)) => {
             let code = match &e {
                 PieceError::InvalidInput(_) => "invalid_input",

@@ -144,11 +144,28 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
     >;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        Box::pin(
-            self.egress
-                .exchange(request, self.route, TOKEN_TIMEOUT, TOKEN_ANSWER_BYTES),
-        )
+        Box::pin(async move {
+            let answer = self
+                .egress
+                .exchange(request, self.route, TOKEN_TIMEOUT, TOKEN_ANSWER_BYTES)
+                .await?;
+            Ok(error_in_disguise(answer))
+        })
     }
+}
+
+/// Some providers (GitHub) answer an OAuth error with HTTP 200 and `{"error": …}`:
+/// such an answer is given the 400 it means, so it is read as the error it is (with
+/// its description) rather than as an unreadable token.
+fn error_in_disguise(mut answer: oauth2::HttpResponse) -> oauth2::HttpResponse {
+    if answer.status().is_success()
+        && let Ok(body) = serde_json::from_slice::<serde_json::Value>(answer.body())
+        && body.get("error").is_some_and(serde_json::Value::is_string)
+        && body.get("access_token").is_none()
+    {
+        *answer.status_mut() = http::StatusCode::BAD_REQUEST;
+    }
+    answer
 }
 
 fn tokens(t: &oauth2::basic::BasicTokenResponse) -> Tokens {
@@ -167,7 +184,11 @@ fn classify<RE: std::error::Error + 'static>(
     match e {
         RequestTokenError::ServerResponse(r) => match r.error() {
             BasicErrorResponseType::InvalidGrant => TokenError::InvalidGrant,
-            other => TokenError::Refused(other.to_string()),
+            other => TokenError::Refused(match r.error_description() {
+                // The provider's own words, cut: they are shown to the user.
+                Some(why) => format!("{other}: {}", why.chars().take(200).collect::<String>()),
+                None => other.to_string(),
+            }),
         },
         RequestTokenError::Request(e) => {
             match (&e as &dyn std::error::Error).downcast_ref::<EgressError>() {
@@ -230,6 +251,61 @@ pub async fn refresh(
 mod tests {
     use super::*;
     use crate::egress::AddressPolicy;
+
+    #[tokio::test]
+    async fn an_error_answered_with_http_200_is_read_as_the_error_it_is() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|_req| async {
+                    let body = r#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#;
+                    let mut answer = hyper::Response::new(http_body_util::Full::new(
+                        hyper::body::Bytes::from_static(body.as_bytes()),
+                    ));
+                    answer.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    Ok::<_, std::convert::Infallible>(answer)
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        let policy = OutboundPolicy {
+            overrides: vec![
+                format!("github.example=http://127.0.0.1:{port}")
+                    .parse()
+                    .expect("override"),
+            ],
+            ..OutboundPolicy::default()
+        };
+        let egress = Egress::new(policy.address_policy());
+        let secret = SecretString::from("client-secret".to_owned());
+        let endpoint = Endpoint {
+            auth_url: "https://github.example/login/oauth/authorize",
+            token_url: "https://github.example/login/oauth/access_token",
+            client_id: "client",
+            client_secret: &secret,
+            redirect_url: "https://host.example/oauth2/callback",
+        };
+        let verifier = SecretString::from("v".repeat(43));
+        let err = exchange_code(&policy, &egress, &endpoint, "code", &verifier)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, TokenError::Refused(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("The code passed is incorrect or expired."),
+            "{err}"
+        );
+    }
 
     #[tokio::test]
     async fn a_token_url_on_a_private_address_receives_nothing() {
