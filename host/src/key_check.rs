@@ -50,6 +50,24 @@ pub enum KeyCheckError {
 /// Checks that `vault` opens the store's data; writes the check value when the store
 /// has none yet. `source` names where the current key came from, for the message.
 pub async fn verify(store: &Store, vault: &Vault, source: &KeySource) -> Result<(), KeyCheckError> {
+    check(store, vault, source, true).await
+}
+
+/// Like [`verify`], but writes nothing (`keys status`).
+pub async fn inspect(
+    store: &Store,
+    vault: &Vault,
+    source: &KeySource,
+) -> Result<(), KeyCheckError> {
+    check(store, vault, source, false).await
+}
+
+async fn check(
+    store: &Store,
+    vault: &Vault,
+    source: &KeySource,
+    write: bool,
+) -> Result<(), KeyCheckError> {
     let wrong = |sealed_with: String| KeyCheckError::WrongKey {
         named: match source {
             KeySource::Environment => "AP_ENCRYPTION_KEY".to_owned(),
@@ -83,6 +101,9 @@ pub async fn verify(store: &Store, vault: &Vault, source: &KeySource) -> Result<
             .find(|v| !vault.holds(v))
         {
             return Err(wrong(unknown));
+        }
+        if !write {
+            return Ok(());
         }
         if store
             .insert_key_check(&vault.seal(BINDING, CHECK_VALUE)?)

@@ -8,16 +8,17 @@
 //! kept. Values are never plaintext secrets: connections are cached sealed.
 //!
 //! The CLI is another process on the same file: a write of its that a cache must not
-//! outlive (revoking a token) rewrites a marker file beside the database, and a cache
-//! that watches it ([`LocalCache::watching`]) starts over when the file's metadata
-//! changes — one `stat` per read, checked before the cached value is used.
+//! outlive (revoking a token) rewrites a marker file beside the database with a value
+//! never written before, and a cache that watches it ([`LocalCache::watching`]) starts
+//! over when the file's content changes — one small read per lookup, checked before the
+//! cached value is used. Content, not the modification time: two writes within one
+//! tick of the file system's clock would look the same.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
 
 /// At most this many entries; past it the cache starts over (simple and bounded).
 const CAPACITY: usize = 10_000;
@@ -33,8 +34,8 @@ pub struct LocalCache<K, V> {
     marker: Option<(Arc<Path>, Mutex<FileStamp>)>,
 }
 
-/// A file's modification time and length, when it exists.
-type FileStamp = Option<(SystemTime, u64)>;
+/// A file's content, when it exists.
+type FileStamp = Option<Vec<u8>>;
 
 /// A cache's generation, taken before reading the store (see [`LocalCache::put`]).
 #[derive(Debug, Clone, Copy)]
@@ -62,8 +63,7 @@ impl<K: Eq + Hash, V> LocalCache<K, V> {
     }
 
     fn file_stamp(path: &Path) -> FileStamp {
-        let meta = std::fs::metadata(path).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
+        std::fs::read(path).ok()
     }
 
     /// Empties the cache if another process marked a write since the last look.
@@ -148,12 +148,13 @@ mod tests {
         let cache = LocalCache::new(true).watching(Some(marker.clone()));
         cache.put(cache.stamp(), "token", 1);
         assert_eq!(cache.get(&"token").as_deref(), Some(&1));
-        // The CLI revokes: the marker appears (then changes) and the cache starts over.
+        // The CLI revokes: the marker appears (then changes) and the cache starts over,
+        // however quickly the second write follows the first (same length, same tick).
         std::fs::write(&marker, "1\n").expect("write");
         assert!(cache.get(&"token").is_none());
         cache.put(cache.stamp(), "token", 2);
         assert_eq!(cache.get(&"token").as_deref(), Some(&2));
-        std::fs::write(&marker, "22\n").expect("write");
+        std::fs::write(&marker, "2\n").expect("write");
         assert!(cache.get(&"token").is_none());
     }
 

@@ -1,5 +1,5 @@
-//! A project's API tokens: listed without secrets, made (shown once), and revoked with
-//! effect from the very next request — through the API, through the CLI beside a
+//! A project's API tokens: listed without secrets, never minted by a token, and revoked
+//! with effect from the very next request — through the API, through the CLI beside a
 //! running server (SQLite: another process on the same file), and on another replica
 //! (PostgreSQL).
 
@@ -19,15 +19,15 @@ fn id_of(token: &str) -> &str {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_revoked_through_the_api_is_refused_on_its_next_request() {
     let home = DataHome::new().await;
-    let (_, first) = home.project("acme").await;
+    let (project, first) = home.project("acme").await;
     let (_, other_project) = home.project("globex").await;
+    let second = home.token(&project).await;
     let app = TestApp::spawn(&home, Settings::default()).await;
     let api = app.client(&first);
 
-    let (status, made) = api.post("/tokens", &Value::Null).await;
-    assert_eq!(status, 201, "{made}");
-    let second = made["token"].as_str().expect("token shown once").to_owned();
-    assert_eq!(made["id"], id_of(&second));
+    // A token cannot mint another (a leaked one would make itself a spare).
+    let (status, _) = api.post("/tokens", &Value::Null).await;
+    assert_eq!(status, 405);
     let (status, listed) = api.get("/tokens").await;
     assert_eq!(status, 200);
     let ids: Vec<&str> = listed["tokens"]
@@ -113,12 +113,10 @@ async fn a_token_revoked_on_one_replica_is_refused_by_the_other_at_once() {
         eprintln!("SQLite run: replicas share PostgreSQL; this test runs in the PostgreSQL pass");
         return;
     }
-    let (_, admin) = home.project("acme").await;
+    let (project, admin) = home.project("acme").await;
+    let token = home.token(&project).await;
     let one = TestApp::spawn(&home, Settings::default()).await;
     let two = TestApp::spawn(&home, Settings::default()).await;
-    let (status, made) = one.client(&admin).post("/tokens", &Value::Null).await;
-    assert_eq!(status, 201);
-    let token = made["token"].as_str().expect("token").to_owned();
     for _ in 0..3 {
         assert_eq!(two.client(&token).get("/connections").await.0, 200);
     }

@@ -148,6 +148,19 @@ impl DataHome {
         (made.id, thinkfleet::tokens::reveal(&made.token).to_owned())
     }
 
+    /// Makes another API token for `project` through the library (as `thinkfleet token
+    /// create` does).
+    pub async fn token(&self, project: &str) -> String {
+        let store = thinkfleet::store::Store::open(&self.url())
+            .await
+            .expect("open the test store");
+        let token = thinkfleet::projects::create_token(&store, project)
+            .await
+            .expect("create token");
+        store.close().await;
+        thinkfleet::tokens::reveal(&token).to_owned()
+    }
+
     /// Creates a web UI user through the library, a member of `projects`.
     pub async fn user(&self, email: &str, password: &str, admin: bool, projects: &[&str]) {
         let store = thinkfleet::store::Store::open(&self.url())

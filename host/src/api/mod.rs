@@ -114,7 +114,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oauth::set_app))
         .routes(routes!(webhook::set, webhook::show, webhook::remove))
         .routes(routes!(webhook::deliveries))
-        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::list))
         .routes(routes!(tokens::revoke))
         .fallback(|| async { ApiError::no_route() });
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", api)

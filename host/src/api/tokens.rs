@@ -1,5 +1,6 @@
-//! The project's API tokens: list them (ids and dates, never a secret or hash), make
-//! another (shown once), revoke one. A revoked token is refused on its next request, on
+//! The project's API tokens: list them (ids and dates, never a secret or hash) and
+//! revoke one. New tokens are made by the CLI or the Settings page, not by a token:
+//! a leaked token cannot mint itself a replacement before it is revoked. A revoked token is refused on its next request, on
 //! every replica: PostgreSQL replicas keep no token cache, and a SQLite server's cache
 //! forgets it (its own write, or the CLI's marker file).
 
@@ -26,14 +27,6 @@ pub struct TokenList {
     tokens: Vec<TokenView>,
 }
 
-/// A token just made.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NewTokenView {
-    id: String,
-    /// `tfk_<id>_<secret>`: shown this once, never stored.
-    token: String,
-}
-
 /// `GET /tokens`.
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
     responses(
@@ -57,28 +50,6 @@ pub async fn list(
         })
         .collect();
     Ok(Json(TokenList { tokens }))
-}
-
-/// `POST /tokens`: another token for the project.
-#[utoipa::path(post, path = "/tokens", tag = "tokens",
-    responses(
-        (status = 201, description = "Made; the token is shown this once", body = NewTokenView),
-        (status = 401, description = "No valid project token", body = ErrorBody),
-    ))]
-pub async fn create(
-    State(state): State<AppState>,
-    Project(project): Project,
-) -> ApiResult<(StatusCode, Json<NewTokenView>)> {
-    let token = crate::projects::create_token(state.connections.store(), &project)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewTokenView {
-            token: crate::tokens::reveal(&token).to_owned(),
-            id: token.id,
-        }),
-    ))
 }
 
 /// `DELETE /tokens/{id}`: refused from the next request on (this one included, if it

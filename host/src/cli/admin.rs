@@ -247,7 +247,7 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
             let (vault, source) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
                 .map_err(|e| e.to_string())?;
             let db = store.open().await?;
-            if let Err(e) = crate::key_check::verify(&db, &vault, &source).await {
+            if let Err(e) = crate::key_check::inspect(&db, &vault, &source).await {
                 out!("key check failed: {e}");
             }
             out!(

@@ -59,11 +59,13 @@ pub struct AddressPolicy {
 impl AddressPolicy {
     /// Whether a checked request may connect to `ip`.
     pub fn allows(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
+        // A blocked IPv4 network is blocked in every IPv6 form that embeds it too.
+        let embedded = match ip {
+            IpAddr::V6(v6) => address::embedded_v4(v6).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
         };
-        !self.blocked.iter().any(|net| net.contains(&ip)) && (self.allow_private || !is_private(ip))
+        let blocked = |ip: IpAddr| self.blocked.iter().any(|net| net.contains(&ip));
+        !blocked(ip) && !embedded.is_some_and(blocked) && (self.allow_private || !is_private(ip))
     }
 }
 
@@ -408,6 +410,9 @@ mod tests {
         assert!(policy.allows("127.0.0.1".parse().expect("ip")));
         assert!(!policy.allows("169.254.169.254".parse().expect("ip")));
         assert!(!policy.allows("::ffff:169.254.169.254".parse().expect("ip")));
+        assert!(!policy.allows("64:ff9b::169.254.169.254".parse().expect("ip")));
+        assert!(!policy.allows("2002:a9fe:a9fe::".parse().expect("ip")));
+        assert!(!policy.allows("::ffff:0:169.254.169.254".parse().expect("ip")));
         assert!(!policy.allows("fd00::1".parse().expect("ip")));
         let strict = AddressPolicy::default();
         assert!(!strict.allows("127.0.0.1".parse().expect("ip")));

@@ -8,7 +8,7 @@
 //! else made or could read is not used), of the entry's name and the artifact. Swapping
 //! one entry for another (another piece's code under this piece's name), editing one, or
 //! planting one without the key is refused: the component is compiled again and the
-//! entry rewritten.
+//! entry rewritten. A cache directory another user owns or can write to is not used.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -125,11 +125,23 @@ impl Cache {
 /// else made (only when there is none).
 fn read_or_make_key(dir: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the directory: {e}"))?;
+    let me = rustix::process::geteuid().as_raw();
+    let dir_meta = std::fs::metadata(dir).map_err(|e| format!("cannot read the directory: {e}"))?;
+    if dir_meta.uid() != me || dir_meta.mode() & 0o022 != 0 {
+        // Another user could plant entries, or a key of their own, in it.
+        return Err(format!(
+            "{} belongs to another user or others can write to it",
+            dir.display()
+        ));
+    }
     let path = dir.join(".key");
     let mut key = zeroize::Zeroizing::new([0u8; 32]);
-    match std::fs::metadata(&path) {
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            Err(format!("{} is a symbolic link", path.display()))
+        }
         Ok(meta) => {
-            if meta.uid() != rustix::process::geteuid().as_raw() {
+            if meta.uid() != me {
                 return Err(format!("{} belongs to another user", path.display()));
             }
             if meta.mode() & 0o077 != 0 {
@@ -149,12 +161,14 @@ fn read_or_make_key(dir: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>, String> 
             getrandom::fill(key.as_mut_slice()).map_err(|e| e.to_string())?;
             // Written whole under a private name, then linked into place: a concurrent
             // reader never sees a half-written key, and the first process to link wins.
-            let tmp = dir.join(format!(".key.tmp{}", std::process::id()));
+            let mut nonce = [0u8; 8];
+            getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
+            let tmp = dir.join(format!(".key.tmp-{}", hex::encode(nonce)));
             let made = std::fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(&tmp)
                 .and_then(|mut f| f.write_all(key.as_slice()))
                 .and_then(|()| std::fs::hard_link(&tmp, &path));

@@ -479,7 +479,10 @@ impl LoadedPiece {
                 // Scrubbed whole, then cut: a cut first would leave a secret's head.
                 let e = convert::piece_error(piece_error);
                 Err(CallError::Piece(e.map_message(|m| {
-                    convert::truncate(scrubber.scrub(m), limits.message_bytes)
+                    convert::truncate(
+                        state::escape_controls(&scrubber.scrub(m)),
+                        limits.message_bytes,
+                    )
                 })))
             }
             Ok(Ok(Ok(Output::Ran(json)))) if json.len() > limits.output_bytes => {

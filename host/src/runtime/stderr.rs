@@ -1,7 +1,8 @@
 //! A piece's standard error, kept for its crash message: the last 2 KiB it wrote (a
 //! Rust piece's panic message goes there), so a trap can say why the piece crashed
 //! ("panicked at src/lib.rs:49: the piece panicked on purpose"). Writes never fail
-//! and never wait: older bytes are dropped, so a chatty piece cannot trap or stall on
+//! and never wait: older lines are dropped whole (never a line cut in two, which could
+//! hold an unrecognisable piece of a secret), so a chatty piece cannot trap or stall on
 //! it. The text is scrubbed, escaped and capped before it reaches anyone.
 
 use hyper::body::Bytes;
@@ -51,8 +52,14 @@ impl StderrTail {
         if let Ok(mut kept) = self.0.lock() {
             kept.extend_from_slice(bytes);
             if kept.len() > KEEP {
+                // Cut at a line start: a line cut in the middle could hold the tail of a
+                // secret the scrubber no longer recognises.
                 let cut = kept.len() - KEEP;
-                kept.drain(..cut);
+                let line_end = kept[cut..].iter().position(|&b| b == b'\n');
+                match line_end {
+                    Some(at) => drop(kept.drain(..cut + at + 1)),
+                    None => kept.clear(),
+                }
             }
         }
     }

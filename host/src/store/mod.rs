@@ -275,7 +275,15 @@ impl Store {
     /// on their next read. Nothing to do on PostgreSQL (no process-local caches).
     pub(crate) fn mark_write(&self) {
         if let Some(path) = &self.outside_writes {
-            let stamp = format!("{}\n", now_nanos());
+            // A value never written before: the time, this process and 64 random bits.
+            let mut nonce = [0u8; 8];
+            let _ = getrandom::fill(&mut nonce);
+            let stamp = format!(
+                "{} {} {}\n",
+                now_nanos(),
+                std::process::id(),
+                hex::encode(nonce)
+            );
             if let Err(e) = std::fs::write(path, stamp) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot touch the cache marker file");
             }

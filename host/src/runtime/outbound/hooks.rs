@@ -111,6 +111,9 @@ impl WasiHttpHooks for OutboundHooks {
                 if let Some(applied) = &applied {
                     apply(&mut request, applied)?;
                 }
+                if mask.is_some() {
+                    super::ResponseMask::prepare_request(&mut request);
+                }
                 let route = match &target {
                     Some(o) => {
                         reroute(&mut request, o)?;
@@ -131,7 +134,10 @@ impl WasiHttpHooks for OutboundHooks {
                 let res = match mask {
                     Some(mask) => {
                         let mut res = res;
-                        mask.mask_headers(res.headers_mut());
+                        if let Err(coding) = mask.prepare_response(res.headers_mut()) {
+                            tracing::warn!(host = %host, coding = %coding, "outbound answer refused: compressed although identity was asked for");
+                            return Err(HttpError::HttpResponseContentCoding(Some(coding)));
+                        }
                         res.map(|body| {
                             super::mask::MaskedBody::new(body, mask)
                                 .map_err(HttpError::from)

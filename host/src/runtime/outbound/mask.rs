@@ -5,9 +5,13 @@
 //! JSON-escaped, hex (both cases) and base64, and the basic-auth base64 of
 //! `user:password` — by `[REDACTED]` (secrets of at least 8 characters).
 //!
-//! The body is masked as it streams: each chunk is searched together with the tail of
-//! the one before (one needle's length less a byte), so a secret split across chunks is
-//! found whole, and nothing of it is passed on before it is masked.
+//! The body is masked as it streams: each chunk is searched together with the tail held
+//! back from the one before (the longest end that could begin a form of the secret), so
+//! a secret split across chunks is found whole and nothing of it is passed on before it
+//! is masked, while a stream of events is not delayed by more than such a tail. The
+//! request asks for an uncompressed whole body (`Accept-Encoding: identity`, no
+//! `Range`); a compressed answer is refused rather than passed on unsearched; trailers
+//! are masked like headers; `Content-Length` is dropped (masking changes the length).
 
 use super::credential::Applied;
 use crate::piece::Credentials;
@@ -28,8 +32,8 @@ const MIN_SECRET: usize = 8;
 /// The forms of one call's applied secret, ready to be found in responses.
 pub struct ResponseMask {
     finder: AhoCorasick,
-    /// The longest form's length.
-    longest: usize,
+    /// Every form searched for.
+    needles: Vec<Vec<u8>>,
 }
 
 impl ResponseMask {
@@ -78,12 +82,51 @@ impl ResponseMask {
         if needles.is_empty() {
             return None;
         }
-        let longest = needles.iter().map(Vec::len).max().unwrap_or(0);
         let finder = AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostLongest)
             .build(&needles)
             .ok()?;
-        Some(Arc::new(ResponseMask { finder, longest }))
+        Some(Arc::new(ResponseMask { finder, needles }))
+    }
+
+    /// How many bytes at the end of `bytes` could begin a form of the secret that the
+    /// next chunk completes: the longest end of it that starts some form.
+    fn open_tail(&self, bytes: &[u8]) -> usize {
+        let longest = self.needles.iter().map(Vec::len).max().unwrap_or(1);
+        (1..longest.min(bytes.len() + 1))
+            .rev()
+            .find(|&k| {
+                let tail = &bytes[bytes.len() - k..];
+                self.needles.iter().any(|n| n.starts_with(tail))
+            })
+            .unwrap_or(0)
+    }
+
+    /// The response's head made safe to mask: no stale `Content-Length` (masking
+    /// changes the length). `Err` with the coding when the body is compressed (a
+    /// compressed echo cannot be searched; requests ask for `identity`).
+    pub fn prepare_response(&self, headers: &mut http::HeaderMap) -> Result<(), String> {
+        if let Some(coding) = headers.get(http::header::CONTENT_ENCODING)
+            && !coding.as_bytes().eq_ignore_ascii_case(b"identity")
+        {
+            return Err(String::from_utf8_lossy(coding.as_bytes()).into_owned());
+        }
+        headers.remove(http::header::CONTENT_LENGTH);
+        self.mask_headers(headers);
+        Ok(())
+    }
+
+    /// A request whose answer will be masked: asks for an uncompressed, whole body
+    /// (a guest's `Accept-Encoding: gzip` or `Range` would let the secret through in a
+    /// form the search cannot see).
+    pub fn prepare_request<B>(request: &mut http::Request<B>) {
+        let headers = request.headers_mut();
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("identity"),
+        );
+        headers.remove(http::header::RANGE);
+        headers.remove(http::header::IF_RANGE);
     }
 
     /// `bytes` with every form of the secret masked.
@@ -154,16 +197,23 @@ where
                     Ok(data) => {
                         this.held.extend_from_slice(&data);
                         let masked = this.mask.mask(&this.held);
-                        // Keep back what could be the start of a secret cut by the chunk.
-                        let keep = (this.mask.longest - 1).min(masked.len());
+                        // Keep back only what could begin a secret the next chunk ends.
+                        let keep = this.mask.open_tail(&masked);
                         let (out, rest) = masked.split_at(masked.len() - keep);
                         this.held = rest.to_vec();
                         if !out.is_empty() {
                             return Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(out)))));
                         }
                     }
-                    // Trailers end the data: what is held goes first.
-                    Err(trailers) => {
+                    // Trailers end the data: masked like headers, after what is held.
+                    Err(frame) => {
+                        let trailers = match frame.into_trailers() {
+                            Ok(mut map) => {
+                                this.mask.mask_headers(&mut map);
+                                Frame::trailers(map)
+                            }
+                            Err(other) => other,
+                        };
                         if this.held.is_empty() {
                             return Poll::Ready(Some(Ok(trailers)));
                         }
@@ -241,6 +291,36 @@ mod tests {
         mask.mask_headers(&mut headers);
         assert_eq!(headers["x-echo"], "Bearer [REDACTED]");
         assert_eq!(headers["x-other"], "plain");
+    }
+
+    #[test]
+    fn masked_exchanges_ask_for_identity_and_refuse_a_compressed_answer() {
+        let (mask, _) = bearer("sk-echoed-7Qx2");
+        let mut request = http::Request::get("https://api.example/x")
+            .header("accept-encoding", "gzip, br")
+            .header("range", "bytes=0-3")
+            .body(())
+            .expect("request");
+        ResponseMask::prepare_request(&mut request);
+        assert_eq!(request.headers()["accept-encoding"], "identity");
+        assert!(request.headers().get("range").is_none());
+        let mut gzip = http::HeaderMap::new();
+        gzip.insert("content-encoding", "gzip".parse().expect("value"));
+        assert_eq!(mask.prepare_response(&mut gzip), Err("gzip".to_owned()));
+        let mut plain = http::HeaderMap::new();
+        plain.insert("content-length", "42".parse().expect("value"));
+        assert_eq!(mask.prepare_response(&mut plain), Ok(()));
+        assert!(
+            plain.get("content-length").is_none(),
+            "masking changes the length"
+        );
+    }
+
+    #[test]
+    fn only_what_could_begin_a_secret_is_held_back() {
+        let (mask, _) = bearer("sk-echoed-7Qx2");
+        assert_eq!(mask.open_tail(b"data: event one\n\n"), 0);
+        assert_eq!(mask.open_tail(b"data: sk-ec"), 5);
     }
 
     /// A body of ready chunks.
