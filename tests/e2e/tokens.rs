@@ -25,9 +25,14 @@ async fn a_token_revoked_through_the_api_is_refused_on_its_next_request() {
     let app = TestApp::spawn(&home, Settings::default()).await;
     let api = app.client(&first);
 
-    // A token cannot mint another (a leaked one would make itself a spare).
-    let (status, _) = api.post("/tokens", &Value::Null).await;
-    assert_eq!(status, 405);
+    // A token cannot mint another (a leaked one would make itself a spare); the
+    // refusal is the API's JSON error shape.
+    let (status, body) = api.post("/tokens", &Value::Null).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{body}"
+    );
     let (status, listed) = api.get("/tokens").await;
     assert_eq!(status, 200);
     let ids: Vec<&str> = listed["tokens"]

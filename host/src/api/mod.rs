@@ -129,8 +129,35 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(health::metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(method_not_allowed_as_json))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// The router answers a method a route does not take with a bare 405; under `/api/`
+/// it becomes the API's JSON error shape like every other error (the `Allow` header
+/// kept).
+async fn method_not_allowed_as_json(uri: axum::http::Uri, response: Response) -> Response {
+    use axum::response::IntoResponse as _;
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED
+        || !uri.path().starts_with("/api/")
+        || response
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let mut json = ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see the Allow header",
+    )
+    .into_response();
+    if let Some(allow) = allow {
+        json.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    json
 }
 
 /// The header that carries a request's id.
