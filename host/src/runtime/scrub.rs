@@ -14,6 +14,15 @@ use serde_json::Value;
 
 const MASK: &str = "[REDACTED]";
 
+/// The forms a secret takes in text: as is, URL-encoded, and JSON-escaped (inside a
+/// JSON string). Shared with the response mask, which adds binary encodings.
+pub(super) fn text_forms(secret: &str) -> [String; 3] {
+    let url: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let escaped = json[1..json.len().saturating_sub(1).max(1)].to_owned();
+    [secret.to_owned(), url, escaped]
+}
+
 /// The secrets of one call, ready to be masked.
 #[derive(Default)]
 pub struct Scrubber {
@@ -27,20 +36,15 @@ impl Scrubber {
             return Scrubber::default();
         };
         let mut needles = Vec::new();
-        let mut add = |secret: String| {
-            let url: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            let json = serde_json::to_string(&secret).unwrap_or_default();
-            needles.push(url);
-            needles.push(json[1..json.len().saturating_sub(1).max(1)].to_owned());
-            needles.push(secret);
-        };
         for secret in creds.secret_values() {
-            add(secret);
+            needles.extend(text_forms(&secret));
         }
         if let Credentials::Basic { username, password } = creds {
             use secrecy::ExposeSecret;
             let raw = format!("{username}:{}", password.expose_secret());
-            add(base64::engine::general_purpose::STANDARD.encode(raw));
+            needles.extend(text_forms(
+                &base64::engine::general_purpose::STANDARD.encode(raw),
+            ));
         }
         // Longest first, so a secret inside a longer derived form is masked whole; very
         // short values would mask ordinary text, and are too weak to matter.

@@ -60,14 +60,11 @@ impl ResponseMask {
         let mut needles: Vec<Vec<u8>> = Vec::new();
         for secret in raw.iter().filter(|s| s.len() >= MIN_SECRET) {
             let bytes = secret.as_bytes();
-            needles.push(bytes.to_vec());
-            needles.push(
-                url::form_urlencoded::byte_serialize(bytes)
-                    .collect::<String>()
-                    .into_bytes(),
+            needles.extend(
+                crate::runtime::scrub::text_forms(secret)
+                    .into_iter()
+                    .map(String::into_bytes),
             );
-            let json = serde_json::to_string(secret).unwrap_or_default();
-            needles.push(json.as_bytes()[1..json.len().saturating_sub(1).max(1)].to_vec());
             needles.push(hex::encode(bytes).into_bytes());
             needles.push(hex::encode_upper(bytes).into_bytes());
             needles.push(
