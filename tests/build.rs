@@ -1,4 +1,5 @@
-//! Builds the test-only pieces (the misbehaving one and a component of another world).
+//! Builds the test-only pieces (the misbehaving one, one built against contract 0.1.0,
+//! one with a templated credential host, and a component of another world).
 
 #[path = "../host/build_support/wasm_pieces.rs"]
 mod wasm_pieces;
@@ -7,6 +8,8 @@ fn main() {
     wasm_pieces::build_script(
         &[
             ("piece-misbehave", "piece_misbehave", "misbehave"),
+            ("piece-legacy", "piece_legacy", "legacy"),
+            ("piece-tenant", "piece_tenant", "tenant"),
             ("not-a-piece", "not-a-piece", "not-a-piece"),
         ],
         "test_pieces.rs",

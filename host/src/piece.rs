@@ -8,8 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A piece's metadata, as declared by the piece.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+/// A piece's metadata, as declared by the piece. (`Default`: an unnamed piece with
+/// nothing declared, what a piece is until its `info` has been read.)
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PieceInfo {
     /// Stable identifier, e.g. `openai`.
     pub name: String,
@@ -19,26 +20,36 @@ pub struct PieceInfo {
     pub version: String,
     /// One-line description.
     pub description: String,
+    /// The contract version the piece was built against (`0.2.0`, or `0.1.0`).
+    pub contract: String,
+    /// The service's logo as a `data:image/…` URL (an SVG document is converted to one),
+    /// for an `<img>`; `None` when the piece has none.
+    pub logo: Option<String>,
+    /// The service's website (`https://…`).
+    pub website: Option<String>,
     /// The one kind of credential the piece needs.
     pub auth: AuthSchema,
     /// How the host applies the credential to outbound HTTP; `None` means passed in.
     pub placement: Option<AuthPlacement>,
     /// Outbound HTTP allowlist (exact names or `*.suffix`).
     pub allowed_hosts: Vec<String>,
-    /// Where a connection's credential may go: with a host-applied placement, the hosts
-    /// the host puts it on; without one, the piece holds the credential and may send it
-    /// to any host it declares. Empty when the piece takes no credential. (Contract
-    /// 0.1.0 has no narrower declaration: every declared host.)
+    /// Where a connection's credential may go. With a host-applied placement: the hosts
+    /// the piece names for it (`{field}` placeholders are filled per connection from
+    /// its non-secret fields); the host applies it nowhere else. Without one, the piece
+    /// holds the credential and may send it to any host it declares, so every declared
+    /// host. Empty when the piece takes no credential. (Contract 0.1.0 has no narrower
+    /// declaration: every declared host.)
     pub credential_hosts: Vec<String>,
     /// The actions a flow step can run.
     pub actions: Vec<Action>,
 }
 
 /// The kind of credential a piece needs, with the form fields it is entered through.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AuthSchema {
     /// No credential.
+    #[default]
     None,
     /// One secret string, entered in the field `secret_text`.
     SecretText {
@@ -67,6 +78,8 @@ pub enum AuthSchema {
         extra_params: Vec<(String, String)>,
         /// Fields asked before the redirect.
         props: Vec<Prop>,
+        /// How the host authenticates as the client at the token endpoint.
+        token_auth: TokenAuth,
     },
     /// Fields the piece defines.
     Custom {
@@ -86,6 +99,16 @@ impl AuthSchema {
             AuthSchema::Custom { .. } => "custom",
         }
     }
+}
+
+/// How the host authenticates as the OAuth2 client at the token endpoint.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1's default).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
 }
 
 /// A form field.
@@ -231,6 +254,26 @@ impl Credentials {
                 CustomValue::Secret(s) => Some(s.clone()),
                 CustomValue::Number(n) => text(&n.to_string()),
                 CustomValue::Flag(b) => text(&b.to_string()),
+            },
+            _ => None,
+        }
+    }
+
+    /// The value of a named field that is not a secret, as text: a basic username, an
+    /// OAuth2 prop (token response props included) or a custom text, number or flag.
+    /// What a credential host's `{field}` may be filled from.
+    pub fn plain_field(&self, name: &str) -> Option<String> {
+        match self {
+            Credentials::Basic { username, .. } if name == "username" => Some(username.clone()),
+            Credentials::Oauth2 { props, .. } => props
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
+            Credentials::Custom(fields) => match fields.get(name)? {
+                CustomValue::Text(t) => Some(t.clone()),
+                CustomValue::Number(n) => Some(n.to_string()),
+                CustomValue::Flag(b) => Some(b.to_string()),
+                CustomValue::Secret(_) => None,
             },
             _ => None,
         }

@@ -2,7 +2,7 @@
 
 use crate::{
     Action, AuthPlacement, AuthSchema, BasicConfig, Choice, Oauth2Config, PieceInfo, Prop,
-    PropKind, SecretTextConfig, Template,
+    PropKind, SecretTextConfig, Template, TokenAuth,
 };
 
 impl PieceInfo {
@@ -13,8 +13,11 @@ impl PieceInfo {
             display_name: display_name.into(),
             version: "0.1.0".into(),
             description: description.into(),
+            logo: None,
+            website: None,
             auth: AuthSchema::None,
             placement: None,
+            credential_hosts: Vec::new(),
             allowed_hosts: Vec::new(),
             actions: Vec::new(),
         }
@@ -32,9 +35,37 @@ impl PieceInfo {
         self
     }
 
-    /// Asks the host to apply the credential to outbound requests itself.
+    /// Sets the service's logo: an SVG document (`include_str!("logo.svg")`) or a
+    /// `data:image/png;base64,…` URL, at most 64 KiB.
+    pub fn logo(mut self, logo: &str) -> Self {
+        self.logo = Some(logo.into());
+        self
+    }
+
+    /// Sets the service's website (`https://…`), linked from the connection form.
+    pub fn website(mut self, url: &str) -> Self {
+        self.website = Some(url.into());
+        self
+    }
+
+    /// Asks the host to apply the credential to outbound requests itself, on the hosts
+    /// named with [`credential_host`](Self::credential_host) (at least one).
     pub fn placement(mut self, placement: AuthPlacement) -> Self {
         self.placement = Some(placement);
+        self
+    }
+
+    /// Names a host that receives the credential the host applies: an exact name, or a
+    /// name with `{field}` placeholders filled per connection from its non-secret fields
+    /// or its OAuth2 token's props (`{subdomain}.zendesk.com`, `{instance_url}`). Never a
+    /// wildcard. An exact name is also allowed as with [`allow_host`](Self::allow_host);
+    /// a templated one must fall within a host allowed there (`*.zendesk.com`).
+    pub fn credential_host(mut self, host: &str) -> Self {
+        self.credential_hosts.push(host.into());
+        let covered = self.allowed_hosts.iter().any(|a| a == host);
+        if !host.contains('{') && !covered {
+            self.allowed_hosts.push(host.into());
+        }
         self
     }
 
@@ -82,6 +113,7 @@ impl AuthSchema {
             pkce: true,
             extra_params: Vec::new(),
             props: Vec::new(),
+            token_auth: TokenAuth::ClientSecretBasic,
         })
     }
 }
@@ -90,6 +122,20 @@ impl Oauth2Config {
     /// Adds a parameter sent on the authorization request (e.g. `access_type=offline`).
     pub fn extra_param(mut self, name: &str, value: &str) -> Self {
         self.extra_params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a field asked before the redirect (e.g. a subdomain), a plain setting the
+    /// piece receives with the token and a credential host may be filled from.
+    pub fn prop(mut self, prop: Prop) -> Self {
+        self.props.push(prop);
+        self
+    }
+
+    /// Sends the client secret in the token request's form body (`client_secret_post`)
+    /// instead of HTTP Basic, for providers that accept only that.
+    pub fn client_secret_post(mut self) -> Self {
+        self.token_auth = TokenAuth::ClientSecretPost;
         self
     }
 }

@@ -17,10 +17,10 @@
 //!     fn info() -> PieceInfo {
 //!         PieceInfo::new("weather", "Weather", "Current weather by city.")
 //!             .auth(AuthSchema::secret_text("API key", "Your weather.example key."))
-//!             // The host puts `Authorization: Bearer <key>` on requests to this host;
-//!             // the piece itself only ever sees `Secret::Redacted`.
+//!             // The host puts `Authorization: Bearer <key>` on requests to this host
+//!             // and no other; the piece itself only ever sees `Secret::Redacted`.
 //!             .placement(AuthPlacement::Bearer)
-//!             .allow_host("api.weather.example")
+//!             .credential_host("api.weather.example")
 //!             .action(Action::new("current", "Current weather", "Weather now in a city.")
 //!                 .prop(Prop::short_text("city", "City").required()))
 //!     }
@@ -72,7 +72,7 @@ pub use serde_json::{Value, json};
 pub use wit::thinkfleet::piece::types::{
     Action, AuthPlacement, AuthSchema, BasicConfig, BasicCredentials, Choice, Credentials,
     CustomValue, Oauth2Config, Oauth2Token, PieceError, PieceInfo, Prop, PropKind, Secret,
-    SecretTextConfig, Template,
+    SecretTextConfig, Template, TokenAuth,
 };
 
 /// What a piece implements. Exported with [`export_piece!`].

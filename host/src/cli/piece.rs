@@ -177,6 +177,10 @@ fn piece_message(e: &PieceError) -> String {
 fn print_info(piece: &LoadedPiece) {
     let info = piece.info();
     out!("{} ({}) v{}", info.display_name, info.name, info.version);
+    out!("contract: thinkfleet:piece@{}", info.contract);
+    if let Some(website) = &info.website {
+        out!("website: {website}");
+    }
     out!("  {}", info.description);
     out!("auth: {}", info.auth.kind());
     let fields: Vec<&Prop> = match &info.auth {

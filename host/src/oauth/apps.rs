@@ -13,6 +13,10 @@ pub(super) struct Registration {
     pub(super) token_url: String,
     pub(super) client_id: String,
     pub(super) client_secret: SecretString,
+    pub(super) token_auth: crate::piece::TokenAuth,
+    /// The schema's own props: what the user entered, which a token answer's fields
+    /// never replace.
+    pub(super) schema_props: Vec<String>,
 }
 
 /// The record kind OAuth apps' client secrets are bound to.
@@ -79,6 +83,8 @@ impl OAuth {
         let AuthSchema::Oauth2 {
             auth_url,
             token_url,
+            token_auth,
+            props,
             ..
         } = self.oauth_schema(piece)?
         else {
@@ -93,6 +99,8 @@ impl OAuth {
             token_url: token_url.clone(),
             client_id,
             client_secret,
+            token_auth: *token_auth,
+            schema_props: props.iter().map(|p| p.name.clone()).collect(),
         })
     }
 }

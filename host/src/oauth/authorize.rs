@@ -277,6 +277,7 @@ impl OAuth {
         let tokens = client::exchange_code(&self.policy, &self.egress, &endpoint, code, &verifier)
             .await
             .map_err(|e| format!("{e}; nothing was stored"))?;
+        let props = super::with_token_props(pending.props.clone(), &tokens, &registration);
         let mut host_only = BTreeMap::new();
         if let Some(r) = tokens.refresh_token {
             host_only.insert("refresh_token", r);
@@ -285,7 +286,7 @@ impl OAuth {
             host_only.insert("client_id", SecretString::from(id));
             host_only.insert("client_secret", SecretString::from(s));
         }
-        let value = ConnectionValue::oauth2(tokens.access_token, host_only, pending.props.clone());
+        let value = ConnectionValue::oauth2(tokens.access_token, host_only, props);
         let piece = self
             .connections
             .catalog()

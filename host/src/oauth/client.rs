@@ -5,14 +5,19 @@
 //! nothing: not the client secret, the code or the verifier.
 
 use crate::egress::{Egress, EgressError, Route};
+use crate::piece::TokenAuth;
 use crate::runtime::OutboundPolicy;
-use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse as _,
     TokenUrl,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The token endpoint's answer.
@@ -23,7 +28,66 @@ pub struct Tokens {
     pub refresh_token: Option<SecretString>,
     /// Lifetime of the access token in seconds, when given.
     pub expires_in: Option<u64>,
+    /// The answer's other scalar fields (e.g. Salesforce's `instance_url`), which
+    /// become the connection's props: see [`TokenProps`].
+    pub props: BTreeMap<String, String>,
 }
+
+/// The token answer's fields beyond the standard ones. Kept as props: scalars only,
+/// none whose name holds `token` or `secret` (an `id_token` is not a setting), at most
+/// [`MAX_TOKEN_PROPS`] of at most [`MAX_TOKEN_PROP_BYTES`] each.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TokenProps {
+    #[serde(flatten)]
+    fields: BTreeMap<String, serde_json::Value>,
+}
+
+impl oauth2::ExtraTokenFields for TokenProps {}
+
+/// The most token answer fields kept as props.
+const MAX_TOKEN_PROPS: usize = 32;
+/// The longest token answer field kept as a prop.
+const MAX_TOKEN_PROP_BYTES: usize = 2048;
+
+impl TokenProps {
+    fn props(&self) -> BTreeMap<String, String> {
+        self.fields
+            .iter()
+            .filter(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                !k.contains("token") && !k.contains("secret") && !k.starts_with('@')
+            })
+            .filter_map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                (v.len() <= MAX_TOKEN_PROP_BYTES).then(|| (k.clone(), v))
+            })
+            .take(MAX_TOKEN_PROPS)
+            .collect()
+    }
+}
+
+/// A token answer with its extra fields.
+type TokenResponse = oauth2::StandardTokenResponse<TokenProps, BasicTokenType>;
+
+/// The `oauth2` client: the basic types but for the token answer, with the
+/// authorization and token endpoints set.
+type TokenClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
 
 /// Why a token request failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +118,8 @@ pub struct Endpoint<'a> {
     pub client_secret: &'a SecretString,
     /// Our callback URL.
     pub redirect_url: &'a str,
+    /// How the client authenticates at the token endpoint.
+    pub token_auth: TokenAuth,
 }
 
 /// Applies the operator's overrides to a provider URL; refuses plain HTTP otherwise.
@@ -70,21 +136,13 @@ pub fn route(policy: &OutboundPolicy, url: &str) -> Result<String, TokenError> {
     Ok(url.to_owned())
 }
 
-fn client(
-    policy: &OutboundPolicy,
-    e: &Endpoint<'_>,
-) -> Result<
-    BasicClient<
-        oauth2::EndpointSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointSet,
-    >,
-    TokenError,
-> {
+fn client(policy: &OutboundPolicy, e: &Endpoint<'_>) -> Result<TokenClient, TokenError> {
     let bad = |e: oauth2::url::ParseError| TokenError::BadUrl(e.to_string());
-    Ok(BasicClient::new(ClientId::new(e.client_id.to_owned()))
+    Ok(oauth2::Client::new(ClientId::new(e.client_id.to_owned()))
+        .set_auth_type(match e.token_auth {
+            TokenAuth::ClientSecretBasic => oauth2::AuthType::BasicAuth,
+            TokenAuth::ClientSecretPost => oauth2::AuthType::RequestBody,
+        })
         .set_client_secret(ClientSecret::new(
             e.client_secret.expose_secret().to_owned(),
         ))
@@ -168,13 +226,14 @@ fn error_in_disguise(mut answer: oauth2::HttpResponse) -> oauth2::HttpResponse {
     answer
 }
 
-fn tokens(t: &oauth2::basic::BasicTokenResponse) -> Tokens {
+fn tokens(t: &TokenResponse) -> Tokens {
     Tokens {
         access_token: SecretString::from(t.access_token().secret().clone()),
         refresh_token: t
             .refresh_token()
             .map(|r| SecretString::from(r.secret().clone())),
         expires_in: t.expires_in().map(|d| d.as_secs()),
+        props: t.extra_fields().props(),
     }
 }
 
@@ -252,31 +311,120 @@ mod tests {
     use super::*;
     use crate::egress::AddressPolicy;
 
-    #[tokio::test]
-    async fn an_error_answered_with_http_200_is_read_as_the_error_it_is() {
+    /// What a token endpoint received: the request's headers and form body.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, String)>>>;
+
+    /// A token endpoint on loopback that answers every request with `body` (JSON, 200)
+    /// and records what it received; returns its port.
+    async fn token_endpoint(body: &'static str, seen: Seen) -> u16 {
+        use http_body_util::BodyExt as _;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let service = hyper::service::service_fn(|_req| async {
-                    let body = r#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#;
-                    let mut answer = hyper::Response::new(http_body_util::Full::new(
-                        hyper::body::Bytes::from_static(body.as_bytes()),
-                    ));
-                    answer.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/json"),
-                    );
-                    Ok::<_, std::convert::Infallible>(answer)
-                });
+                let seen = seen.clone();
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let seen = seen.clone();
+                        async move {
+                            let (parts, incoming) = req.into_parts();
+                            let form = incoming
+                                .collect()
+                                .await
+                                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                                .unwrap_or_default();
+                            seen.lock().expect("seen").push((parts.headers, form));
+                            let mut answer = hyper::Response::new(http_body_util::Full::new(
+                                hyper::body::Bytes::from_static(body.as_bytes()),
+                            ));
+                            answer.headers_mut().insert(
+                                http::header::CONTENT_TYPE,
+                                http::HeaderValue::from_static("application/json"),
+                            );
+                            Ok::<_, std::convert::Infallible>(answer)
+                        }
+                    },
+                );
                 tokio::spawn(
                     hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
                 );
             }
         });
+        port
+    }
+
+    #[tokio::test]
+    async fn client_secret_post_sends_the_secret_in_the_form_and_extra_fields_become_props() {
+        let seen = Seen::default();
+        let port = token_endpoint(
+            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,
+                "instance_url":"https://na1.my.salesforce.com","id_token":"eyJ.planted",
+                "issued_at":1700000000,"signature_token":"x","nested":{"a":1}}"#,
+            seen.clone(),
+        )
+        .await;
+        let policy = OutboundPolicy {
+            overrides: vec![
+                format!("login.salesforce.example=http://127.0.0.1:{port}")
+                    .parse()
+                    .expect("override"),
+            ],
+            ..OutboundPolicy::default()
+        };
+        let egress = Egress::new(policy.address_policy());
+        let secret = SecretString::from("client-secret-7731".to_owned());
+        let endpoint = Endpoint {
+            auth_url: "https://login.salesforce.example/authorize",
+            token_url: "https://login.salesforce.example/token",
+            client_id: "client",
+            client_secret: &secret,
+            redirect_url: "https://host.example/oauth2/callback",
+            token_auth: TokenAuth::ClientSecretPost,
+        };
+        let tokens = refresh(&policy, &egress, &endpoint, &SecretString::from("rt-1"))
+            .await
+            .expect("refreshed");
+        assert_eq!(tokens.access_token.expose_secret(), "at-1");
+        assert_eq!(
+            tokens.props,
+            BTreeMap::from([
+                (
+                    "instance_url".to_owned(),
+                    "https://na1.my.salesforce.com".to_owned()
+                ),
+                ("issued_at".to_owned(), "1700000000".to_owned()),
+            ])
+        );
+        let seen = seen.lock().expect("seen");
+        let (headers, form) = &seen[0];
+        assert!(
+            headers.get(http::header::AUTHORIZATION).is_none(),
+            "{headers:?}"
+        );
+        let form: BTreeMap<String, String> = url::form_urlencoded::parse(form.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(form.get("client_id").map(String::as_str), Some("client"));
+        assert_eq!(
+            form.get("client_secret").map(String::as_str),
+            Some("client-secret-7731")
+        );
+        assert_eq!(
+            form.get("grant_type").map(String::as_str),
+            Some("refresh_token")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_answered_with_http_200_is_read_as_the_error_it_is() {
+        let port = token_endpoint(
+            r#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#,
+            Seen::default(),
+        )
+        .await;
         let policy = OutboundPolicy {
             overrides: vec![
                 format!("github.example=http://127.0.0.1:{port}")
@@ -293,6 +441,7 @@ mod tests {
             client_id: "client",
             client_secret: &secret,
             redirect_url: "https://host.example/oauth2/callback",
+            token_auth: TokenAuth::ClientSecretBasic,
         };
         let verifier = SecretString::from("v".repeat(43));
         let err = exchange_code(&policy, &egress, &endpoint, "code", &verifier)
@@ -324,6 +473,7 @@ mod tests {
                 client_id: "client",
                 client_secret: &secret,
                 redirect_url: "https://host.example/oauth2/callback",
+                token_auth: TokenAuth::ClientSecretBasic,
             };
             let refresh_token = SecretString::from("refresh-planted".to_owned());
             let err = refresh(&policy, &egress, &endpoint, &refresh_token)

@@ -111,8 +111,24 @@ impl OAuth {
             client_id: &r.client_id,
             client_secret: &r.client_secret,
             redirect_url: &self.redirect_url,
+            token_auth: r.token_auth,
         }
     }
+}
+
+/// A connection's props after a token answer: the answer's extra fields added or
+/// updated, except the schema's own props, which keep what the user entered.
+fn with_token_props(
+    mut props: std::collections::BTreeMap<String, String>,
+    tokens: &client::Tokens,
+    registration: &apps::Registration,
+) -> std::collections::BTreeMap<String, String> {
+    for (k, v) in &tokens.props {
+        if !registration.schema_props.contains(k) {
+            props.insert(k.clone(), v.clone());
+        }
+    }
+    props
 }
 
 fn internal(e: &dyn std::fmt::Display) -> String {

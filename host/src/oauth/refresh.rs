@@ -329,7 +329,7 @@ impl OAuth {
                         host_only.insert(name, v.clone());
                     }
                 }
-                let fresh = ConnectionValue::oauth2(tokens.access_token, host_only, value.props());
+                let fresh = ConnectionValue::oauth2(tokens.access_token, host_only, tokens.props);
                 let expires_at = tokens.expires_in.map(|s| expiry(asked_at, s));
                 match self.store_fresh(&read, &fresh, expires_at).await {
                     Ok(true) => {
@@ -464,13 +464,15 @@ impl OAuth {
             .registration(&row.piece, own)
             .await
             .map_err(|e| TokenError::Transient(e.to_string()))?;
-        client::refresh(
+        let mut tokens = client::refresh(
             &self.policy,
             &self.egress,
             &self.endpoint(&registration),
             refresh_token,
         )
-        .await
+        .await?;
+        tokens.props = super::with_token_props(value.props(), &tokens, &registration);
+        Ok(tokens)
     }
 
     /// Refreshes, forever, every OAuth2 connection whose token expires within

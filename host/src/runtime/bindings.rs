@@ -1,11 +1,27 @@
-//! The generated host bindings for `thinkfleet:piece`, in one place, out of the way.
+//! The generated host bindings for `thinkfleet:piece`, in one place, out of the way: the
+//! current contract (0.2.0) and the frozen 0.1.0 the host keeps loading.
 #![allow(missing_docs)]
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "piece-world",
-    exports: { default: async },
-});
+/// `thinkfleet:piece@0.2.0` (`wit/piece.wit`).
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "piece-world",
+        exports: { default: async },
+    });
 
-pub use self::thinkfleet::piece::host_log;
-pub use self::thinkfleet::piece::types as wit;
+    pub use self::thinkfleet::piece::host_log;
+    pub use self::thinkfleet::piece::types as wit;
+}
+
+/// `thinkfleet:piece@0.1.0` (`wit/v0.1.0/piece.wit`), for pieces built before 0.2.0.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1.0",
+        world: "piece-world",
+        exports: { default: async },
+    });
+
+    pub use self::thinkfleet::piece::host_log;
+    pub use self::thinkfleet::piece::types as wit;
+}

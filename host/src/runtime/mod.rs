@@ -23,7 +23,7 @@ pub use outbound::{OutboundPolicy, Override};
 pub use pool::{PoolTuning, SlotReset};
 
 use crate::piece::{Credentials, PieceInfo};
-use bindings::{PieceWorld, PieceWorldPre};
+use bindings::{v0_1, v0_2};
 use state::{HostState, LogSink, MemoryLimiter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -116,10 +116,17 @@ pub struct Runtime {
 #[derive(Clone)]
 pub struct LoadedPiece {
     shared: Arc<Shared>,
-    pre: PieceWorldPre<HostState>,
+    pre: Pre,
     info: Arc<PieceInfo>,
     allowed_hosts: Arc<[String]>,
     digest: Arc<str>,
+}
+
+/// A pre-instantiated component, by the contract version it was built against.
+#[derive(Clone)]
+enum Pre {
+    V0_2(v0_2::PieceWorldPre<HostState>),
+    V0_1(v0_1::PieceWorldPre<HostState>),
 }
 
 enum Call<'a> {
@@ -133,9 +140,43 @@ enum Call<'a> {
 }
 
 enum Output {
-    Info(Box<bindings::wit::PieceInfo>),
+    Info(Box<Result<PieceInfo, String>>),
     Validated,
     Ran(String),
+}
+
+/// One call on a pre-instantiated component: the same code for each contract version's
+/// generated module (`$version` names its conversions in [`convert`]).
+macro_rules! call_world {
+    ($pre:expr, $store:expr, $call:expr, $withheld:expr, $version:ident) => {{
+        use convert::$version::{guest_credentials, piece_error, piece_info};
+        let world = $pre.instantiate_async(&mut $store).await?;
+        let piece = world.thinkfleet_piece_piece();
+        match $call {
+            Call::Info => Ok(Output::Info(Box::new(piece_info(
+                piece.call_info(&mut $store).await?,
+            )))),
+            Call::Validate(c) => piece
+                .call_validate(&mut $store, &guest_credentials(c, &$withheld))
+                .await?
+                .map(|()| Output::Validated)
+                .map_err(piece_error),
+            Call::Run {
+                action,
+                input,
+                creds,
+            } => piece
+                .call_run_action(
+                    &mut $store,
+                    action,
+                    &input,
+                    &guest_credentials(creds, &$withheld),
+                )
+                .await?
+                .map(Output::Ran)
+                .map_err(piece_error),
+        }
+    }};
 }
 
 impl Runtime {
@@ -162,7 +203,9 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(host)?;
-        bindings::host_log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        v0_2::host_log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(host)?;
+        v0_1::host_log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(host)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -212,20 +255,32 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(EngineError::new(e)))?;
-        let pre = PieceWorldPre::new(instance_pre)
-            .map_err(|e| LoadError::NotAPiece(EngineError::new(e)))?;
+        // The current contract first; a piece built against 0.1.0 still loads.
+        let pre = match v0_2::PieceWorldPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::V0_2(pre),
+            Err(current) => match v0_1::PieceWorldPre::new(instance_pre) {
+                Ok(pre) => Pre::V0_1(pre),
+                Err(_) => return Err(LoadError::NotAPiece(EngineError::new(current))),
+            },
+        };
         let mut piece = LoadedPiece {
             shared: shared.clone(),
             pre,
-            info: Arc::new(placeholder_info()),
+            info: Arc::new(PieceInfo::default()),
             allowed_hosts: Arc::from(Vec::new()),
             digest: digest.into(),
         };
         let info = match piece.invoke(Call::Info, None).await {
-            Ok(Output::Info(info)) => convert::piece_info(*info).map_err(LoadError::BadInfo)?,
+            Ok(Output::Info(info)) => (*info).map_err(LoadError::BadInfo)?,
             Ok(_) => return Err(LoadError::Host("unexpected output of info()".into())),
             Err(e) => return Err(LoadError::InfoFailed(e)),
         };
+        if info.contract == convert::CONTRACT_0_1 && info.placement.is_some() {
+            tracing::warn!(
+                piece = %info.name,
+                "piece built against thinkfleet:piece@0.1.0: its credential goes to every host it declares; rebuild it against 0.2.0 to name the hosts that receive it"
+            );
+        }
         piece.allowed_hosts = info.allowed_hosts.clone().into();
         piece.info = Arc::new(info);
         Ok(piece)
@@ -259,20 +314,6 @@ impl Runtime {
     /// The per-call limits in force.
     pub fn limits(&self) -> &Limits {
         &self.shared.limits
-    }
-}
-
-fn placeholder_info() -> PieceInfo {
-    PieceInfo {
-        name: String::new(),
-        display_name: String::new(),
-        version: String::new(),
-        description: String::new(),
-        auth: crate::piece::AuthSchema::None,
-        placement: None,
-        allowed_hosts: Vec::new(),
-        credential_hosts: Vec::new(),
-        actions: Vec::new(),
     }
 }
 
@@ -399,6 +440,14 @@ impl LoadedPiece {
             }
             _ => (None, Vec::new()),
         };
+        let credential_hosts = match (&applied, creds) {
+            (Some(_), Some(creds)) => convert::fill_credential_hosts(
+                &self.info.credential_hosts,
+                &self.info.allowed_hosts,
+                creds,
+            ),
+            _ => Vec::new(),
+        };
         let mask = match (&applied, creds) {
             (Some(applied), Some(creds)) => outbound::ResponseMask::new(applied, &withheld, creds),
             _ => None,
@@ -418,6 +467,7 @@ impl LoadedPiece {
                 egress: shared.egress.clone(),
                 allowed_hosts: self.allowed_hosts.clone(),
                 applied,
+                credential_hosts,
                 mask,
                 requests: 0,
                 in_flight: share.as_ref().map(|s| s.outbound.clone()),
@@ -441,21 +491,10 @@ impl LoadedPiece {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
-        let guest_creds = creds.map(|c| convert::guest_credentials(c, &withheld));
         let run = async {
-            let world: PieceWorld = self.pre.instantiate_async(&mut store).await?;
-            let piece = world.thinkfleet_piece_piece();
-            wasmtime::Result::Ok(match (call, guest_creds) {
-                (Call::Info, _) => Ok(Output::Info(Box::new(piece.call_info(&mut store).await?))),
-                (Call::Validate(_), Some(c)) => piece
-                    .call_validate(&mut store, &c)
-                    .await?
-                    .map(|()| Output::Validated),
-                (Call::Run { action, input, .. }, Some(c)) => piece
-                    .call_run_action(&mut store, action, &input, &c)
-                    .await?
-                    .map(Output::Ran),
-                _ => unreachable!("calls with credentials always carry them"),
+            wasmtime::Result::Ok(match &self.pre {
+                Pre::V0_2(pre) => call_world!(pre, store, call, withheld, v0_2),
+                Pre::V0_1(pre) => call_world!(pre, store, call, withheld, v0_1),
             })
         };
         let outcome = tokio::time::timeout(limits.call_timeout, run).await;
@@ -475,9 +514,8 @@ impl LoadedPiece {
                 },
                 other => other,
             }),
-            Ok(Ok(Err(piece_error))) => {
+            Ok(Ok(Err(e))) => {
                 // Scrubbed whole, then cut: a cut first would leave a secret's head.
-                let e = convert::piece_error(piece_error);
                 Err(CallError::Piece(e.map_message(|m| {
                     convert::truncate(
                         state::escape_controls(&scrubber.scrub(m)),

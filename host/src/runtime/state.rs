@@ -1,7 +1,8 @@
 //! The per-call store state: an empty WASI context (no files, env, args or sockets), the
 //! filtered `wasi:http` hooks, the memory limiter and the piece's log sink.
 
-use super::bindings::host_log;
+use super::bindings::v0_1::host_log as host_log_0_1;
+use super::bindings::v0_2::host_log;
 use super::outbound::OutboundHooks;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -87,6 +88,19 @@ impl host_log::Host for HostState {
             host_log::Level::Warn => tracing::warn!(target: "piece", piece = %piece, "{message}"),
             host_log::Level::Error => tracing::error!(target: "piece", piece = %piece, "{message}"),
         }
+    }
+}
+
+/// Contract 0.1.0's log: the same sink.
+impl host_log_0_1::Host for HostState {
+    fn log(&mut self, level: host_log_0_1::Level, message: String) {
+        let level = match level {
+            host_log_0_1::Level::Debug => host_log::Level::Debug,
+            host_log_0_1::Level::Info => host_log::Level::Info,
+            host_log_0_1::Level::Warn => host_log::Level::Warn,
+            host_log_0_1::Level::Error => host_log::Level::Error,
+        };
+        host_log::Host::log(self, level, message);
     }
 }
 

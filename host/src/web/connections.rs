@@ -327,6 +327,10 @@ pub struct PieceView {
     pub credential_hosts: Vec<String>,
     /// Whether the host applies the credential (the piece never holds it).
     pub host_applied: bool,
+    /// Its logo, a `data:image/…` URL (shown only as an image).
+    pub logo: Option<String>,
+    /// The service's website (`https://…`).
+    pub website: Option<String>,
 }
 
 #[derive(Template)]
@@ -438,6 +442,8 @@ fn info_view(i: &crate::piece::PieceInfo) -> PieceView {
         oauth: matches!(i.auth, AuthSchema::Oauth2 { .. }),
         credential_hosts: i.credential_hosts.clone(),
         host_applied: i.placement.is_some(),
+        logo: i.logo.clone(),
+        website: i.website.clone(),
     }
 }
 

@@ -112,7 +112,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
              form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );

@@ -65,6 +65,7 @@ impl Piece for Binance {
                 .description("Used to sign each request; never sent."),
         ]))
         .allow_host("api.binance.com")
+        .website("https://www.binance.com")
         .action(
             Action::new("balances", "Balances", "Non-zero balances of the account.")
                 .prop(Prop::short_text("asset", "Only this asset")),

@@ -43,8 +43,9 @@ impl Piece for GoogleSheets {
         .version(env!("CARGO_PKG_VERSION"))
         .auth(AuthSchema::Oauth2(oauth2))
         .placement(AuthPlacement::Bearer)
-        .allow_host("sheets.googleapis.com")
-        .allow_host("www.googleapis.com")
+        .credential_host("sheets.googleapis.com")
+        .credential_host("www.googleapis.com")
+        .website("https://www.google.com/sheets/about/")
         .action(
             Action::new("append_row", "Append row", "Appends one row to a sheet.")
                 .prop(Prop::short_text("spreadsheet_id", "Spreadsheet ID").required())

@@ -20,7 +20,8 @@ impl Piece for OpenAi {
             "Create one at platform.openai.com under API keys.",
         ))
         .placement(AuthPlacement::Bearer)
-        .allow_host("api.openai.com")
+        .credential_host("api.openai.com")
+        .website("https://platform.openai.com")
         .action(
             Action::new(
                 "ask_chatgpt",

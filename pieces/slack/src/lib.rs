@@ -42,7 +42,8 @@ impl Piece for Slack {
                 &["chat:write", "channels:read"],
             ))
             .placement(AuthPlacement::Bearer)
-            .allow_host("slack.com")
+            .credential_host("slack.com")
+            .website("https://slack.com")
             .action(
                 Action::new(
                     "send_message",

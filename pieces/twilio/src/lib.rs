@@ -24,7 +24,8 @@ impl Piece for Twilio {
             .version(env!("CARGO_PKG_VERSION"))
             .auth(AuthSchema::basic("Account SID", "Auth Token"))
             .placement(AuthPlacement::Basic)
-            .allow_host("api.twilio.com")
+            .credential_host("api.twilio.com")
+            .website("https://www.twilio.com")
             .action(
                 Action::new("send_sms", "Send SMS", "Sends a text message.")
                     .prop(Prop::short_text("from", "From number").required())

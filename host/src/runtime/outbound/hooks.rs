@@ -1,6 +1,7 @@
 //! The per-call `wasi:http` hooks: every outbound request of a piece passes
 //! [`OutboundHooks::send_request`], which checks it against the policy and the piece's
-//! allowlist, reroutes overridden hosts, applies the credential for the declared hosts,
+//! allowlist, reroutes overridden hosts, applies the credential on the hosts the piece
+//! named for it (and nowhere else),
 //! and sends it through the one outbound path ([`crate::egress`]), which refuses
 //! non-public addresses and connects to the very addresses it checked.
 
@@ -22,6 +23,9 @@ pub struct OutboundHooks {
     pub allowed_hosts: Arc<[String]>,
     /// What the host applies, if anything.
     pub applied: Option<Applied>,
+    /// The hosts that receive it: the piece's credential hosts, filled for this
+    /// connection (exact names; contract 0.1.0's may be `*.suffix` patterns).
+    pub credential_hosts: Vec<String>,
     /// Masks that credential in responses before the guest reads them.
     pub mask: Option<Arc<super::ResponseMask>>,
     /// Requests this call has made so far.
@@ -78,7 +82,13 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async { Err(HttpError::ConnectionLimitReached) });
         }
         let overridden = self.policy.override_for(&host).is_some();
-        if self.applied.is_some() {
+        // The credential goes only to the hosts named for it; other allowed hosts get the
+        // request without it.
+        let applied = self
+            .applied
+            .clone()
+            .filter(|_| self.credential_hosts.iter().any(|p| host_matches(p, &host)));
+        if applied.is_some() {
             // A credential goes only over TLS (or to a target the operator chose), and never
             // on a method a server may echo back.
             let method = request.method();
@@ -93,7 +103,6 @@ impl WasiHttpHooks for OutboundHooks {
             }
         }
         let target = self.policy.override_for(&host).cloned();
-        let applied = self.applied.clone();
         let piece = self.piece.clone();
         let in_flight = self.in_flight.clone();
         let egress = self.egress.clone();

@@ -24,8 +24,12 @@ impl Piece for Misbehave {
         )
         .auth(AuthSchema::secret_text("Token", "Any token."))
         .placement(AuthPlacement::Bearer)
-        .allow_host("api.allowed.test")
-        .allow_host("localhost");
+        .credential_host("api.allowed.test")
+        // Declared, but not for the credential: a host the piece might control.
+        .allow_host("collector.allowed.test")
+        .allow_host("localhost")
+        // Markup in its logo: shown only as an image, never as the page's own markup.
+        .logo("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(3)</script></svg>");
         for name in [
             "trap",
             "loop",

@@ -1,0 +1,364 @@
+//! The names a piece declares: its allowed hosts, the hosts that receive its credential
+//! (`{field}` templates, filled per connection), its logo and its website.
+
+use crate::piece::Credentials;
+use crate::runtime::outbound::host_matches;
+use base64::Engine as _;
+
+/// The current contract, `thinkfleet:piece@0.2.0`.
+pub const CONTRACT_0_2: &str = "0.2.0";
+/// The first contract, still loaded.
+pub const CONTRACT_0_1: &str = "0.1.0";
+
+/// The largest logo a piece may declare, as declared.
+const MAX_LOGO_BYTES: usize = 64 << 10;
+
+/// Checks one allowlist entry: a host name, or `*.` followed by at least two labels.
+pub fn allowed_host(entry: &str) -> Result<String, String> {
+    let entry = entry.to_ascii_lowercase();
+    let name = entry.strip_prefix("*.").unwrap_or(&entry);
+    let wide_wildcard = entry.starts_with("*.") && !name.contains('.');
+    if !host_name(name) || wide_wildcard {
+        return Err(format!(
+            "allowed host {entry:?} must be a host name or *.domain.tld"
+        ));
+    }
+    Ok(entry)
+}
+
+/// Whether `name` is a DNS host name: dot-separated labels of letters, digits and `-`.
+fn host_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// One piece of a credential host template.
+#[derive(Debug, PartialEq)]
+enum Part<'a> {
+    Text(&'a str),
+    Field(&'a str),
+}
+
+/// Splits `{subdomain}.zendesk.com` into its text and its placeholders.
+fn parts(entry: &str) -> Result<Vec<Part<'_>>, String> {
+    let bad = |why: &str| format!("credential host {entry:?}: {why}");
+    let mut out = Vec::new();
+    let mut rest = entry;
+    while !rest.is_empty() {
+        match rest.find(['{', '}']) {
+            Some(i) if rest.as_bytes()[i] == b'}' => return Err(bad("unmatched }")),
+            Some(i) => {
+                if i > 0 {
+                    out.push(Part::Text(&rest[..i]));
+                }
+                let close = rest[i..].find('}').ok_or_else(|| bad("unmatched {"))? + i;
+                let field = &rest[i + 1..close];
+                if field.is_empty()
+                    || !field
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(bad("a placeholder names one field, e.g. {subdomain}"));
+                }
+                out.push(Part::Field(field));
+                rest = &rest[close + 1..];
+            }
+            None => {
+                out.push(Part::Text(rest));
+                rest = "";
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a piece's credential hosts against its placement and allowed hosts: required
+/// with a placement, empty without; never a wildcard; each within `allowed`.
+pub fn credential_hosts(
+    declared: &[String],
+    has_placement: bool,
+    allowed: &[String],
+) -> Result<(), String> {
+    match (has_placement, declared.is_empty()) {
+        (true, true) => {
+            return Err(
+                "a placement needs credential-hosts: name the hosts that receive \
+                        the credential (e.g. api.example.com)"
+                    .into(),
+            );
+        }
+        (false, false) => {
+            return Err(
+                "credential-hosts apply only with a placement (the host applies the \
+                        credential there); without one the piece holds the credential"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if declared.len() > super::MAX_HOSTS {
+        return Err(format!(
+            "{} credential hosts declared; at most {}",
+            declared.len(),
+            super::MAX_HOSTS
+        ));
+    }
+    for entry in declared {
+        let entry = entry.to_ascii_lowercase();
+        if entry.contains('*') {
+            return Err(format!(
+                "credential host {entry:?}: no wildcards; name each host, or fill it from \
+                 a field ({{subdomain}}.example.com)"
+            ));
+        }
+        let parts = parts(&entry)?;
+        // One whole-name placeholder (`{instance_url}`) is checked when it is filled;
+        // any other template must already fall within the allowed hosts with each
+        // placeholder standing for one label.
+        if let [Part::Field(_)] = parts.as_slice() {
+            continue;
+        }
+        let sample: String = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => *t,
+                Part::Field(_) => "x",
+            })
+            .collect();
+        if !host_name(&sample) {
+            return Err(format!("credential host {entry:?} is not a host name"));
+        }
+        if !allowed.iter().any(|a| host_matches(a, &sample)) {
+            return Err(format!(
+                "credential host {entry:?} is not among the allowed hosts"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The hosts that receive this connection's credential: each template filled from the
+/// credential's non-secret fields (a value that is a URL gives its host), kept only when
+/// it is a host name within `allowed`. A template that cannot be filled is dropped: the
+/// credential goes nowhere rather than somewhere unchecked. Names without placeholders
+/// (and contract 0.1.0's patterns) pass as declared.
+pub fn fill_credential_hosts(
+    templates: &[String],
+    allowed: &[String],
+    creds: &Credentials,
+) -> Vec<String> {
+    templates
+        .iter()
+        .filter_map(|template| {
+            if !template.contains('{') {
+                return Some(template.clone());
+            }
+            let mut name = String::new();
+            for part in parts(template).ok()? {
+                match part {
+                    Part::Text(t) => name.push_str(t),
+                    Part::Field(f) => {
+                        let value = creds.plain_field(f)?;
+                        let value = match url::Url::parse(&value) {
+                            Ok(url) if value.contains("://") => url.host_str()?.to_owned(),
+                            _ => value,
+                        };
+                        name.push_str(&value);
+                    }
+                }
+            }
+            let name = name.to_ascii_lowercase();
+            let fits = host_name(&name) && allowed.iter().any(|a| host_matches(a, &name));
+            if !fits {
+                tracing::warn!(template = %template, "credential host left out: its filled name is not an allowed host");
+            }
+            fits.then_some(name)
+        })
+        .collect()
+}
+
+/// Checks a logo and gives it as a `data:` URL an `<img>` shows (an image cannot run
+/// script there).
+pub fn logo(declared: &str) -> Result<String, String> {
+    if declared.len() > MAX_LOGO_BYTES {
+        return Err(format!(
+            "the logo is {} bytes; at most {MAX_LOGO_BYTES}",
+            declared.len()
+        ));
+    }
+    let text = declared.trim();
+    if text.starts_with("<svg") || text.starts_with("<?xml") {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        return Ok(format!("data:image/svg+xml;base64,{encoded}"));
+    }
+    let data = ["png", "jpeg", "webp", "gif", "svg+xml"]
+        .iter()
+        .find_map(|kind| text.strip_prefix(&format!("data:image/{kind};base64,")));
+    match data {
+        Some(data)
+            if base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .is_ok() =>
+        {
+            Ok(text.to_owned())
+        }
+        _ => Err(
+            "the logo must be an SVG document or a data:image/(png|jpeg|webp|gif|svg+xml);\
+             base64 URL"
+                .into(),
+        ),
+    }
+}
+
+/// Checks a website: an `https://` URL with a host.
+pub fn website(declared: &str) -> Result<String, String> {
+    match url::Url::parse(declared.trim()) {
+        Ok(url) if url.scheme() == "https" && url.host_str().is_some() => Ok(url.into()),
+        _ => Err(format!("website {declared:?} must be an https:// URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::piece::CustomValue;
+    use secrecy::SecretString;
+
+    fn allowed() -> Vec<String> {
+        vec![
+            "api.example.com".into(),
+            "*.zendesk.com".into(),
+            "*.my.salesforce.com".into(),
+        ]
+    }
+
+    #[test]
+    fn credential_hosts_are_named_within_the_allowed_hosts() {
+        let ok = |hosts: &[&str]| {
+            let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+            credential_hosts(&hosts, true, &allowed())
+        };
+        assert_eq!(ok(&["api.example.com"]), Ok(()));
+        assert_eq!(ok(&["{subdomain}.zendesk.com", "{instance_url}"]), Ok(()));
+        for (bad, why) in [
+            (&[][..], "needs credential-hosts"),
+            (&["*.zendesk.com"][..], "no wildcards"),
+            (&["evil.example.net"][..], "not among the allowed hosts"),
+            (&["{sub}.evil.net"][..], "not among the allowed hosts"),
+            (&["api.example.com{"][..], "unmatched {"),
+            (&["{a.b}.zendesk.com"][..], "one field"),
+            (&["a/b.zendesk.com"][..], "not a host name"),
+        ] {
+            let e = ok(bad).expect_err("refused");
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+        let e = credential_hosts(&["api.example.com".into()], false, &allowed())
+            .expect_err("refused without a placement");
+        assert!(e.contains("only with a placement"), "{e}");
+    }
+
+    #[test]
+    fn templates_fill_from_plain_fields_only_and_stay_within_the_allowed_hosts() {
+        let custom = |fields: &[(&str, CustomValue)]| {
+            Credentials::Custom(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            )
+        };
+        let templates: Vec<String> = vec![
+            "api.example.com".into(),
+            "{subdomain}.zendesk.com".into(),
+            "{instance_url}".into(),
+        ];
+        let creds = custom(&[
+            ("subdomain", CustomValue::Text("Acme".into())),
+            (
+                "instance_url",
+                CustomValue::Text("https://na1.my.salesforce.com/".into()),
+            ),
+        ]);
+        assert_eq!(
+            fill_credential_hosts(&templates, &allowed(), &creds),
+            vec![
+                "api.example.com",
+                "acme.zendesk.com",
+                "na1.my.salesforce.com"
+            ]
+        );
+        // A value that would lead elsewhere, or a secret field, fills nothing.
+        for subdomain in ["evil.com#", "x.evil.com/", "a b", ""] {
+            let creds = custom(&[("subdomain", CustomValue::Text(subdomain.into()))]);
+            assert_eq!(
+                fill_credential_hosts(&templates[1..2], &allowed(), &creds),
+                Vec::<String>::new(),
+                "{subdomain:?}"
+            );
+        }
+        let creds = custom(&[
+            (
+                "instance_url",
+                CustomValue::Text("https://evil.example.net".into()),
+            ),
+            ("subdomain", CustomValue::Secret(SecretString::from("acme"))),
+        ]);
+        assert_eq!(
+            fill_credential_hosts(&templates[1..], &allowed(), &creds),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_logo_is_an_image_url_and_a_website_is_https() {
+        let svg = logo("<svg xmlns='http://www.w3.org/2000/svg'/>").expect("svg");
+        assert!(svg.starts_with("data:image/svg+xml;base64,"), "{svg}");
+        assert!(logo("data:image/png;base64,iVBORw0KGgo=").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html;base64,PHNjcmlwdD4=",
+            "https://evil.example/logo.png",
+            "data:image/png;base64,***",
+        ] {
+            assert!(logo(bad).is_err(), "{bad}");
+        }
+        assert!(logo(&format!("<svg>{}</svg>", "x".repeat(70 << 10))).is_err());
+        assert_eq!(
+            website("https://openai.com").as_deref(),
+            Ok("https://openai.com/")
+        );
+        assert!(website("http://openai.com").is_err());
+        assert!(website("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn allowlist_entries_are_checked() {
+        assert_eq!(
+            allowed_host("API.OpenAI.com"),
+            Ok("api.openai.com".to_string())
+        );
+        assert_eq!(
+            allowed_host("*.googleapis.com"),
+            Ok("*.googleapis.com".to_string())
+        );
+        assert_eq!(allowed_host("localhost"), Ok("localhost".to_string()));
+        for bad in [
+            "",
+            "*.",
+            "*",
+            "*.com",
+            "a..b",
+            "evil.com/path",
+            "host:443",
+            "user@host",
+            "-x.com.",
+        ] {
+            assert!(allowed_host(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}
