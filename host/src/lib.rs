@@ -31,7 +31,7 @@
 pub mod accept;
 pub mod accounts;
 pub mod api;
-pub mod auth_input;
+pub use thinkfleet_core::auth_input;
 pub mod catalog;
 pub mod cli;
 pub mod connections;
@@ -42,7 +42,7 @@ pub mod key_check;
 pub mod local_cache;
 pub mod metrics;
 pub mod oauth;
-pub mod piece;
+pub use thinkfleet_core::piece;
 pub mod projects;
 pub mod rotation;
 pub mod runtime;

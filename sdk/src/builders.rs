@@ -57,9 +57,11 @@ impl PieceInfo {
 
     /// Names a host that receives the credential the host applies: an exact name, or a
     /// name with `{field}` placeholders filled per connection from its non-secret fields
-    /// or its OAuth2 token's props (`{subdomain}.zendesk.com`, `{instance_url}`). Never a
-    /// wildcard. An exact name is also allowed as with [`allow_host`](Self::allow_host);
-    /// a templated one must fall within a host allowed there (`*.zendesk.com`).
+    /// or its OAuth2 token props, each placeholder one label (`{subdomain}.zendesk.com`;
+    /// `{instance_url}.my.salesforce.com` takes `acme` from
+    /// `https://acme.my.salesforce.com`). Never a wildcard. An exact name is also
+    /// allowed as with [`allow_host`](Self::allow_host); a templated one must fall within
+    /// a host allowed there (`*.zendesk.com`).
     pub fn credential_host(mut self, host: &str) -> Self {
         self.credential_hosts.push(host.into());
         let covered = self.allowed_hosts.iter().any(|a| a == host);
@@ -114,6 +116,7 @@ impl AuthSchema {
             extra_params: Vec::new(),
             props: Vec::new(),
             token_auth: TokenAuth::ClientSecretBasic,
+            token_props: Vec::new(),
         })
     }
 }
@@ -129,6 +132,14 @@ impl Oauth2Config {
     /// piece receives with the token and a credential host may be filled from.
     pub fn prop(mut self, prop: Prop) -> Self {
         self.props.push(prop);
+        self
+    }
+
+    /// Receives a field of the token response with the token, as a prop (e.g.
+    /// Salesforce's `instance_url`), which a credential host may be filled from. Plain
+    /// names only: never one holding `token` or `secret`.
+    pub fn token_prop(mut self, name: &str) -> Self {
+        self.token_props.push(name.into());
         self
     }
 

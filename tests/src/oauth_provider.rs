@@ -627,13 +627,13 @@ fn exchange_code(st: &mut State, form: &HashMap<String, String>) -> Response {
     st.last_grant = Some(g);
     json_response(
         StatusCode::OK,
-        json!({
+        with_provider_fields(json!({
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": st.expires_in,
             "refresh_token": refresh,
             "scope": scope,
-        }),
+        })),
     )
 }
 
@@ -674,7 +674,23 @@ fn refresh(st: &mut State, form: &HashMap<String, String>) -> Response {
         st.refresh.insert(rotated.clone(), g);
         body["refresh_token"] = Value::String(rotated);
     }
-    json_response(StatusCode::OK, body)
+    json_response(StatusCode::OK, with_provider_fields(body))
+}
+
+/// The fields real providers add to a token answer (Slack's `ok`, `app_id`, `team`…;
+/// an OpenID `id_token`): a host must read past them and keep none it was not asked for.
+fn with_provider_fields(mut body: Value) -> Value {
+    for (k, v) in [
+        ("ok", json!(true)),
+        ("app_id", json!("A0PROVIDER")),
+        ("bot_user_id", json!("U0BOT")),
+        ("is_enterprise_install", json!(false)),
+        ("team", json!({"id": "T0TEAM", "name": "Acme"})),
+        ("id_token", json!("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.")),
+    ] {
+        body[k] = v;
+    }
+    body
 }
 
 fn resource(inner: &Inner, method: &Method, path: &str, headers: &HeaderMap) -> Response {

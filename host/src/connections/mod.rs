@@ -3,8 +3,7 @@
 //! `validate` in the sandbox before anything is stored; credentials go through the
 //! vault on their way in and out of the store.
 
-pub mod external_id;
-mod value;
+pub use thinkfleet_core::{external_id, value};
 
 pub use value::{ConnectionValue, PropInput, ValueError, ValueInput};
 

@@ -5,7 +5,7 @@
 pub mod definition;
 mod replace;
 mod run;
-pub mod template;
+pub use thinkfleet_core::template;
 
 pub use definition::{FlowDefinition, StepDefinition};
 pub use replace::Replaced;

@@ -14,9 +14,8 @@ pub(super) struct Registration {
     pub(super) client_id: String,
     pub(super) client_secret: SecretString,
     pub(super) token_auth: crate::piece::TokenAuth,
-    /// The schema's own props: what the user entered, which a token answer's fields
-    /// never replace.
-    pub(super) schema_props: Vec<String>,
+    /// The token answer's fields the piece receives as props.
+    pub(super) token_props: Vec<String>,
 }
 
 /// The record kind OAuth apps' client secrets are bound to.
@@ -84,7 +83,7 @@ impl OAuth {
             auth_url,
             token_url,
             token_auth,
-            props,
+            token_props,
             ..
         } = self.oauth_schema(piece)?
         else {
@@ -100,7 +99,7 @@ impl OAuth {
             client_id,
             client_secret,
             token_auth: *token_auth,
-            schema_props: props.iter().map(|p| p.name.clone()).collect(),
+            token_props: token_props.clone(),
         })
     }
 }

@@ -28,13 +28,15 @@ pub struct Tokens {
     pub refresh_token: Option<SecretString>,
     /// Lifetime of the access token in seconds, when given.
     pub expires_in: Option<u64>,
-    /// The answer's other scalar fields (e.g. Salesforce's `instance_url`), which
-    /// become the connection's props: see [`TokenProps`].
+    /// The answer's other scalar fields (e.g. Salesforce's `instance_url`), of which
+    /// those the piece names in its `token-props` become the connection's props: see
+    /// [`TokenProps`].
     pub props: BTreeMap<String, String>,
 }
 
-/// The token answer's fields beyond the standard ones. Kept as props: scalars only,
-/// none whose name holds `token` or `secret` (an `id_token` is not a setting), at most
+/// The token answer's fields beyond the standard ones, as candidates for props:
+/// scalars only, none whose name holds `token` or `secret` (an `id_token` is not a
+/// setting, and a piece cannot name one), at most
 /// [`MAX_TOKEN_PROPS`] of at most [`MAX_TOKEN_PROP_BYTES`] each.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TokenProps {

@@ -116,16 +116,17 @@ impl OAuth {
     }
 }
 
-/// A connection's props after a token answer: the answer's extra fields added or
-/// updated, except the schema's own props, which keep what the user entered.
+/// A connection's props after a token answer: the fields the piece named in its
+/// `token-props` set (or updated) from the answer; a field the answer lacks keeps its
+/// earlier value. Nothing else of the answer is kept.
 fn with_token_props(
     mut props: std::collections::BTreeMap<String, String>,
     tokens: &client::Tokens,
     registration: &apps::Registration,
 ) -> std::collections::BTreeMap<String, String> {
-    for (k, v) in &tokens.props {
-        if !registration.schema_props.contains(k) {
-            props.insert(k.clone(), v.clone());
+    for name in &registration.token_props {
+        if let Some(value) = tokens.props.get(name) {
+            props.insert(name.clone(), value.clone());
         }
     }
     props
@@ -134,4 +135,56 @@ fn with_token_props(
 fn internal(e: &dyn std::fmt::Display) -> String {
     tracing::error!(error = %e, "OAuth2 callback failed");
     "internal error; see the server log".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_token_answer_sets_only_the_props_the_piece_named() {
+        let registration = apps::Registration {
+            auth_url: String::new(),
+            token_url: String::new(),
+            client_id: String::new(),
+            client_secret: SecretString::from(""),
+            token_auth: crate::piece::TokenAuth::ClientSecretBasic,
+            token_props: vec!["instance_url".into(), "region".into()],
+        };
+        let answer = |props: &[(&str, &str)]| client::Tokens {
+            access_token: SecretString::from("at"),
+            refresh_token: None,
+            expires_in: None,
+            props: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let entered = BTreeMap::from([("subdomain".to_owned(), "acme".to_owned())]);
+        let first = with_token_props(
+            entered,
+            &answer(&[("instance_url", "https://na1.example"), ("app_id", "A1")]),
+            &registration,
+        );
+        assert_eq!(
+            first,
+            BTreeMap::from([
+                ("instance_url".to_owned(), "https://na1.example".to_owned()),
+                ("subdomain".to_owned(), "acme".to_owned()),
+            ])
+        );
+        // A refresh that moves the instance updates it; one that omits it keeps it.
+        let moved = with_token_props(
+            first.clone(),
+            &answer(&[("instance_url", "https://na2.example")]),
+            &registration,
+        );
+        assert_eq!(moved["instance_url"], "https://na2.example");
+        assert_eq!(
+            with_token_props(first.clone(), &answer(&[]), &registration),
+            first
+        );
+    }
 }

@@ -260,7 +260,12 @@ impl Runtime {
             Ok(pre) => Pre::V0_2(pre),
             Err(current) => match v0_1::PieceWorldPre::new(instance_pre) {
                 Ok(pre) => Pre::V0_1(pre),
-                Err(_) => return Err(LoadError::NotAPiece(EngineError::new(current))),
+                Err(older) => {
+                    let both = current.context(format!(
+                        "not a thinkfleet:piece@0.2.0 component, nor a 0.1.0 one ({older})"
+                    ));
+                    return Err(LoadError::NotAPiece(EngineError::new(both)));
+                }
             },
         };
         let mut piece = LoadedPiece {

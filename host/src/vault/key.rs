@@ -4,7 +4,6 @@
 //! first start creates (mode 0600).
 
 use super::{Key, Vault};
-use base64::Engine as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -67,32 +66,10 @@ pub enum KeySource {
 /// Parses a 32-byte key from 64 hex characters or base64 (standard or URL-safe, with
 /// or without padding). `source_name` names it in the error.
 pub fn parse_key(text: &str, source_name: &str) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let text = text.trim();
-    let decoded: Option<Zeroizing<Vec<u8>>> =
-        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            hex::decode(text).ok().map(Zeroizing::new)
-        } else {
-            [
-                &base64::engine::general_purpose::STANDARD,
-                &base64::engine::general_purpose::STANDARD_NO_PAD,
-                &base64::engine::general_purpose::URL_SAFE,
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            ]
-            .iter()
-            .find_map(|engine| engine.decode(text).ok())
-            .map(Zeroizing::new)
-        };
-    match decoded {
-        Some(bytes) if bytes.len() == 32 => {
-            let mut key = Zeroizing::new([0u8; 32]);
-            key.copy_from_slice(&bytes);
-            Ok(key)
-        }
-        _ => Err(KeyError::Malformed {
-            source_name: source_name.to_owned(),
-            len: text.chars().count(),
-        }),
-    }
+    thinkfleet_core::key_text::parse_key(text).ok_or_else(|| KeyError::Malformed {
+        source_name: source_name.to_owned(),
+        len: text.trim().chars().count(),
+    })
 }
 
 /// The configured keys, as text: `AP_ENCRYPTION_KEY` and `AP_ENCRYPTION_KEY_PREVIOUS`.
@@ -226,6 +203,7 @@ fn create_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn accepts_hex_and_base64_of_32_bytes() {

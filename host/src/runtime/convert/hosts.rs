@@ -1,7 +1,7 @@
 //! The names a piece declares: its allowed hosts, the hosts that receive its credential
 //! (`{field}` templates, filled per connection), its logo and its website.
 
-use crate::piece::Credentials;
+use crate::piece::{AuthSchema, Credentials, Prop};
 use crate::runtime::outbound::host_matches;
 use base64::Engine as _;
 
@@ -77,13 +77,69 @@ fn parts(entry: &str) -> Result<Vec<Part<'_>>, String> {
     Ok(out)
 }
 
-/// Checks a piece's credential hosts against its placement and allowed hosts: required
-/// with a placement, empty without; never a wildcard; each within `allowed`.
+/// The connection fields a credential host may be filled from: those that are never
+/// secret (a basic username, an OAuth2 prop or token prop, a custom non-secret prop).
+pub fn plain_fields(auth: &AuthSchema) -> Vec<String> {
+    match auth {
+        AuthSchema::Basic { .. } => vec!["username".to_owned()],
+        AuthSchema::Oauth2 {
+            props, token_props, ..
+        } => props
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(token_props.iter().cloned())
+            .collect(),
+        AuthSchema::Custom { props } => props
+            .iter()
+            .filter(|p| !p.secret)
+            .map(|p| p.name.clone())
+            .collect(),
+        AuthSchema::None | AuthSchema::SecretText { .. } => Vec::new(),
+    }
+}
+
+/// The most token response fields a piece may ask for.
+const MAX_TOKEN_PROPS: usize = 32;
+
+/// Checks the token response fields an OAuth2 piece asks for: plain names, none that
+/// could be a credential (`token`, `secret` in the name), none that is already a prop.
+pub fn token_props(names: &[String], props: &[Prop]) -> Result<(), String> {
+    if names.len() > MAX_TOKEN_PROPS {
+        return Err(format!(
+            "{} token props declared; at most {MAX_TOKEN_PROPS}",
+            names.len()
+        ));
+    }
+    for (i, name) in names.iter().enumerate() {
+        let lower = name.to_ascii_lowercase();
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !plain || lower.contains("token") || lower.contains("secret") {
+            return Err(format!(
+                "token prop {name:?}: a plain field name (letters, digits, _ or -), \
+                 never one holding `token` or `secret`"
+            ));
+        }
+        if props.iter().any(|p| &p.name == name) || names[..i].contains(name) {
+            return Err(format!("token prop {name:?} is declared twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a piece's credential hosts against its placement, its allowed hosts and the
+/// fields a placeholder may name; returns them with their text lower-cased. Required
+/// with a placement, empty without; never a wildcard or a bare placeholder; each
+/// within `allowed`, a placeholder standing for one label.
 pub fn credential_hosts(
     declared: &[String],
     has_placement: bool,
     allowed: &[String],
-) -> Result<(), String> {
+    fields: &[String],
+) -> Result<Vec<String>, String> {
     match (has_placement, declared.is_empty()) {
         (true, true) => {
             return Err(
@@ -108,45 +164,66 @@ pub fn credential_hosts(
             super::MAX_HOSTS
         ));
     }
-    for entry in declared {
-        let entry = entry.to_ascii_lowercase();
-        if entry.contains('*') {
-            return Err(format!(
-                "credential host {entry:?}: no wildcards; name each host, or fill it from \
-                 a field ({{subdomain}}.example.com)"
-            ));
-        }
-        let parts = parts(&entry)?;
-        // One whole-name placeholder (`{instance_url}`) is checked when it is filled;
-        // any other template must already fall within the allowed hosts with each
-        // placeholder standing for one label.
-        if let [Part::Field(_)] = parts.as_slice() {
-            continue;
-        }
-        let sample: String = parts
-            .iter()
-            .map(|p| match p {
-                Part::Text(t) => *t,
-                Part::Field(_) => "x",
-            })
-            .collect();
-        if !host_name(&sample) {
-            return Err(format!("credential host {entry:?} is not a host name"));
-        }
-        if !allowed.iter().any(|a| host_matches(a, &sample)) {
-            return Err(format!(
-                "credential host {entry:?} is not among the allowed hosts"
-            ));
-        }
-    }
-    Ok(())
+    declared
+        .iter()
+        .map(|entry| {
+            if entry.contains('*') {
+                return Err(format!(
+                    "credential host {entry:?}: no wildcards; name each host, or fill one \
+                     label from a field ({{subdomain}}.example.com)"
+                ));
+            }
+            let parts = parts(entry)?;
+            if parts.iter().all(|p| matches!(p, Part::Field(_))) {
+                return Err(format!(
+                    "credential host {entry:?}: name its domain; a placeholder fills one \
+                     label ({{subdomain}}.example.com)"
+                ));
+            }
+            let mut normal = String::new();
+            let mut sample = String::new();
+            for part in &parts {
+                match part {
+                    Part::Text(t) => {
+                        normal.push_str(&t.to_ascii_lowercase());
+                        sample.push_str(&t.to_ascii_lowercase());
+                    }
+                    Part::Field(f) if fields.iter().any(|n| n == f) => {
+                        normal.push_str(&format!("{{{f}}}"));
+                        sample.push('x');
+                    }
+                    Part::Field(f) => {
+                        return Err(format!(
+                            "credential host {entry:?}: `{{{f}}}` is not a non-secret field \
+                             of the connection (it may name: {})",
+                            if fields.is_empty() {
+                                "none".into()
+                            } else {
+                                fields.join(", ")
+                            }
+                        ));
+                    }
+                }
+            }
+            if !host_name(&sample) {
+                return Err(format!("credential host {entry:?} is not a host name"));
+            }
+            if !allowed.iter().any(|a| host_matches(a, &sample)) {
+                return Err(format!(
+                    "credential host {entry:?} is not among the allowed hosts"
+                ));
+            }
+            Ok(normal)
+        })
+        .collect()
 }
 
 /// The hosts that receive this connection's credential: each template filled from the
-/// credential's non-secret fields (a value that is a URL gives its host), kept only when
-/// it is a host name within `allowed`. A template that cannot be filled is dropped: the
-/// credential goes nowhere rather than somewhere unchecked. Names without placeholders
-/// (and contract 0.1.0's patterns) pass as declared.
+/// credential's non-secret fields, kept only when it is a host name within `allowed`. A
+/// placeholder fills one label: a value that is a URL gives its host, and a name ending
+/// in the template's own domain gives the label before it. A template that cannot be
+/// filled is dropped: the credential goes nowhere rather than somewhere unchecked.
+/// Names without placeholders (and contract 0.1.0's patterns) pass as declared.
 pub fn fill_credential_hosts(
     templates: &[String],
     allowed: &[String],
@@ -158,28 +235,47 @@ pub fn fill_credential_hosts(
             if !template.contains('{') {
                 return Some(template.clone());
             }
-            let mut name = String::new();
-            for part in parts(template).ok()? {
-                match part {
-                    Part::Text(t) => name.push_str(t),
-                    Part::Field(f) => {
-                        let value = creds.plain_field(f)?;
-                        let value = match url::Url::parse(&value) {
-                            Ok(url) if value.contains("://") => url.host_str()?.to_owned(),
-                            _ => value,
-                        };
-                        name.push_str(&value);
-                    }
-                }
-            }
-            let name = name.to_ascii_lowercase();
-            let fits = host_name(&name) && allowed.iter().any(|a| host_matches(a, &name));
+            let filled = fill(template, creds);
+            let fits = filled
+                .as_deref()
+                .is_some_and(|name| host_name(name) && allowed.iter().any(|a| host_matches(a, name)));
             if !fits {
-                tracing::warn!(template = %template, "credential host left out: its filled name is not an allowed host");
+                tracing::warn!(template = %template, "credential host left out: the connection's fields do not fill it with an allowed host name");
             }
-            fits.then_some(name)
+            filled.filter(|_| fits)
         })
         .collect()
+}
+
+/// One template filled, each placeholder with one label; `None` when a field is missing
+/// or its value is not one label (after a URL's host and the template's domain are
+/// taken off).
+fn fill(template: &str, creds: &Credentials) -> Option<String> {
+    let parts = parts(template).ok()?;
+    let mut name = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        match part {
+            Part::Text(t) => name.push_str(t),
+            Part::Field(f) => {
+                let value = creds.plain_field(f)?.trim().to_ascii_lowercase();
+                let mut value = match url::Url::parse(&value) {
+                    Ok(url) if value.contains("://") => url.host_str()?.to_owned(),
+                    _ => value,
+                };
+                if let Some(Part::Text(domain)) = parts.get(i + 1)
+                    && domain.starts_with('.')
+                    && let Some(label) = value.strip_suffix(domain)
+                {
+                    value = label.to_owned();
+                }
+                if value.is_empty() || value.contains('.') {
+                    return None;
+                }
+                name.push_str(&value);
+            }
+        }
+    }
+    Some(name)
 }
 
 /// Checks a logo and gives it as a `data:` URL an `<img>` shows (an image cannot run
@@ -237,33 +333,58 @@ mod tests {
         ]
     }
 
+    fn fields() -> Vec<String> {
+        vec!["subdomain".into(), "instance_url".into()]
+    }
+
     #[test]
     fn credential_hosts_are_named_within_the_allowed_hosts() {
-        let ok = |hosts: &[&str]| {
+        let check = |hosts: &[&str]| {
             let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
-            credential_hosts(&hosts, true, &allowed())
+            credential_hosts(&hosts, true, &allowed(), &fields())
         };
-        assert_eq!(ok(&["api.example.com"]), Ok(()));
-        assert_eq!(ok(&["{subdomain}.zendesk.com", "{instance_url}"]), Ok(()));
+        assert_eq!(
+            check(&[
+                "API.example.com",
+                "{subdomain}.Zendesk.com",
+                "{instance_url}.my.salesforce.com"
+            ]),
+            Ok(vec![
+                "api.example.com".to_string(),
+                "{subdomain}.zendesk.com".to_string(),
+                "{instance_url}.my.salesforce.com".to_string()
+            ])
+        );
         for (bad, why) in [
             (&[][..], "needs credential-hosts"),
             (&["*.zendesk.com"][..], "no wildcards"),
+            (&["{instance_url}"][..], "name its domain"),
             (&["evil.example.net"][..], "not among the allowed hosts"),
-            (&["{sub}.evil.net"][..], "not among the allowed hosts"),
+            (&["{subdomain}.evil.net"][..], "not among the allowed hosts"),
             (&["api.example.com{"][..], "unmatched {"),
             (&["{a.b}.zendesk.com"][..], "one field"),
+            (&["{password}.zendesk.com"][..], "not a non-secret field"),
             (&["a/b.zendesk.com"][..], "not a host name"),
         ] {
-            let e = ok(bad).expect_err("refused");
+            let e = check(bad).expect_err("refused");
             assert!(e.contains(why), "{bad:?}: {e}");
         }
-        let e = credential_hosts(&["api.example.com".into()], false, &allowed())
+        let e = credential_hosts(&["api.example.com".into()], false, &allowed(), &fields())
             .expect_err("refused without a placement");
         assert!(e.contains("only with a placement"), "{e}");
     }
 
     #[test]
-    fn templates_fill_from_plain_fields_only_and_stay_within_the_allowed_hosts() {
+    fn token_props_are_plain_names_that_cannot_be_credentials() {
+        assert_eq!(token_props(&["instance_url".into()], &[]), Ok(()));
+        for bad in ["id_token", "client_secret", "a b", "", "Refresh_Token"] {
+            assert!(token_props(&[bad.into()], &[]).is_err(), "{bad:?}");
+        }
+        assert!(token_props(&["x".into(), "x".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn templates_fill_one_label_from_plain_fields_and_stay_within_the_allowed_hosts() {
         let custom = |fields: &[(&str, CustomValue)]| {
             Credentials::Custom(
                 fields
@@ -275,13 +396,13 @@ mod tests {
         let templates: Vec<String> = vec![
             "api.example.com".into(),
             "{subdomain}.zendesk.com".into(),
-            "{instance_url}".into(),
+            "{instance_url}.my.salesforce.com".into(),
         ];
         let creds = custom(&[
             ("subdomain", CustomValue::Text("Acme".into())),
             (
                 "instance_url",
-                CustomValue::Text("https://na1.my.salesforce.com/".into()),
+                CustomValue::Text("https://NA1.my.salesforce.com/".into()),
             ),
         ]);
         assert_eq!(
@@ -293,7 +414,15 @@ mod tests {
             ]
         );
         // A value that would lead elsewhere, or a secret field, fills nothing.
-        for subdomain in ["evil.com#", "x.evil.com/", "a b", ""] {
+        for subdomain in [
+            "evil.com#",
+            "x.evil.com/",
+            "a b",
+            "",
+            "a.b",
+            "https://evil.example.net",
+            "https://x.zendesk.com.evil.net",
+        ] {
             let creds = custom(&[("subdomain", CustomValue::Text(subdomain.into()))]);
             assert_eq!(
                 fill_credential_hosts(&templates[1..2], &allowed(), &creds),
@@ -304,7 +433,7 @@ mod tests {
         let creds = custom(&[
             (
                 "instance_url",
-                CustomValue::Text("https://evil.example.net".into()),
+                CustomValue::Text("https://a.b.my.salesforce.com".into()),
             ),
             ("subdomain", CustomValue::Secret(SecretString::from("acme"))),
         ]);

@@ -44,16 +44,20 @@ fn checked(d: Declared) -> Result<PieceInfo, String> {
             d.name
         ));
     }
-    if let AuthSchema::Oauth2 { props, .. } = &d.auth
-        && let Some(p) = props.iter().find(|p| p.secret)
+    if let AuthSchema::Oauth2 {
+        props, token_props, ..
+    } = &d.auth
     {
-        // An OAuth2 connection's secret is its token; its props travel to the piece
-        // as plain text, so a secret prop would be exposed. Refuse the schema.
-        return Err(format!(
-            "OAuth2 prop `{}` is marked secret; OAuth2 props are plain settings \
-             (use a custom schema for extra secrets)",
-            p.name
-        ));
+        if let Some(p) = props.iter().find(|p| p.secret) {
+            // An OAuth2 connection's secret is its token; its props travel to the piece
+            // as plain text, so a secret prop would be exposed. Refuse the schema.
+            return Err(format!(
+                "OAuth2 prop `{}` is marked secret; OAuth2 props are plain settings \
+                 (use a custom schema for extra secrets)",
+                p.name
+            ));
+        }
+        hosts::token_props(token_props, props)?;
     }
     let allowed_hosts: Vec<String> = d
         .allowed_hosts
@@ -66,9 +70,11 @@ fn checked(d: Declared) -> Result<PieceInfo, String> {
         None if takes_credential => allowed_hosts.clone(),
         None => Vec::new(),
         Some(declared) => {
-            hosts::credential_hosts(&declared, d.placement.is_some(), &allowed_hosts)?;
+            let fields = hosts::plain_fields(&d.auth);
+            let declared =
+                hosts::credential_hosts(&declared, d.placement.is_some(), &allowed_hosts, &fields)?;
             match (&d.placement, takes_credential) {
-                (Some(_), true) => declared.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                (Some(_), true) => declared,
                 // The piece holds the credential: it may send it to any declared host.
                 (None, true) => allowed_hosts.clone(),
                 (_, false) => Vec::new(),

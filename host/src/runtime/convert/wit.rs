@@ -7,7 +7,7 @@ use crate::piece::{Prop, PropKind};
 /// The conversions whose WIT types have the same shape in every contract version. Expands
 /// in a module where `wit` names that version's generated `types`.
 macro_rules! shared_conversions {
-    (token_auth: $token_auth:expr) => {
+    (token_auth: $token_auth:expr, token_props: $token_props:expr) => {
         use crate::piece::{
             Action, AuthPlacement, AuthSchema, Choice, Credentials, CustomValue, PieceError, Prop,
             PropKind,
@@ -81,6 +81,7 @@ macro_rules! shared_conversions {
                 },
                 wit::AuthSchema::Oauth2(c) => AuthSchema::Oauth2 {
                     token_auth: ($token_auth)(&c),
+                    token_props: ($token_props)(&c),
                     auth_url: c.auth_url,
                     token_url: c.token_url,
                     scopes: c.scopes,
@@ -185,10 +186,13 @@ pub mod v0_2 {
     use crate::piece::{PieceInfo, TokenAuth};
     use crate::runtime::bindings::v0_2::wit;
 
-    shared_conversions!(token_auth: |c: &wit::Oauth2Config| match c.token_auth {
-        wit::TokenAuth::ClientSecretBasic => TokenAuth::ClientSecretBasic,
-        wit::TokenAuth::ClientSecretPost => TokenAuth::ClientSecretPost,
-    });
+    shared_conversions!(
+        token_auth: |c: &wit::Oauth2Config| match c.token_auth {
+            wit::TokenAuth::ClientSecretBasic => TokenAuth::ClientSecretBasic,
+            wit::TokenAuth::ClientSecretPost => TokenAuth::ClientSecretPost,
+        },
+        token_props: |c: &wit::Oauth2Config| c.token_props.clone()
+    );
 
     /// Converts and checks a piece's metadata.
     pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {
@@ -215,7 +219,10 @@ pub mod v0_1 {
     use crate::piece::{PieceInfo, TokenAuth};
     use crate::runtime::bindings::v0_1::wit;
 
-    shared_conversions!(token_auth: |_: &wit::Oauth2Config| TokenAuth::ClientSecretBasic);
+    shared_conversions!(
+        token_auth: |_: &wit::Oauth2Config| TokenAuth::ClientSecretBasic,
+        token_props: |_: &wit::Oauth2Config| Vec::new()
+    );
 
     /// Converts and checks a piece's metadata.
     pub fn piece_info(info: wit::PieceInfo) -> Result<PieceInfo, String> {

@@ -80,6 +80,8 @@ pub enum AuthSchema {
         props: Vec<Prop>,
         /// How the host authenticates as the client at the token endpoint.
         token_auth: TokenAuth,
+        /// Token response fields the piece receives as props (e.g. `instance_url`).
+        token_props: Vec<String>,
     },
     /// Fields the piece defines.
     Custom {

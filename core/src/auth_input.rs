@@ -39,7 +39,12 @@ pub fn credentials_from_fields(
             username: take(&mut fields, &username.name)?,
             password: secret(take(&mut fields, &password.name)?),
         },
-        AuthSchema::Oauth2 { props, scopes, .. } => Credentials::Oauth2 {
+        AuthSchema::Oauth2 {
+            props,
+            scopes,
+            token_props,
+            ..
+        } => Credentials::Oauth2 {
             access_token: secret(take(&mut fields, "access_token")?),
             scopes: scopes.clone(),
             props: typed_props(props, &mut fields)?
@@ -50,6 +55,12 @@ pub fn credentials_from_fields(
                     CustomValue::Flag(b) => (k, b.to_string()),
                     CustomValue::Secret(_) => (k, String::new()),
                 })
+                // The token response's fields the piece asked for, when sent.
+                .chain(
+                    token_props
+                        .iter()
+                        .filter_map(|name| Some((name.clone(), fields.remove(name)?))),
+                )
                 .collect(),
         },
         AuthSchema::Custom { props } => Credentials::Custom(typed_props(props, &mut fields)?),
@@ -71,8 +82,11 @@ pub fn expected_fields(schema: &AuthSchema) -> Vec<String> {
         AuthSchema::Basic { username, password } => {
             vec![username.name.clone(), password.name.clone()]
         }
-        AuthSchema::Oauth2 { props, .. } => std::iter::once("access_token".to_string())
+        AuthSchema::Oauth2 {
+            props, token_props, ..
+        } => std::iter::once("access_token".to_string())
             .chain(props.iter().map(|p| p.name.clone()))
+            .chain(token_props.iter().cloned())
             .collect(),
         AuthSchema::Custom { props } => props.iter().map(|p| p.name.clone()).collect(),
     }
@@ -238,5 +252,36 @@ mod tests {
         .expect_err("unknown field");
         assert!(err.to_string().contains("unknown field `extra`"));
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn oauth2_takes_the_token_its_props_and_the_token_props_it_named() {
+        let schema = AuthSchema::Oauth2 {
+            auth_url: "https://p.example/authorize".into(),
+            token_url: "https://p.example/token".into(),
+            scopes: vec!["read".into()],
+            pkce: true,
+            extra_params: Vec::new(),
+            props: vec![prop("region", PropKind::ShortText, true, None)],
+            token_auth: crate::piece::TokenAuth::ClientSecretBasic,
+            token_props: vec!["instance_url".into()],
+        };
+        let with = |pairs: &[(&str, &str)]| credentials_from_fields(&schema, fields(pairs));
+        let creds = with(&[
+            ("access_token", "at"),
+            ("region", "eu"),
+            ("instance_url", "https://na1.example"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            creds.plain_field("instance_url").as_deref(),
+            Some("https://na1.example")
+        );
+        assert_eq!(creds.plain_field("region").as_deref(), Some("eu"));
+        // A token prop the provider did not send is simply absent.
+        let creds = with(&[("access_token", "at"), ("region", "eu")]).expect("valid");
+        assert_eq!(creds.plain_field("instance_url"), None);
+        // Anything else is refused.
+        assert!(with(&[("access_token", "at"), ("region", "eu"), ("app_id", "A1")]).is_err());
     }
 }

@@ -238,7 +238,7 @@ fn parse_expr(body: &str, base: usize) -> Result<Expr, ParseError> {
     let expr = match c.name()? {
         "connections" => {
             let id = c.member()?;
-            if !crate::connections::external_id::is_valid(id) {
+            if !crate::external_id::is_valid(id) {
                 return err(
                     "a connection's external id is 1 to 128 letters, digits, '-', '_' or '.'",
                     root_at,
