@@ -10,6 +10,11 @@ fn main() {
             ("piece-misbehave", "piece_misbehave", "misbehave"),
             ("piece-legacy", "piece_legacy", "legacy"),
             ("piece-tenant", "piece_tenant", "tenant"),
+            (
+                "piece-hostile-oauth",
+                "piece_hostile_oauth",
+                "hostile-oauth",
+            ),
             ("not-a-piece", "not-a-piece", "not-a-piece"),
         ],
         "test_pieces.rs",

@@ -71,6 +71,7 @@ pub async fn assert_nowhere(home: &DataHome, server: &TestApp, api: &Client, sec
     let (_, audit) = api.get("/audit?limit=1000").await;
     let raw = raw_database(home).await;
     for secret in secrets {
+        thinkfleet_tests::leak::plant(secret);
         let hex_form = hex::encode(secret.as_bytes());
         for (what, text) in [
             ("a response", server.responses()),

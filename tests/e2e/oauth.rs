@@ -1,7 +1,8 @@
 //! OAuth2 connections end to end against a strict local provider: the popup flow for
 //! slack (operator's app) and google-sheets (the connection's own client), a flow run
 //! with the token, refresh exactly once under 200 concurrent runs (and across two
-//! servers sharing PostgreSQL), and the background refresher. Refresh under sustained
+//! servers sharing PostgreSQL), and the background refresher; a piece whose token
+//! endpoint is a private address gets nothing sent there. Refresh under sustained
 //! load, failures and crashes: `oauth_refresh.rs`.
 
 use crate::connections::assert_nowhere;
@@ -9,9 +10,10 @@ use serde_json::json;
 use std::time::Duration;
 use thinkfleet_tests::app::Settings;
 use thinkfleet_tests::client::Client;
+use thinkfleet_tests::home::{DataHome, free_port};
 use thinkfleet_tests::oauth_fixture::{
-    CLIENT_ID, CLIENT_SECRET, connect_sheets, connect_slack, events, no_redirects, register_app,
-    run, setup, sheets_flow, slack_flow, start_server,
+    ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, connect_sheets, connect_slack, events, no_redirects,
+    register_app, run, setup, sheets_flow, slack_flow, start_server,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -280,4 +282,62 @@ async fn the_background_refresher_renews_tokens_before_they_expire() {
     let (_, audit) = api.get("/audit?connection=slack-main").await;
     assert_eq!(events(&audit, "refreshed"), 1);
     assert_eq!(events(&audit, "used"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_endpoint_on_a_private_address_is_sent_nothing_and_nothing_is_stored() {
+    // The piece's token URL is the cloud metadata address.
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let installed = home.path().join("pieces");
+    std::fs::create_dir_all(&installed).expect("pieces dir");
+    std::fs::copy(
+        thinkfleet_tests::piece_path("hostile-oauth"),
+        installed.join("hostile-oauth.wasm"),
+    )
+    .expect("install the piece");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = thinkfleet_tests::app::TestApp::spawn(
+        &home,
+        Settings::default().listen(&listen).admin_token(ADMIN_TOKEN),
+    )
+    .await;
+    let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
+    let (status, _) = server
+        .client(ADMIN_TOKEN)
+        .send("PUT", "/admin/oauth-apps/hostile-oauth", Some(&body))
+        .await;
+    assert_eq!(status, 204);
+    let api = server.client(&token);
+    let (status, started) = api
+        .post(
+            "/oauth2/start",
+            &json!({"piece": "hostile-oauth", "display_name": "Hostile"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let authorize = url::Url::parse(started["authorize_url"].as_str().expect("url")).expect("url");
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    // The provider "approves": the callback would now exchange the code.
+    let code = "code-planted-5e1d77a0";
+    thinkfleet_tests::leak::plant(code);
+    let page = no_redirects()
+        .get(format!(
+            "http://{listen}/oauth2/callback?code={code}&state={state}"
+        ))
+        .send()
+        .await
+        .expect("callback")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("refused"), "{page}");
+    assert!(page.contains("nothing was stored"), "{page}");
+    let (_, list) = api.get("/connections").await;
+    assert_eq!(list["connections"], json!([]), "{list}");
+    assert!(!server.log().contains(CLIENT_SECRET));
 }

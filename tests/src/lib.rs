@@ -9,6 +9,7 @@ pub mod app;
 pub mod browser;
 pub mod client;
 pub mod home;
+pub mod leak;
 pub mod load;
 pub mod oauth_fixture;
 pub mod oauth_provider;

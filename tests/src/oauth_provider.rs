@@ -140,6 +140,7 @@ impl State {
 
     fn issue_access(&mut self, grant: usize) -> String {
         let access = random_token("at-");
+        crate::leak::plant(&access);
         let until = Instant::now() + Duration::from_secs(self.expires_in);
         self.access.insert(access.clone(), (grant, until));
         access
@@ -177,6 +178,7 @@ impl Drop for OAuthProvider {
 impl OAuthProvider {
     /// Starts a provider on `127.0.0.1:0`.
     pub async fn start(config: ProviderConfig) -> OAuthProvider {
+        crate::leak::plant(&config.client_secret);
         let state = State {
             expires_in: config.expires_in,
             ..State::default()
@@ -620,6 +622,7 @@ fn exchange_code(st: &mut State, form: &HashMap<String, String>) -> Response {
     }
     grant.exchanged = true;
     let refresh = random_token("rt-");
+    crate::leak::plant(&refresh);
     grant.current_refresh = Some(refresh.clone());
     let scope = grant.scope.clone();
     let access = st.issue_access(g);
@@ -670,6 +673,7 @@ fn refresh(st: &mut State, form: &HashMap<String, String>) -> Response {
     });
     if !st.omit_refresh {
         let rotated = random_token("rt-");
+        crate::leak::plant(&rotated);
         st.grants[g].current_refresh = Some(rotated.clone());
         st.refresh.insert(rotated.clone(), g);
         body["refresh_token"] = Value::String(rotated);
