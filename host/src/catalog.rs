@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Default)]
 pub struct Catalog {
     pieces: BTreeMap<String, LoadedPiece>,
+    /// The file each piece was loaded from.
+    paths: BTreeMap<String, PathBuf>,
 }
 
 /// A piece file that could not be loaded; the server starts without it.
@@ -44,6 +46,7 @@ impl Catalog {
                         continue;
                     }
                     from.insert(name.clone(), path.clone());
+                    catalog.paths.insert(name.clone(), path.clone());
                     catalog.pieces.insert(name, piece);
                 }
                 Err(e) => skipped.push(Skipped {
@@ -58,6 +61,11 @@ impl Catalog {
     /// The piece named `name`.
     pub fn get(&self, name: &str) -> Option<&LoadedPiece> {
         self.pieces.get(name)
+    }
+
+    /// The file the piece named `name` was loaded from.
+    pub fn path(&self, name: &str) -> Option<&Path> {
+        self.paths.get(name).map(PathBuf::as_path)
     }
 
     /// Every piece, by name.

@@ -35,6 +35,7 @@ pub use thinkfleet_core::auth_input;
 pub mod catalog;
 pub mod cli;
 pub mod connections;
+pub mod data_dir;
 pub mod egress;
 pub mod examples;
 pub mod flows;

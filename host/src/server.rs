@@ -70,8 +70,7 @@ pub enum ServeError {
 /// (created on first start when none is configured), the migrated store and the pieces.
 pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| ServeError::Startup(format!("{what}: {e}"));
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| fail(&format!("data directory {}", config.data_dir.display()), &e))?;
+    crate::data_dir::prepare(&config.data_dir).map_err(ServeError::Startup)?;
     let (vault, source) =
         load_keys(&config.keys, &config.data_dir, true).map_err(|e| fail("encryption key", &e))?;
     match &source {

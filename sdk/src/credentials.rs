@@ -60,6 +60,15 @@ impl Credentials {
         }
     }
 
+    /// An optional custom text or secret field: `None` when the user left it out; an
+    /// error when it is not text or the host withheld it.
+    pub fn custom_optional_str(&self, name: &str) -> Result<Option<&str>, PieceError> {
+        match self.custom(name) {
+            None => Ok(None),
+            Some(_) => self.custom_str(name).map(Some),
+        }
+    }
+
     /// A custom number field.
     pub fn custom_number(&self, name: &str) -> Option<f64> {
         match self.custom(name) {

@@ -67,6 +67,20 @@ async fn inspect_text_lists_fields_and_actions() {
         out.stdout
     );
     assert!(out.stdout.contains("send_sms"), "{}", out.stdout);
+    // Defaults and a dropdown's choices are shown too.
+    let out = thinkfleet(&["piece", "inspect", &path("postgres")], &[]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("- port (Port)\n      default: 5432"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("      choices: require (Encrypt only), verify-ca (Verify the certificate)"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,6 +125,113 @@ async fn validate_exits_0_when_valid_and_1_with_the_pieces_message() {
         !bad.stderr.contains("sk-bad"),
         "the secret leaked: {}",
         bad.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_can_come_from_a_file_or_standard_input_instead_of_the_process_list() {
+    let api = openai_mock().await;
+    let route = format!("api.openai.com={}", api.base);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("openai.auth");
+    std::fs::write(&file, "# the key\n\nsecret_text=sk-good\r\n").expect("write");
+    let from_file = thinkfleet(
+        &[
+            "piece",
+            "validate",
+            &path("openai"),
+            "--auth-file",
+            &file.display().to_string(),
+            "--outbound-override",
+            &route,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (from_file.code, from_file.stdout.trim()),
+        (0, "valid"),
+        "{}",
+        from_file.stderr
+    );
+    // `--auth -`: the same line on standard input.
+    let mut child = tokio::process::Command::new(thinkfleet_bin())
+        .args(["piece", "validate", &path("openai"), "--auth", "-"])
+        .args(["--outbound-override", &route])
+        .env("THINKFLEET_CACHE_DIR", cache_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"secret_text=sk-good\n")
+            .await
+            .expect("write");
+    }
+    let out = child.wait_with_output().await.expect("wait");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "valid",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A malformed line is named by its number, never shown.
+    std::fs::write(&file, "secret_text=sk-good\nsk-oops-planted\n").expect("write");
+    let bad = thinkfleet(
+        &[
+            "piece",
+            "validate",
+            &path("openai"),
+            "--auth-file",
+            &file.display().to_string(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("line 2: must look like NAME=VALUE"),
+        "{}",
+        bad.stderr
+    );
+    assert!(!bad.stderr.contains("sk-oops"), "{}", bad.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_shows_the_examples_the_installed_pieces_and_what_is_skipped() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let installed = data.path().join("pieces");
+    std::fs::create_dir_all(&installed).expect("pieces dir");
+    std::fs::copy(piece_path("tenant"), installed.join("tenant.wasm")).expect("copy");
+    std::fs::write(installed.join("broken.wasm"), b"not wasm").expect("write");
+    let out = thinkfleet(
+        &[
+            "piece",
+            "list",
+            "--data-dir",
+            &data.path().display().to_string(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = |name: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .unwrap_or_else(|| panic!("{name} not listed: {}", out.stdout))
+            .to_owned()
+    };
+    assert!(line("openai").ends_with("openai.wasm"));
+    assert!(line("tenant").ends_with(&format!("{}", installed.join("tenant.wasm").display())));
+    let skipped = line("(skipped)");
+    assert!(
+        skipped.contains("broken.wasm") && skipped.contains("not a WebAssembly file"),
+        "{skipped}"
     );
 }
 

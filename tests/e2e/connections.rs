@@ -335,7 +335,8 @@ async fn reconnecting_checks_the_new_key_and_keeps_the_connection_active() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_external_id_is_taken_once_per_project() {
-    let (project, _openai, _) = openai_prod().await;
+    let (project, openai, _) = openai_prod().await;
+    let validations = openai.requests().len();
     let (status, body) = project
         .api
         .post(
@@ -348,6 +349,8 @@ async fn an_external_id_is_taken_once_per_project() {
         (status, body["code"].as_str()),
         (409, Some("external_id_taken"))
     );
+    // Answered before the piece called its service.
+    assert_eq!(openai.requests().len(), validations);
     assert_eq!(
         project.api.get("/connections").await.1["connections"]
             .as_array()

@@ -13,6 +13,7 @@ mod oauth;
 mod oauth_refresh;
 mod operations;
 mod sandbox;
+mod scaffold;
 mod scrubbing;
 mod tokens;
 mod vault;

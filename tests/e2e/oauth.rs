@@ -335,7 +335,7 @@ async fn a_token_endpoint_on_a_private_address_is_sent_nothing_and_nothing_is_st
         .text()
         .await
         .expect("page");
-    assert!(page.contains("refused"), "{page}");
+    assert!(page.contains("the token endpoint is refused"), "{page}");
     assert!(page.contains("nothing was stored"), "{page}");
     let (_, list) = api.get("/connections").await;
     assert_eq!(list["connections"], json!([]), "{list}");

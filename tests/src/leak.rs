@@ -116,10 +116,11 @@ pub fn forms(secret: &str) -> Vec<(&'static str, String)> {
         ("raw", secret.to_owned()),
         ("hex", hex::encode(bytes)),
         ("HEX", hex::encode_upper(bytes)),
-        (
-            "base64",
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes),
-        ),
+        ("base64", base64_at(bytes, 0)),
+        // Inside a longer encoded text (`user:password` in a Basic header), a secret's
+        // base64 depends on where it starts: its two other alignments.
+        ("base64", base64_at(bytes, 1)),
+        ("base64", base64_at(bytes, 2)),
         (
             "url-encoded",
             url::form_urlencoded::byte_serialize(bytes).collect(),
@@ -129,6 +130,17 @@ pub fn forms(secret: &str) -> Vec<(&'static str, String)> {
     forms.sort_by(|a, b| a.1.cmp(&b.1));
     forms.dedup_by(|a, b| a.1 == b.1);
     forms
+}
+
+/// The base64 characters that encode only `secret` when it starts `offset` bytes into
+/// an encoded text (0, 1 or 2): those a leak shows whatever surrounds it.
+fn base64_at(secret: &[u8], offset: usize) -> String {
+    let mut text = vec![0u8; offset];
+    text.extend_from_slice(secret);
+    let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text);
+    let start = (offset * 4).div_ceil(3);
+    let end = (text.len() * 4 / 3).min(encoded.len());
+    encoded.get(start..end).unwrap_or_default().to_owned()
 }
 
 /// One leak found: where, in which form, and a short fingerprint of which secret (the
@@ -226,6 +238,18 @@ mod tests {
         assert_eq!(forms, vec!["hex", "url-encoded"]);
         assert!(!format!("{found:?}").contains("planted"));
         assert!(patterns.scan("log", b"nothing here").is_empty());
+    }
+
+    #[test]
+    fn a_secret_is_found_inside_a_longer_base64_text() {
+        let secret = "pw-planted-0042".to_string();
+        let patterns = Patterns::new(std::slice::from_ref(&secret));
+        for user in ["a", "ab", "abc"] {
+            let header =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+            let found = patterns.scan("log", header.as_bytes());
+            assert!(found.iter().any(|f| f.form == "base64"), "{user}: {header}");
+        }
     }
 
     #[test]

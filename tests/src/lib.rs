@@ -237,29 +237,7 @@ pub fn thinkfleet_bin() -> PathBuf {
                 .parent()
                 .expect("root")
                 .to_path_buf();
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut command = std::process::Command::new(cargo);
-            // `cargo test` gives this process the test crate's CARGO_MANIFEST_DIR,
-            // CARGO_PKG_*, OUT_DIR…; build scripts (ring's, cc's) watch those names, so a
-            // nested cargo that saw them would rebuild their crates, and the next
-            // top-level `cargo test` would rebuild them back.
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy();
-                let set_by_cargo_test = name == "OUT_DIR"
-                    || [
-                        "CARGO_MANIFEST_",
-                        "CARGO_PKG_",
-                        "CARGO_CRATE_",
-                        "CARGO_BIN_",
-                    ]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-                    || name == "CARGO_PRIMARY_PACKAGE"
-                    || name == "CARGO_TARGET_TMPDIR";
-                if set_by_cargo_test {
-                    command.env_remove(name.as_ref());
-                }
-            }
+            let mut command = cargo_command();
             let status = command
                 .current_dir(&workspace)
                 // With `--tests` the features are resolved as for `cargo test` (dev-
@@ -276,4 +254,31 @@ pub fn thinkfleet_bin() -> PathBuf {
             target.join("debug").join("thinkfleet")
         })
         .clone()
+}
+
+/// A nested `cargo` command, without the variables `cargo test` gives this process (the
+/// test crate's `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `OUT_DIR`…): build scripts (ring's,
+/// cc's) watch those names, so a nested cargo that saw them would rebuild their crates,
+/// and the next top-level `cargo test` would rebuild them back.
+pub fn cargo_command() -> std::process::Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_test = name == "OUT_DIR"
+            || [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|p| name.starts_with(p))
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "CARGO_TARGET_TMPDIR";
+        if set_by_cargo_test {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
 }

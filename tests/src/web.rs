@@ -40,6 +40,15 @@ pub struct Visitor {
     pub seen: std::sync::Mutex<Vec<String>>,
 }
 
+/// The pages a visitor received are kept for the suite's leak scan.
+impl Drop for Visitor {
+    fn drop(&mut self) {
+        if let Ok(seen) = self.seen.lock() {
+            crate::leak::keep("pages", seen.join("\n").as_bytes());
+        }
+    }
+}
+
 impl Visitor {
     /// A visitor of the server at `base`.
     pub fn new(base: &str) -> Visitor {

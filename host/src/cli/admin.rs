@@ -3,7 +3,7 @@
 use super::StoreArgs;
 use crate::projects::{create_project, create_token};
 use crate::tokens::reveal;
-use crate::vault::{KeyConfig, load_keys};
+use crate::vault::load_keys;
 use clap::Subcommand;
 use std::process::ExitCode;
 
@@ -188,13 +188,13 @@ pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
         sandbox,
     } = cmd;
     // The key must already exist: a key made here would not be the server's.
-    load_keys(&KeyConfig::from_env(), &store.data_dir, false).map_err(|e| e.to_string())?;
+    load_keys(&store.keys(), &store.data_dir, false).map_err(|e| e.to_string())?;
     let config = crate::server::ServeConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: store.data_dir.clone(),
         database_url: store.url(),
         runtime: sandbox.runtime_config(),
-        keys: KeyConfig::from_env(),
+        keys: store.keys(),
         public_url: None,
         admin_token: None,
         refresh_interval: std::time::Duration::from_secs(3600),
@@ -222,8 +222,8 @@ pub async fn oauth_app(cmd: OauthAppCommand) -> Result<ExitCode, String> {
 pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
     match cmd {
         KeysCommand::Rotate { batch, store } => {
-            let (vault, source) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
-                .map_err(|e| e.to_string())?;
+            let (vault, source) =
+                load_keys(&store.keys(), &store.data_dir, false).map_err(|e| e.to_string())?;
             let db = store.open().await?;
             crate::key_check::verify(&db, &vault, &source)
                 .await
@@ -244,8 +244,8 @@ pub async fn keys(cmd: KeysCommand) -> Result<ExitCode, String> {
             db.close().await;
         }
         KeysCommand::Status { store } => {
-            let (vault, source) = load_keys(&KeyConfig::from_env(), &store.data_dir, false)
-                .map_err(|e| e.to_string())?;
+            let (vault, source) =
+                load_keys(&store.keys(), &store.data_dir, false).map_err(|e| e.to_string())?;
             let db = store.open().await?;
             if let Err(e) = crate::key_check::inspect(&db, &vault, &source).await {
                 out!("key check failed: {e}");

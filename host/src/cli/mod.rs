@@ -13,6 +13,7 @@ macro_rules! out {
 mod admin;
 mod piece;
 mod sandbox;
+mod scaffold;
 mod serve;
 mod store_args;
 mod user;
@@ -133,5 +134,13 @@ pub fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

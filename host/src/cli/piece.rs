@@ -2,7 +2,7 @@
 
 use super::sandbox::SandboxArgs;
 use crate::auth_input::credentials_from_fields;
-use crate::piece::{AuthSchema, PieceError, Prop};
+use crate::piece::{AuthSchema, PieceError, Prop, PropKind};
 use crate::runtime::{CallError, LoadedPiece, Runtime};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
@@ -45,38 +45,109 @@ pub enum PieceCommand {
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
-    /// List the example pieces this build ships, with their paths.
-    List,
+    /// Create a new piece crate that builds anywhere with `cargo build --release`.
+    New(super::scaffold::NewArgs),
+    /// List the pieces a server on this data directory loads (the examples this build
+    /// ships, then `DATA_DIR/pieces/*.wasm`), with their versions and files, and the
+    /// files it would skip, with why.
+    List {
+        /// The data directory whose `pieces/` to read.
+        #[arg(long, env = "THINKFLEET_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct AuthArgs {
     /// A credential field, NAME=VALUE (repeatable): `secret_text` for secret text,
-    /// `username`/`password` for basic, `access_token` for OAuth2, the prop names for custom.
+    /// `username`/`password` for basic, `access_token` for OAuth2, the prop names for
+    /// custom. `--auth -` reads NAME=VALUE lines from standard input instead, so no
+    /// secret shows in the process list.
     #[arg(long = "auth", value_name = "NAME=VALUE")]
     fields: Vec<String>,
+    /// A file of NAME=VALUE lines (blank lines and lines starting with `#` skipped).
+    #[arg(long = "auth-file", value_name = "FILE")]
+    auth_file: Option<std::path::PathBuf>,
+}
+
+/// Never shows a value: they are secrets.
+impl std::fmt::Debug for AuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthArgs")
+            .field("fields", &self.fields.len())
+            .field("auth_file", &self.auth_file)
+            .finish()
+    }
 }
 
 impl AuthArgs {
-    /// The fields by name. An error never repeats the value: it may be a secret.
+    /// The fields by name, from the flags, standard input (`--auth -`) and the file. An
+    /// error never repeats a value: it may be a secret.
     fn fields(&self) -> Result<BTreeMap<String, String>, String> {
-        self.fields
-            .iter()
-            .enumerate()
-            .map(|(i, s)| match s.split_once('=') {
-                Some((k, v)) => Ok((k.trim().to_string(), v.to_string())),
-                None => Err(format!("--auth value #{} must look like NAME=VALUE", i + 1)),
-            })
-            .collect()
+        let mut lines: Vec<(String, String)> = Vec::new();
+        for (i, field) in self.fields.iter().enumerate() {
+            if field == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| format!("--auth -: reading standard input: {e}"))?;
+                lines.extend(auth_lines(&text, "standard input")?);
+            } else {
+                lines.push(
+                    split_field(field).ok_or_else(|| {
+                        format!("--auth value #{} must look like NAME=VALUE", i + 1)
+                    })?,
+                );
+            }
+        }
+        if let Some(path) = &self.auth_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--auth-file {}: {e}", path.display()))?;
+            lines.extend(auth_lines(&text, &path.display().to_string())?);
+        }
+        Ok(lines.into_iter().collect())
     }
+}
+
+/// `NAME=VALUE` split at the first `=`; the name trimmed, the value as given.
+fn split_field(field: &str) -> Option<(String, String)> {
+    let (name, value) = field.split_once('=')?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| (name.to_owned(), value.to_owned()))
+}
+
+/// The NAME=VALUE lines of a file or of standard input (line ends, blank lines and
+/// `#` comments dropped); an error names the line, never its content.
+fn auth_lines(text: &str, source: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i, line.trim_end_matches('\r')))
+        .filter(|(_, line)| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .map(|(i, line)| {
+            split_field(line)
+                .ok_or_else(|| format!("{source}, line {}: must look like NAME=VALUE", i + 1))
+        })
+        .collect()
 }
 
 /// Runs a `piece` subcommand.
 pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
     match cmd {
-        PieceCommand::List => {
-            for (name, path) in crate::examples::EXAMPLE_PIECES {
-                out!("{name}\t{path}");
+        PieceCommand::New(args) => super::scaffold::run(args),
+        PieceCommand::List { data_dir, sandbox } => {
+            let runtime = Runtime::new(sandbox.runtime_config()).map_err(|e| e.to_string())?;
+            let files = crate::catalog::piece_files(&data_dir);
+            let (catalog, skipped) = crate::catalog::Catalog::load(&runtime, &files).await;
+            for piece in catalog.iter() {
+                let info = piece.info();
+                let path = catalog
+                    .path(&info.name)
+                    .unwrap_or(std::path::Path::new("?"));
+                out!("{}\t{}\t{}", info.name, info.version, path.display());
+            }
+            for s in skipped {
+                out!("(skipped)\t-\t{}: {}", s.path.display(), s.reason);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -192,33 +263,27 @@ fn print_info(piece: &LoadedPiece) {
             token_url,
             scopes,
             props,
+            token_auth,
+            token_props,
             ..
         } => {
             out!(
-                "  authorize: {auth_url}\n  token: {token_url}\n  scopes: {}",
+                "  authorize: {auth_url}\n  token: {token_url} ({})\n  scopes: {}",
+                serde_json::to_value(token_auth)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 scopes.join(" ")
             );
+            if !token_props.is_empty() {
+                out!("  token props: {}", token_props.join(", "));
+            }
             props.iter().collect()
         }
         AuthSchema::Custom { props } => props.iter().collect(),
     };
     for f in fields {
-        let flags = [(f.required, "required"), (f.secret, "secret")]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, s)| *s)
-            .collect::<Vec<_>>()
-            .join(", ");
-        out!(
-            "  - {} ({}) {}",
-            f.name,
-            f.display_name,
-            if flags.is_empty() {
-                String::new()
-            } else {
-                format!("[{flags}]")
-            }
-        );
+        print_prop(f, "  ");
     }
     match &info.placement {
         Some(p) => out!(
@@ -241,6 +306,40 @@ fn print_info(piece: &LoadedPiece) {
     out!("actions:");
     for a in &info.actions {
         out!("  - {}: {}", a.name, a.description);
+        for p in &a.props {
+            print_prop(p, "      ");
+        }
     }
     out!("digest: sha256:{}", piece.digest());
+}
+
+/// One form field: its name, label and flags, then its default and its dropdown's
+/// choices when it has them.
+fn print_prop(f: &Prop, indent: &str) {
+    let flags = [(f.required, "required"), (f.secret, "secret")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, s)| *s)
+        .collect::<Vec<_>>()
+        .join(", ");
+    out!(
+        "{indent}- {} ({}){}",
+        f.name,
+        f.display_name,
+        if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{flags}]")
+        }
+    );
+    if let Some(default) = &f.default_value {
+        out!("{indent}    default: {default}");
+    }
+    if let PropKind::StaticDropdown { choices } = &f.kind {
+        let shown: Vec<String> = choices
+            .iter()
+            .map(|c| format!("{} ({})", c.value, c.label))
+            .collect();
+        out!("{indent}    choices: {}", shown.join(", "));
+    }
 }

@@ -4,8 +4,8 @@ use super::{SandboxArgs, StoreArgs};
 use clap::Args;
 use std::process::ExitCode;
 
-/// `thinkfleet serve` flags.
-#[derive(Debug, Args)]
+/// `thinkfleet serve` flags. (`Debug` is not derived: the tokens are secrets.)
+#[derive(Args)]
 pub struct ServeArgs {
     /// The address to listen on (port 0 picks a free port; the chosen address is printed).
     #[arg(long, env = "THINKFLEET_LISTEN", default_value = "127.0.0.1:8080")]
@@ -22,10 +22,39 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     oauth_refresh_interval_secs: u64,
+    /// The operators' token for the admin API (OAuth apps); unset, the admin API is
+    /// off. Prefer the environment: a flag shows in the process list.
+    #[arg(
+        long,
+        env = "THINKFLEET_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    admin_token: Option<String>,
+    /// The token `/metrics` asks for; unset, `/metrics` is off.
+    #[arg(
+        long,
+        env = "THINKFLEET_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    metrics_token: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
     sandbox: SandboxArgs,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("store", &self.store)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -35,23 +64,24 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         data_dir: args.store.data_dir.clone(),
         database_url: args.store.url(),
         runtime: args.sandbox.runtime_config(),
-        keys: crate::vault::KeyConfig::from_env(),
+        keys: args.store.keys(),
         public_url: args.public_url,
-        admin_token: std::env::var("THINKFLEET_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .map(secrecy::SecretString::from),
+        admin_token: secret(args.admin_token),
         refresh_interval: std::time::Duration::from_secs(args.oauth_refresh_interval_secs.max(1)),
         webhooks: crate::webhooks::WebhookTiming::default(),
-        metrics_token: std::env::var("THINKFLEET_METRICS_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .map(secrecy::SecretString::from),
+        metrics_token: secret(args.metrics_token),
     };
     crate::server::serve(config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A token from a flag or the environment; empty counts as unset.
+fn secret(value: Option<String>) -> Option<secrecy::SecretString> {
+    value
+        .filter(|t| !t.trim().is_empty())
+        .map(secrecy::SecretString::from)
 }
 
 async fn shutdown_signal() {

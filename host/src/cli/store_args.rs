@@ -1,10 +1,14 @@
-//! Where the data lives: the flags every command that touches the store shares.
+//! Where the data lives and the keys that open it: the flags every command that
+//! touches the store shares.
 
 use crate::store::{Store, default_url};
+use crate::vault::KeyConfig;
 use clap::Args;
+use secrecy::SecretString;
 use std::path::PathBuf;
 
-/// `--data-dir` and `--database-url`. `Debug` hides the URL (it may hold a password).
+/// `--data-dir`, `--database-url` and the encryption keys. `Debug` hides the URL (it
+/// may hold a password) and the keys.
 #[derive(Clone, Args)]
 pub struct StoreArgs {
     /// The data directory: the SQLite database, the generated key file, `pieces/`.
@@ -14,6 +18,25 @@ pub struct StoreArgs {
     /// directory.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// The key that seals stored credentials: 32 bytes as 64 hex characters or base64.
+    /// Prefer the environment (a flag shows in the process list); unset, the key file
+    /// in the data directory is used, created on the server's first start.
+    #[arg(
+        long = "encryption-key",
+        env = "AP_ENCRYPTION_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    encryption_key: Option<String>,
+    /// Earlier keys, comma-separated, still accepted for opening credentials (until
+    /// `thinkfleet keys rotate` has resealed them with the current key).
+    #[arg(
+        long = "previous-encryption-keys",
+        env = "AP_ENCRYPTION_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    previous_keys: Option<String>,
 }
 
 impl std::fmt::Debug for StoreArgs {
@@ -21,6 +44,11 @@ impl std::fmt::Debug for StoreArgs {
         f.debug_struct("StoreArgs")
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_ref().map(|_| "***"))
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "***"),
+            )
+            .field("previous_keys", &self.previous_keys.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -34,14 +62,23 @@ impl StoreArgs {
             .unwrap_or_else(|| default_url(&self.data_dir))
     }
 
-    /// Creates the data directory if needed and opens (and migrates) the store.
+    /// The configured keys.
+    pub fn keys(&self) -> KeyConfig {
+        let key = |k: &Option<String>| {
+            k.as_ref()
+                .filter(|k| !k.trim().is_empty())
+                .map(|k| SecretString::from(k.clone()))
+        };
+        KeyConfig {
+            current: key(&self.encryption_key),
+            previous: key(&self.previous_keys),
+        }
+    }
+
+    /// Creates the data directory if needed (mode 0700) and opens (and migrates) the
+    /// store.
     pub async fn open(&self) -> Result<Store, String> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-            format!(
-                "cannot create the data directory {}: {e}",
-                self.data_dir.display()
-            )
-        })?;
+        crate::data_dir::prepare(&self.data_dir)?;
         Store::open(&self.url()).await.map_err(|e| e.to_string())
     }
 }

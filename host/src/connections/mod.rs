@@ -118,6 +118,16 @@ impl Connections {
         let display_name = display_name(&req.display_name)?;
         let external_id = checked_external_id(req.external_id, &display_name)?;
         let piece = self.piece(&req.piece)?;
+        // A taken external id is answered before the piece calls its service; the
+        // insert's own check still decides a race.
+        if self
+            .store
+            .find_by_external_id(project, &external_id)
+            .await?
+            .is_some()
+        {
+            return Err(ConnectionError::ExternalIdTaken(external_id));
+        }
         let value = self.validated(project, piece, req.value).await?;
         self.insert(project, &req.piece, display_name, external_id, &value, None)
             .await

@@ -16,6 +16,8 @@ pub(super) struct Registration {
     pub(super) token_auth: crate::piece::TokenAuth,
     /// The token answer's fields the piece receives as props.
     pub(super) token_props: Vec<String>,
+    /// The schema's own props (what the user entered before the redirect).
+    pub(super) schema_props: Vec<String>,
 }
 
 /// The record kind OAuth apps' client secrets are bound to.
@@ -84,6 +86,7 @@ impl OAuth {
             token_url,
             token_auth,
             token_props,
+            props,
             ..
         } = self.oauth_schema(piece)?
         else {
@@ -100,6 +103,7 @@ impl OAuth {
             client_secret,
             token_auth: *token_auth,
             token_props: token_props.clone(),
+            schema_props: props.iter().map(|p| p.name.clone()).collect(),
         })
     }
 }

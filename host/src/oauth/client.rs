@@ -36,8 +36,8 @@ pub struct Tokens {
 
 /// The token answer's fields beyond the standard ones, as candidates for props:
 /// scalars only, none whose name holds `token` or `secret` (an `id_token` is not a
-/// setting, and a piece cannot name one), at most
-/// [`MAX_TOKEN_PROPS`] of at most [`MAX_TOKEN_PROP_BYTES`] each.
+/// setting, and a piece cannot name one), of at most [`MAX_TOKEN_PROP_BYTES`] each;
+/// the piece's `token-props` pick the ones kept.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TokenProps {
     #[serde(flatten)]
@@ -46,8 +46,6 @@ pub struct TokenProps {
 
 impl oauth2::ExtraTokenFields for TokenProps {}
 
-/// The most token answer fields kept as props.
-const MAX_TOKEN_PROPS: usize = 32;
 /// The longest token answer field kept as a prop.
 const MAX_TOKEN_PROP_BYTES: usize = 2048;
 
@@ -68,7 +66,6 @@ impl TokenProps {
                 };
                 (v.len() <= MAX_TOKEN_PROP_BYTES).then(|| (k.clone(), v))
             })
-            .take(MAX_TOKEN_PROPS)
             .collect()
     }
 }

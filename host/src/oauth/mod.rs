@@ -118,12 +118,17 @@ impl OAuth {
 
 /// A connection's props after a token answer: the fields the piece named in its
 /// `token-props` set (or updated) from the answer; a field the answer lacks keeps its
-/// earlier value. Nothing else of the answer is kept.
+/// earlier value. Nothing else of the answer is kept, and a prop the piece no longer
+/// declares (an upgrade dropped it) is dropped rather than left to make the value
+/// unreadable.
 fn with_token_props(
     mut props: std::collections::BTreeMap<String, String>,
     tokens: &client::Tokens,
     registration: &apps::Registration,
 ) -> std::collections::BTreeMap<String, String> {
+    props.retain(|name, _| {
+        registration.schema_props.contains(name) || registration.token_props.contains(name)
+    });
     for name in &registration.token_props {
         if let Some(value) = tokens.props.get(name) {
             props.insert(name.clone(), value.clone());
@@ -152,6 +157,7 @@ mod tests {
             client_secret: SecretString::from(""),
             token_auth: crate::piece::TokenAuth::ClientSecretBasic,
             token_props: vec!["instance_url".into(), "region".into()],
+            schema_props: vec!["subdomain".into()],
         };
         let answer = |props: &[(&str, &str)]| client::Tokens {
             access_token: SecretString::from("at"),
@@ -186,5 +192,9 @@ mod tests {
             with_token_props(first.clone(), &answer(&[]), &registration),
             first
         );
+        // A prop the piece no longer declares is dropped.
+        let mut stale = first.clone();
+        stale.insert("dropped_in_v2".into(), "x".into());
+        assert_eq!(with_token_props(stale, &answer(&[]), &registration), first);
     }
 }

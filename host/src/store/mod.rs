@@ -153,6 +153,39 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && !path.contains(":memory:")).then(|| path.into())
 }
 
+/// Makes a SQLite database private to this user before it is opened: a missing file is
+/// created empty with mode 0600 (SQLite gives its `-wal` and `-shm` files the database
+/// file's mode), and an existing one (and its `-wal`, `-shm`) open to others is
+/// narrowed to 0600. Best effort: the open that follows reports what it cannot do.
+fn private_database_file(db: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if !db.exists() {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(db);
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_os_string();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "database file narrowed to mode 0600")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "the database file is open to other users and could not be narrowed to 0600")
+                }
+            }
+        }
+    }
+}
+
 /// The marker file beside a SQLite database (`thinkfleet.db-writes`).
 fn marker_path(db: &Path) -> std::path::PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
@@ -208,6 +241,11 @@ impl Store {
         } else {
             options
         };
+        if backend == Backend::Sqlite
+            && let Some(file) = sqlite_file(url)
+        {
+            private_database_file(&file);
+        }
         let pool = options.connect(url).await.map_err(|e| StoreError::Open {
             backend: backend.name(),
             error: redact_url_errors(&e.to_string(), url),
@@ -354,6 +392,31 @@ pub fn background_refresh_after(issued: i64, expires_at: Option<i64>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_database_is_private_to_its_user() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = default_url(dir.path());
+        let db = dir.path().join("thinkfleet.db");
+        let mode = |suffix: &str| {
+            let mut name = db.as_os_str().to_os_string();
+            name.push(suffix);
+            std::fs::metadata(std::path::PathBuf::from(name))
+                .ok()
+                .map(|m| m.permissions().mode() & 0o777)
+        };
+        let store = Store::open(&url).await.expect("open");
+        assert_eq!(mode(""), Some(0o600));
+        // The write-ahead log takes the database file's mode.
+        assert_eq!(mode("-wal"), Some(0o600));
+        store.close().await;
+        // One left readable by others is narrowed when next opened.
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let store = Store::open(&url).await.expect("reopen");
+        assert_eq!(mode(""), Some(0o600));
+        store.close().await;
+    }
 
     #[test]
     fn url_schemes() {

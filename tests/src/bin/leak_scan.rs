@@ -5,6 +5,7 @@
 //! place, form and a digest prefix of the secret, never the secret; exits 1 on any, and
 //! 2 when nothing was registered or kept (a scan of nothing proves nothing).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use thinkfleet_tests::leak::{Finding, Patterns, planted};
@@ -18,28 +19,28 @@ async fn main() -> ExitCode {
     let secrets = planted(&dir);
     let patterns = Patterns::new(&secrets);
     let mut findings: Vec<Finding> = Vec::new();
-    let (mut files, mut bytes) = (0usize, 0usize);
-    for entry in std::fs::read_dir(dir.join("kept"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    let mut bytes = 0usize;
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    let kept = std::fs::read_dir(dir.join("kept"));
+    for entry in kept.into_iter().flatten().flatten() {
         let Ok(content) = std::fs::read(entry.path()) else {
             continue;
         };
-        files += 1;
         bytes += content.len();
         let place = entry.file_name().to_string_lossy().into_owned();
+        let kind = place.split('-').next().unwrap_or_default().to_owned();
+        *kinds.entry(kind).or_default() += 1;
         findings.extend(patterns.scan(&place, &content));
     }
-    let mut databases = 0usize;
-    if let Ok(url) = std::env::var("THINKFLEET_TEST_DATABASE") {
-        match postgres_dumps(&url).await {
+    let postgres = std::env::var("THINKFLEET_TEST_DATABASE").ok();
+    if let Some(url) = &postgres {
+        match postgres_dumps(url).await {
             Ok(dumps) => {
                 for (name, text) in dumps {
-                    databases += 1;
+                    *kinds.entry("postgres".into()).or_default() += 1;
                     bytes += text.len();
-                    findings.extend(patterns.scan(&format!("postgres:{name}"), text.as_bytes()));
+                    let place = format!("postgres:{name}");
+                    findings.extend(patterns.scan(&place, text.as_bytes()));
                 }
             }
             Err(e) => {
@@ -49,13 +50,21 @@ async fn main() -> ExitCode {
         }
     }
     println!(
-        "leak-scan: {} secrets registered, {files} files and {databases} PostgreSQL databases ({bytes} bytes) scanned",
+        "leak-scan: {} secrets registered; scanned {kinds:?} ({bytes} bytes)",
         secrets.len()
     );
-    if secrets.is_empty() || files == 0 {
+    // A scan of nothing proves nothing: every kind a run leaves must be there.
+    let missing: Vec<&str> = ["log", "responses", "pages", "sqlite"]
+        .into_iter()
+        .chain(postgres.is_some().then_some("postgres"))
+        .filter(|k| !kinds.contains_key(*k))
+        .collect();
+    if secrets.is_empty() || !missing.is_empty() {
         eprintln!(
-            "leak-scan: nothing registered or kept under {}; was THINKFLEET_LEAK_DIR set for the run?",
-            dir.display()
+            "leak-scan: under {}: {} secrets registered, nothing of {missing:?} kept; \
+             was THINKFLEET_LEAK_DIR set for the run?",
+            dir.display(),
+            secrets.len()
         );
         return ExitCode::from(2);
     }
@@ -75,7 +84,7 @@ async fn postgres_dumps(url: &str) -> Result<Vec<(String, String)>, sqlx::Error>
     sqlx::any::install_default_drivers();
     let mut admin = sqlx::AnyConnection::connect(url).await?;
     let names: Vec<(String,)> = sqlx::query_as(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'tf\\_test\\_%' ORDER BY datname",
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'tf\\_test\\_%' ORDER BY datname",
     )
     .fetch_all(&mut admin)
     .await?;
