@@ -140,6 +140,9 @@ macro_rules! export_piece {
             }
         }
 
+        // The component's exports exist only in the wasm32 build: a native build of the
+        // crate (`cargo build --workspace`, unit tests on the host) links without them.
+        #[cfg(target_arch = "wasm32")]
         $crate::wit::__export_piece_world!(__ThinkfleetPieceExport with_types_in $crate::wit);
     };
 }

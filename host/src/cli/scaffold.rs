@@ -141,8 +141,9 @@ strip = "debuginfo"
 [workspace]
 "#;
 
-const CARGO_CONFIG: &str = r#"# A piece is a wasm32-wasip2 component: plain `cargo build` builds that, never a native
-# library (which cannot link). Native unit tests: see README.md.
+const CARGO_CONFIG: &str = r#"# A piece is a wasm32-wasip2 component: plain `cargo build` builds that. A native build
+# links too (the SDK leaves the component's exports out of it): that is how the unit
+# tests run, see README.md.
 [build]
 target = "wasm32-wasip2"
 "#;

@@ -12,7 +12,9 @@ mod bindings {
         world: "piece-world",
     });
 
+    #[cfg(target_arch = "wasm32")]
     use super::Legacy;
+    #[cfg(target_arch = "wasm32")]
     export!(Legacy with_types_in crate::bindings);
 }
 
