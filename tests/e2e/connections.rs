@@ -93,39 +93,19 @@ pub async fn assert_nowhere(home: &DataHome, server: &TestApp, api: &Client, sec
 }
 
 /// The database's raw content: the SQLite files' bytes, or every PostgreSQL row of
-/// every table as text (bytea as hex).
+/// every table as text (bytea as hex, [`thinkfleet_tests::leak::dump_tables`]).
 pub async fn raw_database(home: &DataHome) -> Vec<u8> {
     match &home.database_url {
         None => {
-            let mut bytes = Vec::new();
-            for entry in std::fs::read_dir(home.path()).expect("data dir") {
-                let path = entry.expect("entry").path();
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name.starts_with("thinkfleet.db") {
-                    bytes.extend(std::fs::read(&path).expect("read db file"));
-                }
-            }
+            let bytes = home.sqlite_files().concat();
             assert!(!bytes.is_empty(), "no SQLite file found");
             bytes
         }
         Some(_) => {
             let mut conn = home.connect().await;
-            let mut text = String::new();
-            for table in [
-                "projects",
-                "api_tokens",
-                "connections",
-                "audit_events",
-                "users",
-                "sessions",
-            ] {
-                let row: (Option<String>,) =
-                    sqlx::query_as(&format!("SELECT string_agg(t::text, ' ') FROM {table} t"))
-                        .fetch_one(&mut conn)
-                        .await
-                        .expect("scan table");
-                text.push_str(&row.0.unwrap_or_default());
-            }
+            let text = thinkfleet_tests::leak::dump_tables(&mut conn)
+                .await
+                .expect("dump the tables");
             assert!(text.contains("created"), "the scan found no rows");
             text.into_bytes()
         }

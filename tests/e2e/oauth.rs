@@ -13,7 +13,7 @@ use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::{DataHome, free_port};
 use thinkfleet_tests::oauth_fixture::{
     ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, connect_sheets, connect_slack, events, no_redirects,
-    register_app, run, setup, sheets_flow, slack_flow, start_server,
+    register_app, register_app_on, run, setup, sheets_flow, slack_flow, start_server,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,12 +302,7 @@ async fn a_token_endpoint_on_a_private_address_is_sent_nothing_and_nothing_is_st
         Settings::default().listen(&listen).admin_token(ADMIN_TOKEN),
     )
     .await;
-    let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
-    let (status, _) = server
-        .client(ADMIN_TOKEN)
-        .send("PUT", "/admin/oauth-apps/hostile-oauth", Some(&body))
-        .await;
-    assert_eq!(status, 204);
+    register_app_on(&server, "hostile-oauth").await;
     let api = server.client(&token);
     let (status, started) = api
         .post(

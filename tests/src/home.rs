@@ -81,17 +81,8 @@ impl Drop for DataHome {
         if self.database_url.is_some() {
             return;
         }
-        for entry in std::fs::read_dir(self.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with("thinkfleet.db")
-                && let Ok(bytes) = std::fs::read(entry.path())
-            {
-                crate::leak::keep("sqlite", &bytes);
-            }
+        for bytes in self.sqlite_files() {
+            crate::leak::keep("sqlite", &bytes);
         }
     }
 }
@@ -103,6 +94,18 @@ impl DataHome {
             dir: tempfile::tempdir().expect("tempdir"),
             database_url: fresh_database().await,
         }
+    }
+
+    /// The bytes of each SQLite database file in the data directory (`thinkfleet.db`
+    /// and its `-wal`, `-shm`…); none on PostgreSQL.
+    pub fn sqlite_files(&self) -> Vec<Vec<u8>> {
+        std::fs::read_dir(self.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("thinkfleet.db"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .collect()
     }
 
     /// The data directory.

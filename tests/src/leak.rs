@@ -200,6 +200,29 @@ impl Patterns {
     }
 }
 
+/// Every row of every table of a PostgreSQL database's `public` schema, as text
+/// (`bytea` as hex), a table a line: what a stolen dump would show.
+pub async fn dump_tables(conn: &mut sqlx::AnyConnection) -> Result<String, sqlx::Error> {
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut text = String::new();
+    for (table,) in tables {
+        let row: (Option<String>,) = sqlx::query_as(&format!(
+            "SELECT string_agg(t::text, ' ') FROM \"{}\" t",
+            table.replace('"', "\"\"")
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        text.push_str(&row.0.unwrap_or_default());
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 /// The secrets registered in a collection directory.
 pub fn planted(dir: &Path) -> Vec<String> {
     let mut secrets: Vec<String> = std::fs::read_dir(dir.join("planted"))

@@ -91,7 +91,13 @@ pub async fn start_server(
 
 /// Registers the operator's OAuth app through the admin API.
 pub async fn register_app(s: &Setup, piece: &str) {
-    let admin = s.server.client(ADMIN_TOKEN);
+    register_app_on(&s.server, piece).await;
+}
+
+/// Registers the operator's OAuth app for `piece` on `server` (started with
+/// [`ADMIN_TOKEN`]) through the admin API.
+pub async fn register_app_on(server: &TestApp, piece: &str) {
+    let admin = server.client(ADMIN_TOKEN);
     let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
     let (status, _) = admin
         .send("PUT", &format!("/admin/oauth-apps/{piece}"), Some(&body))

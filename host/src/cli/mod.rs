@@ -24,6 +24,14 @@ pub use store_args::StoreArgs;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// A secret from a flag or its environment variable (a key, a token); empty counts as
+/// unset.
+pub(crate) fn secret_arg(value: Option<&str>) -> Option<secrecy::SecretString> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| secrecy::SecretString::from(v.to_owned()))
+}
+
 /// Writes one line to stdout. A reader that went away (`| head`) is not an error of
 /// the command: the process ends with success; any other write failure exits 1.
 pub(crate) fn write_line(args: std::fmt::Arguments<'_>) {

@@ -66,22 +66,15 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         runtime: args.sandbox.runtime_config(),
         keys: args.store.keys(),
         public_url: args.public_url,
-        admin_token: secret(args.admin_token),
+        admin_token: super::secret_arg(args.admin_token.as_deref()),
         refresh_interval: std::time::Duration::from_secs(args.oauth_refresh_interval_secs.max(1)),
         webhooks: crate::webhooks::WebhookTiming::default(),
-        metrics_token: secret(args.metrics_token),
+        metrics_token: super::secret_arg(args.metrics_token.as_deref()),
     };
     crate::server::serve(config, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A token from a flag or the environment; empty counts as unset.
-fn secret(value: Option<String>) -> Option<secrecy::SecretString> {
-    value
-        .filter(|t| !t.trim().is_empty())
-        .map(secrecy::SecretString::from)
 }
 
 async fn shutdown_signal() {

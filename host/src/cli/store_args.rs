@@ -4,7 +4,6 @@
 use crate::store::{Store, default_url};
 use crate::vault::KeyConfig;
 use clap::Args;
-use secrecy::SecretString;
 use std::path::PathBuf;
 
 /// `--data-dir`, `--database-url` and the encryption keys. `Debug` hides the URL (it
@@ -64,14 +63,9 @@ impl StoreArgs {
 
     /// The configured keys.
     pub fn keys(&self) -> KeyConfig {
-        let key = |k: &Option<String>| {
-            k.as_ref()
-                .filter(|k| !k.trim().is_empty())
-                .map(|k| SecretString::from(k.clone()))
-        };
         KeyConfig {
-            current: key(&self.encryption_key),
-            previous: key(&self.previous_keys),
+            current: super::secret_arg(self.encryption_key.as_deref()),
+            previous: super::secret_arg(self.previous_keys.as_deref()),
         }
     }
 

@@ -91,22 +91,6 @@ impl std::fmt::Debug for KeyConfig {
     }
 }
 
-impl KeyConfig {
-    /// The keys named by the process environment.
-    pub fn from_env() -> Self {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .map(SecretString::from)
-        };
-        KeyConfig {
-            current: var("AP_ENCRYPTION_KEY"),
-            previous: var("AP_ENCRYPTION_KEY_PREVIOUS"),
-        }
-    }
-}
-
 /// Builds the vault from the configured keys and the data directory. With `create`, a
 /// missing key (variable unset, no key file) is generated into `data_dir`; without it
 /// (e.g. `keys rotate`) that is an error, since a new key could open nothing.

@@ -94,23 +94,7 @@ async fn postgres_dumps(url: &str) -> Result<Vec<(String, String)>, sqlx::Error>
         let mut db_url = base.clone();
         db_url.set_path(&name);
         let mut conn = sqlx::AnyConnection::connect(db_url.as_str()).await?;
-        let tables: Vec<(String,)> = sqlx::query_as(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-        )
-        .fetch_all(&mut conn)
-        .await?;
-        let mut text = String::new();
-        for (table,) in tables {
-            let row: (Option<String>,) = sqlx::query_as(&format!(
-                "SELECT string_agg(t::text, ' ') FROM \"{}\" t",
-                table.replace('"', "\"\"")
-            ))
-            .fetch_one(&mut conn)
-            .await?;
-            text.push_str(&row.0.unwrap_or_default());
-            text.push('\n');
-        }
+        let text = thinkfleet_tests::leak::dump_tables(&mut conn).await?;
         conn.close().await?;
         dumps.push((name, text));
     }
