@@ -32,14 +32,17 @@ pub fn build(workspace: &Path, crates: &[(&str, &str, &str)]) -> Vec<(String, Pa
         cmd.args(["-p", package]);
     }
     // The outer build's settings must not leak into the nested one (clippy's wrapper,
-    // coverage flags, the jobserver, a target dir).
+    // coverage flags, the jobserver, a target dir). A compiler cache (sccache, as CI uses)
+    // is kept: it changes nothing rustc makes.
+    if !std::env::var_os("RUSTC_WRAPPER").is_some_and(|w| is_compiler_cache(Path::new(&w))) {
+        cmd.env_remove("RUSTC_WRAPPER");
+    }
     for var in [
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
         "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
         "CARGO_MAKEFLAGS",
         "MAKEFLAGS",
         "MFLAGS",
@@ -65,6 +68,14 @@ pub fn build(workspace: &Path, crates: &[(&str, &str, &str)]) -> Vec<(String, Pa
             (short.to_string(), dest)
         })
         .collect()
+}
+
+/// Whether a `RUSTC_WRAPPER` is a compiler cache (sccache), which the nested build keeps.
+fn is_compiler_cache(wrapper: &Path) -> bool {
+    wrapper
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .is_some_and(|s| s == "sccache")
 }
 
 /// Adds the `wasm32-wasip2` target to the toolchain when it is missing and `rustup` is
