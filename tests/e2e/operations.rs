@@ -213,3 +213,85 @@ async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
         assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
     }
 }
+
+/// A TCP relay the test can cut: the app reaches PostgreSQL through it, so "the
+/// database is unreachable" is real (every connection closed, new ones refused).
+struct Relay {
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn to(upstream: &str) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let addr = listener.local_addr().expect("relay address");
+        let upstream = upstream.to_owned();
+        let task = tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                links.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { addr, task }
+    }
+
+    /// Closes every relayed connection and refuses new ones.
+    async fn cut(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_fails_within_seconds_when_the_database_becomes_unreachable() {
+    let home = DataHome::new().await;
+    let Some(url) = home.database_url.clone() else {
+        eprintln!("SQLite run: the store is a local file; this test runs in the PostgreSQL pass");
+        return;
+    };
+    let parsed = url::Url::parse(&url).expect("database URL");
+    let upstream = format!(
+        "{}:{}",
+        parsed.host_str().expect("host"),
+        parsed.port().unwrap_or(5432)
+    );
+    let relay = Relay::to(&upstream).await;
+    let mut relayed = parsed.clone();
+    relayed
+        .set_host(Some(&relay.addr.ip().to_string()))
+        .expect("host");
+    relayed.set_port(Some(relay.addr.port())).expect("port");
+    let app = TestApp::spawn(&home, Settings::default().database_url(relayed.as_str())).await;
+    let http = reqwest::Client::new();
+    let readyz = || async {
+        let answer = http
+            .get(format!("{}/readyz", app.base))
+            .timeout(std::time::Duration::from_secs(20))
+            .send()
+            .await
+            .expect("readyz answers");
+        let status = answer.status().as_u16();
+        (status, answer.json::<Value>().await.expect("json"))
+    };
+    assert_eq!(readyz().await.0, 200);
+
+    relay.cut().await;
+    let (status, body) = readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["store"], false, "{body}");
+    // The process itself still answers.
+    let health = http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+}

@@ -32,6 +32,8 @@ pub struct Settings {
     metrics_token: Option<String>,
     /// (pool slots, slots per project, queue deadline).
     shares: Option<(u32, u32, Duration)>,
+    /// Another way to the home's database (e.g. through a proxy the test can cut).
+    database_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             json_logs: false,
             metrics_token: None,
             shares: None,
+            database_url: None,
         }
     }
 }
@@ -130,6 +133,12 @@ impl Settings {
         self.refresh_interval.is_some()
     }
 
+    /// Reaches the home's database at `url` instead of the home's own URL.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
     /// The environment that gives the binary these settings.
     fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
@@ -156,6 +165,9 @@ impl Settings {
         if let Some(token) = &self.admin_token {
             env.push(("THINKFLEET_ADMIN_TOKEN", token.clone()));
         }
+        if let Some(url) = &self.database_url {
+            env.push(("DATABASE_URL", url.clone()));
+        }
         if let Some((pool, per_project, queue)) = self.shares {
             env.push(("THINKFLEET_MAX_CONCURRENT_CALLS", pool.to_string()));
             env.push(("THINKFLEET_MAX_CALLS_PER_PROJECT", per_project.to_string()));
@@ -169,7 +181,7 @@ impl Settings {
         ServeConfig {
             listen,
             data_dir: home.path().to_owned(),
-            database_url: home.url(),
+            database_url: self.database_url.clone().unwrap_or_else(|| home.url()),
             runtime: RuntimeConfig {
                 limits: {
                     let mut limits = Limits {

@@ -14,6 +14,7 @@ mod flows;
 mod group;
 mod key_check;
 mod oauth;
+mod pieces;
 mod projects;
 mod runs;
 mod webhooks;
@@ -26,6 +27,7 @@ pub use connections::{
 pub use flows::{FlowRef, FlowRewrite, FlowRow};
 pub use group::{BatchFuture, GroupCommit, WriteBatch};
 pub use oauth::{RefreshFailure, RefreshRow, StateRow};
+pub use pieces::{InstalledHead, NewInstall, PieceEvent};
 pub use projects::{TokenInfo, TokenRow};
 pub use runs::{NewRun, RUNS_KEPT, RunRecord, RunRow};
 pub use webhooks::{Attempt, DeliveryRow, NewDelivery, StatusChange, WebhookRow};
@@ -92,6 +94,9 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// How long `/readyz` waits for the database before calling it unreachable.
+pub const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -147,7 +152,7 @@ pub fn default_url(data_dir: &Path) -> String {
 }
 
 /// The database file a SQLite URL names (`None` for an in-memory database).
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;
     let path = rest.trim_start_matches("//").split('?').next()?;
     (!path.is_empty() && !path.contains(":memory:")).then(|| path.into())
@@ -269,8 +274,16 @@ impl Store {
     }
 
     /// Whether the database answers and has every migration this binary embeds
-    /// applied (for `/readyz`): (reachable, migrated).
+    /// applied (for `/readyz`): (reachable, migrated). A database that does not answer
+    /// within [`READINESS_TIMEOUT`] counts as unreachable, so a probe never waits out
+    /// the pool's 30-second acquire timeout.
     pub async fn readiness(&self) -> (bool, bool) {
+        tokio::time::timeout(READINESS_TIMEOUT, self.readiness_now())
+            .await
+            .unwrap_or((false, false))
+    }
+
+    async fn readiness_now(&self) -> (bool, bool) {
         let applied: std::result::Result<Vec<(i64,)>, sqlx::Error> =
             sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
                 .fetch_all(&self.pool)
