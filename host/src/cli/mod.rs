@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod admin;
+mod config_file;
 mod piece;
 mod sandbox;
 mod scaffold;
@@ -21,7 +22,7 @@ mod user;
 pub use sandbox::SandboxArgs;
 pub use store_args::StoreArgs;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// A secret from a flag or its environment variable (a key, a token); empty counts as
@@ -58,6 +59,10 @@ pub struct Cli {
     /// How log lines are written to stderr: `text`, or `json` (one object per line).
     #[arg(long, global = true, env = "THINKFLEET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// A TOML file of settings (keys are the flags' long names). A flag wins over its
+    /// environment variable, which wins over the file.
+    #[arg(long, global = true, env = "THINKFLEET_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,7 +104,16 @@ enum Command {
 /// Exit codes: 0 success, 1 the piece said no (invalid credentials, failed action),
 /// 2 bad usage, a bad configuration, or a piece that cannot be loaded or misbehaved.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = config_file::with_config(std::env::args_os().collect(), &Cli::command(), &|k| {
+        std::env::var(k).ok().filter(|v| !v.is_empty())
+    });
+    let cli = match args {
+        Ok(args) => Cli::parse_from(args),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let default_filter = match cli.command {
         Command::Serve(_) => "info",
         // A piece developer running a piece sees what it logs (to stderr).
