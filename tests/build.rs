@@ -1,5 +1,6 @@
 //! Builds the test-only pieces (the misbehaving one, one built against contract 0.1.0,
-//! one with a templated credential host, and a component of another world).
+//! one with a templated credential host, a component of another world, and two versions
+//! of one piece for live installs).
 
 #[path = "../host/build_support/wasm_pieces.rs"]
 mod wasm_pieces;
@@ -16,6 +17,8 @@ fn main() {
                 "hostile-oauth",
             ),
             ("not-a-piece", "not-a-piece", "not-a-piece"),
+            ("piece-versioned", "piece_versioned", "versioned-1"),
+            ("piece-versioned-two", "piece_versioned_two", "versioned-2"),
         ],
         "test_pieces.rs",
         "TEST_PIECES",

@@ -1,7 +1,7 @@
 //! `serve`: opens the store, loads the keys and the pieces, and runs the API.
 
 use crate::api::{AppState, app};
-use crate::catalog::{Catalog, piece_files};
+use crate::catalog::{Catalog, Installer, piece_files};
 use crate::connections::Connections;
 use crate::oauth::OAuth;
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -67,7 +67,8 @@ pub enum ServeError {
 }
 
 /// Everything the API needs, built from a configuration: the data directory, the key
-/// (created on first start when none is configured), the migrated store and the pieces.
+/// (created on first start when none is configured), the migrated store and the pieces
+/// (files, then the installed ones).
 pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| ServeError::Startup(format!("{what}: {e}"));
     crate::data_dir::prepare(&config.data_dir).map_err(ServeError::Startup)?;
@@ -102,9 +103,15 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
     for s in skipped {
         tracing::warn!(path = %s.path.display(), reason = %s.reason, "piece not loaded");
     }
-    tracing::info!(pieces = catalog.len(), "pieces loaded");
+    let catalog = Arc::new(catalog);
+    let installer = Installer::new(runtime.clone(), store.clone(), catalog.clone());
+    installer
+        .sync()
+        .await
+        .map_err(|e| fail("installed pieces", &e))?;
+    tracing::info!(pieces = catalog.pieces().len(), "pieces loaded");
     let egress = runtime.egress();
-    let connections = Connections::new(store, vault, Arc::new(catalog));
+    let connections = Connections::new(store, vault, catalog);
     let public_url = config
         .public_url
         .clone()
@@ -126,6 +133,7 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         connections,
         oauth,
         webhooks,
+        installer,
         config.admin_token.clone(),
         &public_url,
     );
@@ -179,8 +187,8 @@ pub async fn setup_link(state: &AppState) -> Result<Option<String>, ServeError> 
     }))
 }
 
-/// Serves `state` on a bound `listener`, with the background OAuth2 refresher and the
-/// webhook worker, until
+/// Serves `state` on a bound `listener`, with the background OAuth2 refresher, the
+/// webhook worker and the installed pieces' watcher, until
 /// `shutdown` completes; then closes the store. `serve` and the in-process test app
 /// share it.
 pub async fn run(
@@ -196,6 +204,7 @@ pub async fn run(
             .run_refresher(refresh_interval, REFRESH_WINDOW),
     );
     let webhooks = tokio::spawn(state.webhooks.clone().run_worker());
+    let pieces = tokio::spawn(state.installer.clone().run_watcher());
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
@@ -205,6 +214,7 @@ pub async fn run(
         .map_err(|e| ServeError::Startup(format!("server: {e}")))?;
     refresher.abort();
     webhooks.abort();
+    pieces.abort();
     store.close().await;
     Ok(())
 }

@@ -12,6 +12,7 @@ mod flows;
 mod oauth;
 mod oauth_refresh;
 mod operations;
+mod piece_install;
 mod sandbox;
 mod scaffold;
 mod scrubbing;

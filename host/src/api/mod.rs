@@ -1,8 +1,10 @@
-//! The JSON API under `/api/v1` (axum). Every route but the OpenAPI document takes the
-//! project from its bearer token ([`auth::Project`]); handlers are thin layers over
+//! The JSON API under `/api/v1` (axum). Every route but the OpenAPI document and the
+//! operators' `/admin/…` routes ([`auth::Admin`]) takes the project from its bearer
+//! token ([`auth::Project`]); handlers are thin layers over
 //! [`crate::connections`]. [`app`] builds the router that `serve` runs and tests drive:
 //! this API and the web pages of [`crate::web`].
 
+mod admin_pieces;
 mod audit;
 mod auth;
 mod connections;
@@ -22,6 +24,7 @@ pub use error::{ApiError, ApiResult};
 pub use views::rfc3339;
 
 use crate::accounts::{Accounts, SessionPolicy};
+use crate::catalog::Installer;
 use crate::connections::Connections;
 use crate::flows::Flows;
 use crate::oauth::OAuth;
@@ -61,6 +64,8 @@ pub struct AppState {
     pub webhooks: Webhooks,
     /// The token `/metrics` asks for (`THINKFLEET_METRICS_TOKEN`); none turns it off.
     pub metrics_token: Option<Arc<SecretString>>,
+    /// Installs pieces while the server runs.
+    pub installer: Installer,
 }
 
 impl AppState {
@@ -70,6 +75,7 @@ impl AppState {
         connections: Connections,
         oauth: OAuth,
         webhooks: Webhooks,
+        installer: Installer,
         admin_token: Option<SecretString>,
         public_url: &str,
     ) -> Self {
@@ -85,6 +91,7 @@ impl AppState {
             admin_token: admin_token.map(Arc::new),
             webhooks,
             metrics_token: None,
+            installer,
             connections,
         }
     }
@@ -112,6 +119,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list))
         .routes(routes!(oauth::start))
         .routes(routes!(oauth::set_app))
+        .merge(admin_pieces::routes())
         .routes(routes!(webhook::set, webhook::show, webhook::remove))
         .routes(routes!(webhook::deliveries))
         .routes(routes!(tokens::list))

@@ -38,7 +38,8 @@ pub async fn show(
     _: Project,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PieceInfo>> {
-    let piece = state.connections.catalog().get(&name).ok_or_else(|| {
+    let catalog = state.connections.catalog();
+    let piece = catalog.get(&name).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "piece_not_found",

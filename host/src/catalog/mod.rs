@@ -1,16 +1,49 @@
-//! The pieces a server offers: the example pieces this build ships plus every `.wasm`
-//! in `DATA_DIR/pieces/`, loaded once at start and looked up by name.
+//! The pieces a server offers, looked up by name: the example pieces this build ships
+//! and every `.wasm` in `DATA_DIR/pieces/` (loaded once at start), plus the pieces
+//! installed as data (`install.rs`), which change while the server runs.
+//!
+//! What callers see is a snapshot: [`Catalog::pieces`] hands out the pieces on offer
+//! now ([`Pieces`], behind an `Arc`), so a call already running keeps the version it
+//! started with while the catalog moves on to the next one.
+
+mod install;
+
+pub use install::{
+    InstallError, InstallReport, Installer, MAX_COMPONENT_BYTES, PieceUsers, UninstallError,
+};
 
 use crate::runtime::{LoadedPiece, Runtime};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
-/// Loaded pieces by name.
-#[derive(Clone, Default)]
+/// The pieces on offer, swapped whole when the installed pieces change.
+#[derive(Default)]
 pub struct Catalog {
-    pieces: BTreeMap<String, LoadedPiece>,
-    /// The file each piece was loaded from.
-    paths: BTreeMap<String, PathBuf>,
+    current: RwLock<Arc<Pieces>>,
+}
+
+/// The pieces on offer at one moment, by name. A caller holds one for the length of
+/// what it does, so a call keeps the version it started with while the catalog moves
+/// on.
+#[derive(Clone, Default)]
+pub struct Pieces {
+    by_name: BTreeMap<String, Entry>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    piece: LoadedPiece,
+    source: Source,
+}
+
+/// Where a loaded piece comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file read at start: an example this build ships or `DATA_DIR/pieces/*.wasm`.
+    File(PathBuf),
+    /// Installed as data (the database), live.
+    Installed,
 }
 
 /// A piece file that could not be loaded; the server starts without it.
@@ -27,27 +60,25 @@ impl Catalog {
     /// of an example, two files of one piece) is not loaded: it is skipped with the
     /// reason, never silently swapped for the other.
     pub async fn load(runtime: &Runtime, files: &[PathBuf]) -> (Catalog, Vec<Skipped>) {
-        let mut catalog = Catalog::default();
+        let mut pieces = Pieces::default();
         let mut skipped = Vec::new();
-        let mut from: BTreeMap<String, PathBuf> = BTreeMap::new();
         for path in files {
             match runtime.load_file(path).await {
                 Ok(piece) => {
                     let name = piece.info().name.clone();
-                    if let Some(first) = from.get(&name) {
+                    if let Some(first) = pieces.by_name.get(&name) {
                         skipped.push(Skipped {
                             path: path.clone(),
                             reason: format!(
                                 "a piece named `{name}` is already loaded from {}; remove one \
                                  of them (or rename the piece)",
-                                first.display()
+                                first.source
                             ),
                         });
                         continue;
                     }
-                    from.insert(name.clone(), path.clone());
-                    catalog.paths.insert(name.clone(), path.clone());
-                    catalog.pieces.insert(name, piece);
+                    let source = Source::File(path.clone());
+                    pieces.by_name.insert(name, Entry { piece, source });
                 }
                 Err(e) => skipped.push(Skipped {
                     path: path.clone(),
@@ -55,40 +86,92 @@ impl Catalog {
                 }),
             }
         }
+        let catalog = Catalog {
+            current: RwLock::new(Arc::new(pieces)),
+        };
         (catalog, skipped)
     }
 
-    /// The piece named `name`.
-    pub fn get(&self, name: &str) -> Option<&LoadedPiece> {
-        self.pieces.get(name)
+    /// The pieces on offer now.
+    pub fn pieces(&self) -> Arc<Pieces> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
-    /// The file the piece named `name` was loaded from.
-    pub fn path(&self, name: &str) -> Option<&Path> {
-        self.paths.get(name).map(PathBuf::as_path)
+    /// Replaces the installed pieces with `installed` (files stay as they are); returns
+    /// the installed pieces not offered because a file's piece has the name.
+    fn set_installed(&self, installed: Vec<LoadedPiece>) -> Vec<(String, PathBuf)> {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = Pieces {
+            by_name: current
+                .by_name
+                .iter()
+                .filter(|(_, e)| matches!(e.source, Source::File(_)))
+                .map(|(n, e)| (n.clone(), e.clone()))
+                .collect(),
+        };
+        let mut shadowed = Vec::new();
+        for piece in installed {
+            let name = piece.info().name.clone();
+            if let Some(Entry {
+                source: Source::File(path),
+                ..
+            }) = next.by_name.get(&name)
+            {
+                shadowed.push((name, path.clone()));
+                continue;
+            }
+            let source = Source::Installed;
+            next.by_name.insert(name, Entry { piece, source });
+        }
+        *current = Arc::new(next);
+        shadowed
+    }
+}
+
+impl Pieces {
+    /// The piece named `name`.
+    pub fn get(&self, name: &str) -> Option<&LoadedPiece> {
+        self.by_name.get(name).map(|e| &e.piece)
+    }
+
+    /// Where the piece named `name` comes from.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.by_name.get(name).map(|e| &e.source)
     }
 
     /// Every piece, by name.
     pub fn iter(&self) -> impl Iterator<Item = &LoadedPiece> {
-        self.pieces.values()
+        self.by_name.values().map(|e| &e.piece)
     }
 
     /// The sandbox pool's slots in use and in all (the pieces share one runtime).
     pub fn runtime_slots(&self) -> (usize, usize) {
-        self.pieces
-            .values()
-            .next()
-            .map_or((0, 0), LoadedPiece::slots)
+        self.iter().next().map_or((0, 0), LoadedPiece::slots)
     }
 
     /// How many pieces are loaded.
     pub fn len(&self) -> usize {
-        self.pieces.len()
+        self.by_name.len()
     }
 
     /// Whether no piece is loaded.
     pub fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
+        self.by_name.is_empty()
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(path) => write!(f, "{}", path.display()),
+            Source::Installed => f.write_str("the installed pieces (the database)"),
+        }
     }
 }
 

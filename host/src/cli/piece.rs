@@ -1,13 +1,16 @@
 //! `thinkfleet piece …`: inspect, validate and run piece components locally.
 
 use super::sandbox::SandboxArgs;
+use super::store_args::StoreArgs;
 use crate::auth_input::credentials_from_fields;
+use crate::catalog::{Catalog, Installer, Skipped};
 use crate::piece::{AuthSchema, PieceError, Prop, PropKind};
 use crate::runtime::{CallError, LoadedPiece, Runtime};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// `thinkfleet piece …`.
 #[derive(Debug, Subcommand)]
@@ -47,13 +50,37 @@ pub enum PieceCommand {
     },
     /// Create a new piece crate that builds anywhere with `cargo build --release`.
     New(super::scaffold::NewArgs),
-    /// List the pieces a server on this data directory loads (the examples this build
-    /// ships, then `DATA_DIR/pieces/*.wasm`), with their versions and files, and the
-    /// files it would skip, with why.
+    /// List the pieces a server on this data directory and database offers (the
+    /// examples this build ships, `DATA_DIR/pieces/*.wasm`, then the installed pieces),
+    /// with their versions and where they come from, and what it would skip, with why.
     List {
-        /// The data directory whose `pieces/` to read.
-        #[arg(long, env = "THINKFLEET_DATA_DIR", default_value = "./data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// Install a piece into the database, or upgrade the installed piece of its name:
+    /// every server on this database offers it within seconds, without a restart (calls
+    /// already running finish on the old version).
+    Install {
+        /// The piece's component (.wasm).
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
+    /// Uninstall an installed piece; refused while flows use it unless `--force`.
+    /// Its connections are kept.
+    Uninstall {
+        /// The piece's name.
+        name: String,
+        /// Uninstall even while flows use it (their steps then fail with
+        /// `piece_not_found`).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        store: StoreArgs,
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
@@ -131,24 +158,125 @@ fn auth_lines(text: &str, source: &str) -> Result<Vec<(String, String)>, String>
         .collect()
 }
 
+/// What a server on `store` offers: the files' pieces, what it skips, and (when the
+/// store exists, or `create` is set) the installer with the installed pieces loaded.
+async fn offered(
+    store: &StoreArgs,
+    sandbox: &SandboxArgs,
+    create: bool,
+) -> Result<(Arc<Catalog>, Vec<Skipped>, Option<Installer>), String> {
+    let runtime = Runtime::new(sandbox.runtime_config()).map_err(|e| e.to_string())?;
+    let files = crate::catalog::piece_files(&store.data_dir);
+    let (catalog, skipped) = Catalog::load(&runtime, &files).await;
+    let catalog = Arc::new(catalog);
+    if !create && !store.exists() {
+        return Ok((catalog, skipped, None));
+    }
+    let installer = Installer::new(runtime, store.open().await?, catalog.clone());
+    installer.sync().await.map_err(|e| e.to_string())?;
+    Ok((catalog, skipped, Some(installer)))
+}
+
+/// How the install history names a CLI user.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown user".to_owned());
+    format!("cli ({user})")
+}
+
 /// Runs a `piece` subcommand.
 pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
     match cmd {
         PieceCommand::New(args) => super::scaffold::run(args),
-        PieceCommand::List { data_dir, sandbox } => {
-            let runtime = Runtime::new(sandbox.runtime_config()).map_err(|e| e.to_string())?;
-            let files = crate::catalog::piece_files(&data_dir);
-            let (catalog, skipped) = crate::catalog::Catalog::load(&runtime, &files).await;
-            for piece in catalog.iter() {
+        PieceCommand::List { store, sandbox } => {
+            let (catalog, skipped, installer) = offered(&store, &sandbox, false).await?;
+            let pieces = catalog.pieces();
+            for piece in pieces.iter() {
                 let info = piece.info();
-                let path = catalog
-                    .path(&info.name)
-                    .unwrap_or(std::path::Path::new("?"));
-                out!("{}\t{}\t{}", info.name, info.version, path.display());
+                let from = pieces
+                    .source(&info.name)
+                    .map_or_else(|| "?".to_owned(), ToString::to_string);
+                out!("{}\t{}\t{}", info.name, info.version, from);
             }
             for s in skipped {
                 out!("(skipped)\t-\t{}: {}", s.path.display(), s.reason);
             }
+            if let Some(installer) = installer {
+                let (_, events) = installer.installed(5).await.map_err(|e| e.to_string())?;
+                for e in events {
+                    out!(
+                        "(history)\t{}\t{} {} {} by {}",
+                        crate::api::rfc3339(e.at),
+                        e.action,
+                        e.name,
+                        e.version.or(e.previous_version).unwrap_or_default(),
+                        e.actor
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PieceCommand::Install {
+            file,
+            store,
+            sandbox,
+        } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let (_, _, installer) = offered(&store, &sandbox, true).await?;
+            let installer = installer.ok_or("no store")?;
+            let report = installer
+                .install(&bytes, &cli_actor())
+                .await
+                .map_err(|e| e.to_string())?;
+            match (report.action, &report.previous_version) {
+                ("unchanged", _) => out!(
+                    "{} {} is installed already (sha256 {})",
+                    report.name,
+                    report.version,
+                    report.sha256
+                ),
+                (_, Some(previous)) => out!(
+                    "upgraded {} from {previous} to {} (sha256 {}); servers on this database \
+                     offer it within seconds",
+                    report.name,
+                    report.version,
+                    report.sha256
+                ),
+                (_, None) => out!(
+                    "installed {} {} (sha256 {}); servers on this database offer it within \
+                     seconds",
+                    report.name,
+                    report.version,
+                    report.sha256
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PieceCommand::Uninstall {
+            name,
+            force,
+            store,
+            sandbox,
+        } => {
+            let (_, _, installer) = offered(&store, &sandbox, true).await?;
+            let installer = installer.ok_or("no store")?;
+            let (event, users) = installer
+                .uninstall(&name, force, &cli_actor())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!(
+                "uninstalled {name} {}{}",
+                event.previous_version.unwrap_or_default(),
+                if users.flows.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} flow(s) using it now fail with piece_not_found",
+                        users.flows.len()
+                    )
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         PieceCommand::Inspect {

@@ -69,6 +69,12 @@ impl StoreArgs {
         }
     }
 
+    /// Whether the store exists: always for PostgreSQL, the file for SQLite (a command
+    /// that only reads need not create one).
+    pub fn exists(&self) -> bool {
+        crate::store::sqlite_file(&self.url()).is_none_or(|file| file.exists())
+    }
+
     /// Creates the data directory if needed (mode 0700) and opens (and migrates) the
     /// store.
     pub async fn open(&self) -> Result<Store, String> {

@@ -7,7 +7,7 @@ pub use thinkfleet_core::{external_id, value};
 
 pub use value::{ConnectionValue, PropInput, ValueError, ValueInput};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Pieces};
 use crate::local_cache::LocalCache;
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
@@ -103,9 +103,10 @@ impl Connections {
         }
     }
 
-    /// The pieces on offer.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// The pieces on offer now (hold it for the length of one job: an install or
+    /// upgrade meanwhile does not change it).
+    pub fn catalog(&self) -> Arc<Pieces> {
+        self.catalog.pieces()
     }
 
     /// The store.
@@ -117,7 +118,7 @@ impl Connections {
     pub async fn create(&self, project: &str, req: NewConnectionRequest) -> Result<ConnectionRow> {
         let display_name = display_name(&req.display_name)?;
         let external_id = checked_external_id(req.external_id, &display_name)?;
-        let piece = self.piece(&req.piece)?;
+        let piece = &self.piece(&req.piece)?;
         // A taken external id is answered before the piece calls its service; the
         // insert's own check still decides a race.
         if self
@@ -159,7 +160,7 @@ impl Connections {
         value: &ConnectionValue,
         expires_at: Option<i64>,
     ) -> Result<ConnectionRow> {
-        let piece = self.piece(piece_name)?;
+        let piece = &self.piece(piece_name)?;
         let row = ConnectionRow {
             id: uuid::Uuid::new_v4().to_string(),
             project_id: project.to_owned(),
@@ -233,7 +234,7 @@ impl Connections {
         input: ValueInput,
     ) -> Result<ConnectionRow> {
         let row = self.get(project, key).await?;
-        let piece = self.piece(&row.piece)?;
+        let piece = &self.piece(&row.piece)?;
         let value = self.validated(project, piece, input).await?;
         self.replace(project, &row, &value, None).await
     }
@@ -277,7 +278,7 @@ impl Connections {
         row: &ConnectionRow,
         value: &ConnectionValue,
     ) -> Result<Credentials> {
-        let piece = self.piece(&row.piece)?;
+        let piece = &self.piece(&row.piece)?;
         value
             .credentials(&piece.info().auth)
             .map_err(|e| ConnectionError::Invalid(e.to_string()))
@@ -384,7 +385,7 @@ impl Connections {
 
     /// Opens a sealed credential and types it for the row's piece.
     fn credentials(&self, row: &ConnectionRow, sealed: &Sealed) -> Result<Credentials> {
-        let piece = self.piece(&row.piece)?;
+        let piece = &self.piece(&row.piece)?;
         let plain = self.vault.open(binding(row), sealed)?;
         let value = ConnectionValue::from_plaintext(&plain)
             .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
@@ -433,9 +434,11 @@ impl Connections {
             .await?)
     }
 
-    fn piece(&self, name: &str) -> Result<&LoadedPiece> {
+    fn piece(&self, name: &str) -> Result<LoadedPiece> {
         self.catalog
+            .pieces()
             .get(name)
+            .cloned()
             .ok_or_else(|| ConnectionError::UnknownPiece(name.to_owned()))
     }
 

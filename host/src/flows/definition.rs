@@ -3,7 +3,7 @@
 //! data (a deleted connection, a failing service).
 
 use super::template;
-use crate::catalog::Catalog;
+use crate::catalog::Pieces;
 use crate::piece::AuthSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -66,7 +66,7 @@ impl CheckedFlow {
 }
 
 /// Checks a definition against the catalog. The error names the step and the problem.
-pub fn check(definition: FlowDefinition, catalog: &Catalog) -> Result<CheckedFlow, String> {
+pub fn check(definition: FlowDefinition, catalog: &Pieces) -> Result<CheckedFlow, String> {
     let name = definition.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err("name must be 1 to 200 characters".into());

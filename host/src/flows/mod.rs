@@ -117,7 +117,7 @@ impl Flows {
     }
 
     fn check(&self, definition: FlowDefinition) -> Result<definition::CheckedFlow, FlowError> {
-        definition::check(definition, self.connections.catalog()).map_err(FlowError::Invalid)
+        definition::check(definition, &self.connections.catalog()).map_err(FlowError::Invalid)
     }
 
     /// Checks and saves a new flow.

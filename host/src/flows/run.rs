@@ -136,12 +136,16 @@ async fn run_step(
     outputs: &HashMap<&str, Value>,
     uses: &mut Vec<Use>,
 ) -> Result<Value, StepError> {
-    let piece = connections.catalog().get(&step.piece).ok_or_else(|| {
-        StepError::new(
-            "piece_not_found",
-            format!("Piece not found: {}", step.piece),
-        )
-    })?;
+    let piece = connections
+        .catalog()
+        .get(&step.piece)
+        .cloned()
+        .ok_or_else(|| {
+            StepError::new(
+                "piece_not_found",
+                format!("Piece not found: {}", step.piece),
+            )
+        })?;
     let input = template::render(&step.input, &|name| outputs.get(name).cloned())
         .map_err(|e| StepError::new("invalid_template", e.to_string()))?;
     let (connection, creds) = match &step.auth {

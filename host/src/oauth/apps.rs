@@ -88,7 +88,7 @@ impl OAuth {
             token_props,
             props,
             ..
-        } = self.oauth_schema(piece)?
+        } = &self.oauth_schema(piece)?
         else {
             return Err(OAuthError::Invalid("not an OAuth2 piece".into()));
         };

@@ -118,7 +118,7 @@ impl OAuth {
             extra_params,
             props,
             ..
-        } = self.oauth_schema(&req.piece)?
+        } = &self.oauth_schema(&req.piece)?
         else {
             return Err(OAuthError::Invalid("not an OAuth2 piece".into()));
         };
@@ -287,10 +287,11 @@ impl OAuth {
             host_only.insert("client_secret", SecretString::from(s));
         }
         let value = ConnectionValue::oauth2(tokens.access_token, host_only, props);
-        let piece = self
+        let piece = &self
             .connections
             .catalog()
             .get(&pending.piece)
+            .cloned()
             .ok_or("the piece is no longer loaded")?;
         let creds = value
             .credentials(&piece.info().auth)

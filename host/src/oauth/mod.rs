@@ -90,13 +90,13 @@ impl OAuth {
         self.connections.store()
     }
 
-    fn oauth_schema(&self, piece: &str) -> Result<&AuthSchema, OAuthError> {
-        let loaded =
-            self.connections.catalog().get(piece).ok_or_else(|| {
-                OAuthError::Connection(ConnectionError::UnknownPiece(piece.into()))
-            })?;
+    fn oauth_schema(&self, piece: &str) -> Result<AuthSchema, OAuthError> {
+        let catalog = self.connections.catalog();
+        let loaded = catalog
+            .get(piece)
+            .ok_or_else(|| OAuthError::Connection(ConnectionError::UnknownPiece(piece.into())))?;
         match &loaded.info().auth {
-            s @ AuthSchema::Oauth2 { .. } => Ok(s),
+            s @ AuthSchema::Oauth2 { .. } => Ok(s.clone()),
             other => Err(OAuthError::Invalid(format!(
                 "piece {piece} takes {} credentials, not OAuth2",
                 other.kind()

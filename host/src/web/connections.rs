@@ -420,11 +420,12 @@ fn way_back(back: &str) -> Option<String> {
     super::step::safe_return(back).then(|| back.to_owned())
 }
 
-fn piece_of<'a>(state: &'a AppState, name: &str) -> Result<&'a LoadedPiece, WebError> {
+fn piece_of(state: &AppState, name: &str) -> Result<LoadedPiece, WebError> {
     state
         .connections
         .catalog()
         .get(name)
+        .cloned()
         .filter(|p| !matches!(p.info().auth, AuthSchema::None))
         .ok_or(WebError::NotFound)
 }
@@ -466,7 +467,7 @@ pub async fn new_form(
     Path(piece): Path<String>,
     Query(query): Query<NewQuery>,
 ) -> Result<Response, WebError> {
-    let piece = piece_of(&state, &piece)?;
+    let piece = &piece_of(&state, &piece)?;
     let title = format!("New {} connection", piece.info().display_name);
     let layout = Layout::of(&state, &viewer, "connections", title).await?;
     // The first free of `slug`, `slug-2`, `slug-3`…: asked one by one rather than by
@@ -512,7 +513,7 @@ pub async fn create(
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(posted.text("csrf"))?;
-    let piece = piece_of(&state, &piece_name)?;
+    let piece = &piece_of(&state, &piece_name)?;
     let schema = &piece.info().auth;
     let outcome: Result<(), String> = match value_input(schema, &posted) {
         Err(why) => Err(why),
@@ -624,7 +625,7 @@ async fn show_page(
 ) -> Result<Response, WebError> {
     let project = viewer.project();
     let row = state.connections.get(project, key).await?;
-    let piece = piece_of(state, &row.piece)?;
+    let piece = &piece_of(state, &row.piece)?;
     let flows = state.connections.usage(project, &row.id).await?;
     let flow_names = super::activity::flow_names(state, project).await?;
     let events = state
@@ -780,7 +781,7 @@ pub async fn reconnect(
     viewer.check_csrf(posted.text("csrf"))?;
     let project = viewer.project();
     let row = state.connections.get(project, &key).await?;
-    let piece = piece_of(&state, &row.piece)?;
+    let piece = &piece_of(&state, &row.piece)?;
     let outcome: Result<(), String> = match value_input(&piece.info().auth, &posted) {
         Err(why) => Err(why),
         Ok(value) => match state.connections.reconnect(project, &row.id, value).await {

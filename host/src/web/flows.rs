@@ -611,7 +611,7 @@ fn fix_for(
     match (trouble, row) {
         (Trouble::ConnectionNotFound, _) | (_, None) => Some(choose),
         (_, Some(row)) => {
-            let piece = state.connections.catalog().get(&row.piece)?;
+            let piece = state.connections.catalog().get(&row.piece)?.clone();
             Some(match piece.info().auth {
                 AuthSchema::Oauth2 { .. } => Fix::OAuth {
                     key: row.external_id.clone(),

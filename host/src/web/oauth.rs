@@ -51,7 +51,8 @@ fn done(status: StatusCode, page: &DonePage<'_>, clear: Option<HeaderValue>) -> 
 
 /// The posted props of an OAuth2 piece (asked before the redirect; not secrets).
 fn props(posted: &Posted, state: &AppState, piece: &str) -> BTreeMap<String, String> {
-    let Some(loaded) = state.connections.catalog().get(piece) else {
+    let catalog = state.connections.catalog();
+    let Some(loaded) = catalog.get(piece) else {
         return BTreeMap::new();
     };
     match &loaded.info().auth {

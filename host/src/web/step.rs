@@ -223,9 +223,8 @@ fn reference(key: &str) -> String {
 
 /// The form's values for the saved step (when the query names no piece).
 fn saved_values(state: &AppState, step: &StepDefinition) -> Posted {
-    let props = state
-        .connections
-        .catalog()
+    let catalog = state.connections.catalog();
+    let props = catalog
         .get(&step.piece)
         .and_then(|p| p.info().actions.iter().find(|a| a.name == step.action))
         .map(|a| a.props.as_slice())
