@@ -16,6 +16,7 @@ mod piece_install;
 mod sandbox;
 mod scaffold;
 mod scrubbing;
+mod store_copy;
 mod tokens;
 mod vault;
 mod web_flows;

@@ -101,6 +101,49 @@ pub enum KeysCommand {
     },
 }
 
+/// `thinkfleet store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every row of this store into a new, empty database (SQLite to PostgreSQL,
+    /// or back), in one transaction. Stop the servers first; start them on the new
+    /// database with the same encryption key.
+    Copy {
+        /// The destination database (`postgres://…` or `sqlite:…`); it is migrated
+        /// first and must hold no data.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "THINKFLEET_COPY_TO",
+            hide_env_values = true
+        )]
+        to: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Runs `store …`.
+pub async fn store(cmd: StoreCommand) -> Result<ExitCode, String> {
+    let StoreCommand::Copy { to, store } = cmd;
+    let source = store.open().await?;
+    let dest = crate::store::Store::open(&to)
+        .await
+        .map_err(|e| format!("the destination: {e}"))?;
+    let report = source.copy_into(&dest).await.map_err(|e| e.to_string())?;
+    dest.close().await;
+    source.close().await;
+    let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+    for (table, n) in &report.tables {
+        out!("{table}\t{n}");
+    }
+    out!(
+        "copied {rows} rows of {} tables; start the servers with --database-url set to the \
+         destination and the same encryption key",
+        report.tables.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs `project …`.
 pub async fn project(cmd: ProjectCommand) -> Result<ExitCode, String> {
     let ProjectCommand::Create { name, json, store } = cmd;

@@ -10,6 +10,7 @@ pub mod accounts;
 mod audit;
 mod connection_page;
 mod connections;
+mod copy;
 mod flows;
 mod group;
 mod key_check;
@@ -24,6 +25,7 @@ pub use connection_page::{PageQuery, SortKey};
 pub use connections::{
     ConnectionRow, ConnectionStatus, NewConnection, SealedRow, UnknownStatus, UseRecord,
 };
+pub use copy::{CopyReport, TABLES};
 pub use flows::{FlowRef, FlowRewrite, FlowRow};
 pub use group::{BatchFuture, GroupCommit, WriteBatch};
 pub use oauth::{RefreshFailure, RefreshRow, StateRow};
@@ -76,6 +78,10 @@ pub enum StoreError {
         /// The parser's error.
         source: serde_json::Error,
     },
+    /// `thinkfleet store copy` cannot go on (a destination that is not empty, a table
+    /// it does not know, a value it cannot read).
+    #[error("store copy: {0}")]
+    Copy(String),
     /// The group commit that carried this write failed; every write in the batch
     /// shares the one error.
     #[error(transparent)]
