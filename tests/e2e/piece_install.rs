@@ -150,6 +150,7 @@ async fn an_install_is_live_at_once_and_an_upgrade_leaves_a_running_call_on_its_
     assert_eq!(pieces[0]["name"], "versioned");
     assert_eq!(pieces[0]["version"], "2.0.0");
     assert_eq!(pieces[0]["sha256"], upgraded["sha256"]);
+    assert_eq!(pieces[0]["live"], true);
     let events = listed["events"].as_array().expect("events");
     let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
     assert_eq!(
@@ -411,4 +412,39 @@ async fn an_uninstall_is_refused_while_flows_use_the_piece_unless_forced() {
     let (_, listed) = admin.get("/admin/pieces").await;
     assert_eq!(listed["events"][0]["action"], "uninstall");
     assert_eq!(listed["events"][0]["previous_version"], "1.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_piece_of_an_installed_name_is_offered_and_the_installed_one_shows_not_live() {
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let v1 = piece_path("versioned-1");
+    let (code, out, err) = home
+        .run(&["piece", "install", v1.to_str().expect("path")], &[])
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    // Then an operator drops 2.0.0 into DATA_DIR/pieces/: the file's piece is offered.
+    let pieces = home.path().join("pieces");
+    std::fs::create_dir_all(&pieces).expect("pieces dir");
+    std::fs::copy(piece_path("versioned-2"), pieces.join("versioned.wasm")).expect("copy");
+    let app = TestApp::spawn(&home, Settings::default().admin_token(ADMIN)).await;
+    assert_eq!(
+        offered_version(&app.client(&token)).await.as_deref(),
+        Some("2.0.0")
+    );
+    let (_, listed) = app.client(ADMIN).get("/admin/pieces").await;
+    assert_eq!(listed["pieces"][0]["version"], "1.0.0");
+    assert_eq!(listed["pieces"][0]["live"], false, "{listed}");
+    assert!(
+        app.log()
+            .contains("an installed piece has the name of a piece loaded from a file"),
+        "the start says so"
+    );
+    // And the installed one cannot be upgraded past the file either.
+    let (status, body) = install(&app.client(ADMIN), "versioned-2").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("piece_name_taken")),
+        "{body}"
+    );
 }

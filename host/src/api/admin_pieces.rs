@@ -7,7 +7,9 @@ use super::auth::Admin;
 use super::extract::{ApiPath, ApiQuery};
 use super::views::{ErrorBody, rfc3339};
 use super::{ApiError, ApiResult, AppState};
-use crate::catalog::{InstallError, InstallReport, MAX_COMPONENT_BYTES, UninstallError};
+use crate::catalog::{
+    InstallError, InstallReport, MAX_COMPONENT_BYTES, Pieces, Source, UninstallError,
+};
 use crate::store::{InstalledHead, PieceEvent};
 use axum::Json;
 use axum::body::Body;
@@ -75,11 +77,18 @@ pub struct InstalledPieceView {
     installed_at: String,
     /// By whom (`admin API (ADDRESS)`, `cli (USER)`).
     installed_by: String,
+    /// Whether this server offers exactly this version now (false for a moment after a
+    /// change made on another replica, or when a file's piece of the same name is
+    /// offered instead, or when this binary cannot load it: its log says which).
+    live: bool,
 }
 
-impl From<InstalledHead> for InstalledPieceView {
-    fn from(h: InstalledHead) -> Self {
+impl InstalledPieceView {
+    fn of(h: InstalledHead, pieces: &Pieces) -> Self {
+        let live = matches!(pieces.source(&h.name), Some(Source::Installed))
+            && pieces.get(&h.name).is_some_and(|p| p.digest() == h.sha256);
         InstalledPieceView {
+            live,
             name: h.name,
             version: h.version,
             sha256: h.sha256,
@@ -247,8 +256,12 @@ pub async fn list(State(state): State<AppState>, _: Admin) -> ApiResult<Json<Ins
         .installed(EVENTS_SHOWN)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    let offered = state.connections.catalog();
     Ok(Json(InstalledList {
-        pieces: pieces.into_iter().map(Into::into).collect(),
+        pieces: pieces
+            .into_iter()
+            .map(|h| InstalledPieceView::of(h, &offered))
+            .collect(),
         events: events.into_iter().map(Into::into).collect(),
     }))
 }

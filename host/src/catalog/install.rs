@@ -138,6 +138,15 @@ fn not_installed(name: &str, loaded_from: Option<&Source>) -> String {
     }
 }
 
+/// Why an installed row was not loaded.
+enum RowError {
+    /// The database did not answer: try again at the next look.
+    Store(StoreError),
+    /// The component does not load here (e.g. a contract this binary does not speak):
+    /// the running version, if any, stays.
+    Load(String),
+}
+
 /// The flows (in every project) whose steps use a piece, and how many connections
 /// belong to it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -220,7 +229,10 @@ impl Installer {
                 actor,
             })
             .await?;
-        self.sync().await?;
+        if let Err(e) = self.sync().await {
+            // Stored: the watcher makes it live at its next look.
+            tracing::warn!(error = %e, "installed piece stored; loading it here failed, retrying");
+        }
         let report = InstallReport {
             action: match event.as_ref().map(|e| e.action.as_str()) {
                 Some("upgrade") => "upgrade",
@@ -265,7 +277,9 @@ impl Installer {
         let Some(event) = self.inner.store.uninstall_piece(name, actor).await? else {
             return Err(self.not_installed(name));
         };
-        self.sync().await?;
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %e, "uninstall stored; applying it here failed, retrying");
+        }
         tracing::info!(piece = name, actor, forced = force, "piece uninstalled");
         Ok((event, users))
     }
@@ -326,9 +340,18 @@ impl Installer {
                     tracing::info!(piece = %head.name, version = %head.version, "installed piece live");
                     next.insert(head.name, piece);
                 }
-                // Changed since the heads were read: the next look takes it.
-                Ok(None) => complete = false,
-                Err(reason) => {
+                // Changed since the heads were read, or the database did not answer:
+                // keep what runs, and look again next time.
+                outcome @ (Ok(None) | Err(RowError::Store(_))) => {
+                    if let Err(RowError::Store(e)) = outcome {
+                        tracing::warn!(piece = %head.name, error = %e, "could not read an installed piece; trying again");
+                    }
+                    complete = false;
+                    if let Some(old) = loaded.pieces.get(&head.name) {
+                        next.insert(head.name, old.clone());
+                    }
+                }
+                Err(RowError::Load(reason)) => {
                     tracing::warn!(
                         piece = %head.name,
                         version = %head.version,
@@ -358,13 +381,13 @@ impl Installer {
     }
 
     /// Loads one installed row; `None` when it changed since `head` was read.
-    async fn load_row(&self, head: &InstalledHead) -> Result<Option<LoadedPiece>, String> {
+    async fn load_row(&self, head: &InstalledHead) -> Result<Option<LoadedPiece>, RowError> {
         let bytes = self
             .inner
             .store
             .installed_component(&head.name, &head.sha256)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RowError::Store)?;
         let Some(bytes) = bytes else {
             return Ok(None);
         };
@@ -373,9 +396,11 @@ impl Installer {
             .runtime
             .load(&bytes)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| RowError::Load(e.to_string()))?;
         if piece.info().name != head.name || piece.digest() != head.sha256 {
-            return Err("the stored component does not match its row (name or hash)".into());
+            return Err(RowError::Load(
+                "the stored component does not match its row (name or hash)".into(),
+            ));
         }
         Ok(Some(piece))
     }

@@ -9,7 +9,8 @@
 mod install;
 
 pub use install::{
-    InstallError, InstallReport, Installer, MAX_COMPONENT_BYTES, PieceUsers, UninstallError,
+    InstallError, InstallReport, Installer, MAX_COMPONENT_BYTES, POLL_INTERVAL, PieceUsers,
+    UninstallError,
 };
 
 use crate::runtime::{LoadedPiece, Runtime};

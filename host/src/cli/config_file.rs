@@ -34,9 +34,18 @@ pub fn with_config(
     };
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("configuration file {}: {e}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| format!("configuration file {}: {e}", path.display()))?;
+    // The parser's own message quotes the line it failed on, which may hold a secret:
+    // only the position and what was wrong are reported.
+    let table: toml::Table = toml::from_str(&text).map_err(|e: toml::de::Error| {
+        let line = e.span().map_or(0, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
+        format!(
+            "configuration file {}, line {line}: {}",
+            path.display(),
+            e.message()
+        )
+    })?;
     let mut command = command.clone();
     command.build();
     let leaf = leaf_command(&command, &args);
@@ -68,8 +77,10 @@ pub fn with_config(
         );
     }
     warn_if_open_to_others(&path, &table);
+    // Before a `--`, after which everything is positional.
     let mut args = args;
-    args.extend(added);
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    args.splice(at..at, added);
     Ok(args)
 }
 
@@ -92,11 +103,27 @@ fn named_file(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Option
         .map(PathBuf::from)
 }
 
-/// The (sub)command `args` run: the deepest subcommand named in them.
+/// The (sub)command `args` run: the deepest subcommand named in them (an option's
+/// value, as in `--config serve`, is not taken for one).
 fn leaf_command<'a>(command: &'a clap::Command, args: &[OsString]) -> &'a clap::Command {
     let mut current = command;
-    for arg in args.iter().skip(1) {
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
         let arg = arg.to_string_lossy();
+        if arg == "--" {
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let takes_value = !long.contains('=')
+                && current
+                    .get_arguments()
+                    .find(|a| a.get_long() == Some(long))
+                    .is_some_and(|a| a.get_action().takes_values());
+            if takes_value {
+                iter.next();
+            }
+            continue;
+        }
         if arg.starts_with('-') {
             continue;
         }
@@ -133,17 +160,18 @@ fn in_environment(arg: &clap::Arg, env: &dyn Fn(&str) -> Option<String>) -> bool
 
 /// The flags a file value stands for.
 fn flags(long: &str, arg: &clap::Arg, value: &toml::Value) -> Result<Vec<OsString>, String> {
-    let flag = OsString::from(format!("--{long}"));
     let switch = !arg.get_action().takes_values();
+    // `--long=value`, so a value starting with `-` is never read as a flag.
+    let with = |value: String| vec![OsString::from(format!("--{long}={value}"))];
     let one = |v: &toml::Value| -> Result<Vec<OsString>, String> {
         match v {
-            toml::Value::Boolean(true) if switch => Ok(vec![flag.clone()]),
+            toml::Value::Boolean(true) if switch => Ok(vec![OsString::from(format!("--{long}"))]),
             toml::Value::Boolean(false) if switch => Ok(Vec::new()),
             _ if switch => Err("a switch takes true or false".into()),
-            toml::Value::String(s) => Ok(vec![flag.clone(), s.into()]),
-            toml::Value::Integer(n) => Ok(vec![flag.clone(), n.to_string().into()]),
-            toml::Value::Float(n) => Ok(vec![flag.clone(), n.to_string().into()]),
-            toml::Value::Boolean(b) => Ok(vec![flag.clone(), b.to_string().into()]),
+            toml::Value::String(s) => Ok(with(s.clone())),
+            toml::Value::Integer(n) => Ok(with(n.to_string())),
+            toml::Value::Float(n) => Ok(with(n.to_string())),
+            toml::Value::Boolean(b) => Ok(with(b.to_string())),
             _ => Err("expected a string, a number or a boolean".into()),
         }
     };
@@ -219,18 +247,17 @@ mod tests {
         )
         .expect("config");
         assert!(
-            !args.contains(&"0.0.0.0:9000".to_owned()),
+            !args.iter().any(|a| a.contains("0.0.0.0:9000")),
             "the flag wins: {args:?}"
         );
         assert!(
-            !args.contains(&"https://file.example".to_owned()),
+            !args.iter().any(|a| a.contains("file.example")),
             "the variable wins"
         );
-        let at = args
-            .iter()
-            .position(|a| a == "--admin-token")
-            .expect("from the file");
-        assert_eq!(args[at + 1], "from-file");
+        assert!(
+            args.contains(&"--admin-token=from-file".to_owned()),
+            "{args:?}"
+        );
         let parsed = crate::cli::Cli::try_parse_from(&args).expect("clap accepts it");
         assert!(format!("{parsed:?}").contains("127.0.0.1:1"));
     }
@@ -241,10 +268,11 @@ mod tests {
                     outbound-override = [\"a.test=http://127.0.0.1:1\", \"b.test=http://127.0.0.1:2\"]\n";
         let args = run(&["thinkfleet", "serve"], file, &[]).expect("config");
         assert!(args.contains(&"--allow-private-networks".to_owned()));
-        assert_eq!(
-            args.iter().filter(|a| *a == "--outbound-override").count(),
-            2
-        );
+        let overrides = args
+            .iter()
+            .filter(|a| a.starts_with("--outbound-override="))
+            .count();
+        assert_eq!(overrides, 2);
         crate::cli::Cli::try_parse_from(&args).expect("clap accepts it");
         let bad = run(
             &["thinkfleet", "serve"],
@@ -269,9 +297,42 @@ mod tests {
             &[],
         )
         .expect("config");
-        assert!(!args.contains(&"--listen".to_owned()));
-        assert!(args.contains(&"/srv/tf".to_owned()));
+        assert!(!args.iter().any(|a| a.starts_with("--listen")));
+        assert!(args.contains(&"--data-dir=/srv/tf".to_owned()));
         crate::cli::Cli::try_parse_from(&args).expect("clap accepts it");
+    }
+
+    #[test]
+    fn a_broken_file_is_reported_by_line_without_quoting_it() {
+        let file = "listen = \"x\"\nadmin-token = \"s3cret-planted\n";
+        let err = run(&["thinkfleet", "serve"], file, &[]).expect_err("unterminated string");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("s3cret-planted"), "{err}");
+    }
+
+    #[test]
+    fn a_value_starting_with_a_dash_stays_a_value_and_flags_go_before_dashes() {
+        let args = run(
+            &["thinkfleet", "serve"],
+            "admin-token = \"-Zx9-planted\"\n",
+            &[],
+        )
+        .expect("config");
+        crate::cli::Cli::try_parse_from(&args).expect("clap reads it as the value");
+        // `--log-format text` then `serve`: the file's `listen` applies to serve, and
+        // goes before a `--`.
+        let args = run(
+            &["thinkfleet", "--log-format", "text", "serve", "--"],
+            "listen = \"127.0.0.1:7\"\n",
+            &[],
+        )
+        .expect("config");
+        let dashes = args.iter().position(|a| a == "--").expect("kept");
+        let listen = args
+            .iter()
+            .position(|a| a == "--listen=127.0.0.1:7")
+            .expect("added");
+        assert!(listen < dashes, "{args:?}");
     }
 
     #[test]

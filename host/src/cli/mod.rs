@@ -96,6 +96,9 @@ enum Command {
     /// Manage the encryption keys of stored credentials.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Move the store to another database.
+    #[command(subcommand)]
+    Store(admin::StoreCommand),
     /// Manage the people who sign in to the web UI.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -105,7 +108,7 @@ enum Command {
 /// 2 bad usage, a bad configuration, or a piece that cannot be loaded or misbehaved.
 pub fn main() -> ExitCode {
     let args = config_file::with_config(std::env::args_os().collect(), &Cli::command(), &|k| {
-        std::env::var(k).ok().filter(|v| !v.is_empty())
+        std::env::var(k).ok().filter(|v| !v.trim().is_empty())
     });
     let cli = match args {
         Ok(args) => Cli::parse_from(args),
@@ -147,6 +150,7 @@ pub fn main() -> ExitCode {
             Command::Token(cmd) => admin::token(cmd).await,
             Command::OauthApp(cmd) => admin::oauth_app(cmd).await,
             Command::Keys(cmd) => admin::keys(cmd).await,
+            Command::Store(cmd) => admin::store(cmd).await,
             Command::User(cmd) => user::run(cmd).await,
         }
     });

@@ -250,7 +250,15 @@ impl Runtime {
         }
         let shared = &self.shared;
         let digest = cache::digest(bytes);
-        let component = self.compile(bytes, &digest)?;
+        // Compiling takes cranelift a second or more for a large piece: on a blocking
+        // thread, so a live install does not stall the server's request threads.
+        let component = {
+            let runtime = self.clone();
+            let (bytes, digest) = (bytes.to_vec(), digest.clone());
+            tokio::task::spawn_blocking(move || runtime.compile(&bytes, &digest))
+                .await
+                .map_err(|e| LoadError::Host(format!("compile task: {e}")))??
+        };
         let instance_pre = shared
             .linker
             .instantiate_pre(&component)

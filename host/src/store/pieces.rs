@@ -201,13 +201,13 @@ impl Store {
     pub async fn flows_mentioning(&self, text: &str) -> Result<Vec<super::FlowRow>> {
         let pattern = format!(
             "%{}%",
-            text.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
+            text.replace('!', "!!")
+                .replace('%', "!%")
+                .replace('_', "!_")
         );
         Ok(sqlx::query_as(
             "SELECT id, project_id, name, definition, created_at, updated_at FROM flows \
-             WHERE definition LIKE $1 ESCAPE '\\' ORDER BY project_id, created_at",
+             WHERE definition LIKE $1 ESCAPE '!' ORDER BY project_id, created_at",
         )
         .bind(pattern)
         .fetch_all(self.pool())
