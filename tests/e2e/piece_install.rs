@@ -95,6 +95,7 @@ async fn an_install_is_live_at_once_and_an_upgrade_leaves_a_running_call_on_its_
     assert_eq!(status, 201, "{installed}");
     assert_eq!(installed["action"], "install");
     assert_eq!(installed["version"], "1.0.0");
+    assert_eq!(installed["live"], true);
     assert_eq!(installed["sha256"].as_str().map(str::len), Some(64));
     assert_eq!(offered_version(&api).await.as_deref(), Some("1.0.0"));
 

@@ -10,6 +10,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::catalog::{
     InstallError, InstallReport, MAX_COMPONENT_BYTES, Pieces, Source, UninstallError,
 };
+use crate::runtime::LoadError;
 use crate::store::{InstalledHead, PieceEvent};
 use axum::Json;
 use axum::body::Body;
@@ -50,6 +51,9 @@ pub struct InstallView {
     sha256: String,
     /// The version it replaced.
     previous_version: Option<String>,
+    /// Whether this server offers it now (false when it was stored but loading it here
+    /// failed; the server retries every 2 s and logs why).
+    live: bool,
 }
 
 impl From<InstallReport> for InstallView {
@@ -60,6 +64,7 @@ impl From<InstallReport> for InstallView {
             version: r.version,
             sha256: r.sha256,
             previous_version: r.previous_version,
+            live: r.live,
         }
     }
 }
@@ -225,6 +230,9 @@ pub async fn install(
         .await
         .map_err(|e| match e {
             InstallError::TooLarge { .. } => too_large(),
+            InstallError::Invalid(LoadError::Host(_) | LoadError::Engine(_)) => {
+                ApiError::internal(&e)
+            }
             InstallError::Invalid(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_piece",

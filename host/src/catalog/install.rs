@@ -70,6 +70,9 @@ pub struct InstallReport {
     pub sha256: String,
     /// The version it replaced.
     pub previous_version: Option<String>,
+    /// Whether this server offers it now (false only when it was stored but loading it
+    /// here failed: the watcher tries again, and the log says why).
+    pub live: bool,
 }
 
 /// Why an install was refused. Nothing was changed.
@@ -140,8 +143,8 @@ fn not_installed(name: &str, loaded_from: Option<&Source>) -> String {
 
 /// Why an installed row was not loaded.
 enum RowError {
-    /// The database did not answer: try again at the next look.
-    Store(StoreError),
+    /// The database did not answer, or the host failed: try again at the next look.
+    Retry(String),
     /// The component does not load here (e.g. a contract this binary does not speak):
     /// the running version, if any, stays.
     Load(String),
@@ -243,6 +246,13 @@ impl Installer {
             version: info.version.clone(),
             sha256: piece.digest().to_owned(),
             previous_version: event.and_then(|e| e.previous_version),
+            live: {
+                let pieces = self.inner.catalog.pieces();
+                matches!(pieces.source(&info.name), Some(Source::Installed))
+                    && pieces
+                        .get(&info.name)
+                        .is_some_and(|p| p.digest() == piece.digest())
+            },
         };
         tracing::info!(
             piece = %report.name,
@@ -342,8 +352,8 @@ impl Installer {
                 }
                 // Changed since the heads were read, or the database did not answer:
                 // keep what runs, and look again next time.
-                outcome @ (Ok(None) | Err(RowError::Store(_))) => {
-                    if let Err(RowError::Store(e)) = outcome {
+                outcome @ (Ok(None) | Err(RowError::Retry(_))) => {
+                    if let Err(RowError::Retry(e)) = outcome {
                         tracing::warn!(piece = %head.name, error = %e, "could not read an installed piece; trying again");
                     }
                     complete = false;
@@ -387,16 +397,15 @@ impl Installer {
             .store
             .installed_component(&head.name, &head.sha256)
             .await
-            .map_err(RowError::Store)?;
+            .map_err(|e| RowError::Retry(e.to_string()))?;
         let Some(bytes) = bytes else {
             return Ok(None);
         };
-        let piece = self
-            .inner
-            .runtime
-            .load(&bytes)
-            .await
-            .map_err(|e| RowError::Load(e.to_string()))?;
+        let piece = self.inner.runtime.load(&bytes).await.map_err(|e| match e {
+            // The host, not the component: try again at the next look.
+            LoadError::Host(e) => RowError::Retry(e),
+            e => RowError::Load(e.to_string()),
+        })?;
         if piece.info().name != head.name || piece.digest() != head.sha256 {
             return Err(RowError::Load(
                 "the stored component does not match its row (name or hash)".into(),

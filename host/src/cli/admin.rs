@@ -125,6 +125,12 @@ pub enum StoreCommand {
 /// Runs `store …`.
 pub async fn store(cmd: StoreCommand) -> Result<ExitCode, String> {
     let StoreCommand::Copy { to, store } = cmd;
+    if !store.exists() {
+        return Err(format!(
+            "no store to copy: {} holds no database (check --data-dir or --database-url)",
+            store.data_dir.display()
+        ));
+    }
     let source = store.open().await?;
     let dest = crate::store::Store::open(&to)
         .await

@@ -37,14 +37,12 @@ pub fn with_config(
     // The parser's own message quotes the line it failed on, which may hold a secret:
     // only the position and what was wrong are reported.
     let table: toml::Table = toml::from_str(&text).map_err(|e: toml::de::Error| {
-        let line = e.span().map_or(0, |s| {
-            text[..s.start.min(text.len())].matches('\n').count() + 1
+        let at = e.span().map_or(String::new(), |s| {
+            let before = &text.as_bytes()[..s.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            format!(", line {line}")
         });
-        format!(
-            "configuration file {}, line {line}: {}",
-            path.display(),
-            e.message()
-        )
+        format!("configuration file {}{at}: {}", path.display(), e.message())
     })?;
     let mut command = command.clone();
     command.build();
@@ -194,6 +192,7 @@ const SECRET_KEYS: &[&str] = &[
     "admin-token",
     "metrics-token",
     "database-url",
+    "to",
 ];
 
 /// A file holding a secret that others can read gets a warning (the value never

@@ -79,6 +79,12 @@ impl Store {
             }
         }
         let mut source = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            // One snapshot for every table (a plain BEGIN is READ COMMITTED there).
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *source)
+                .await?;
+        }
         let mut dest = to.pool().begin().await?;
         let mut report = CopyReport::default();
         for table in TABLES {
@@ -92,7 +98,8 @@ impl Store {
             let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
             let rows = sqlx::query(&format!("SELECT {} FROM {table}", names.join(", ")))
                 .fetch_all(&mut *source)
-                .await?;
+                .await
+                .map_err(|e| StoreError::Copy(format!("reading {table}: {e}")))?;
             if SEEDED.contains(table) {
                 sqlx::query(&format!("DELETE FROM {table}"))
                     .execute(&mut *dest)
@@ -135,7 +142,10 @@ impl Store {
                         }
                     };
                 }
-                query.execute(&mut *dest).await?;
+                query
+                    .execute(&mut *dest)
+                    .await
+                    .map_err(|e| StoreError::Copy(format!("writing {table}: {e}")))?;
             }
             report.tables.push(((*table).to_owned(), rows.len() as u64));
         }
@@ -150,7 +160,8 @@ impl Store {
             }
         }
         dest.commit().await?;
-        source.rollback().await?;
+        // Only read: whatever ending it gets, the copy is committed.
+        let _ = source.rollback().await;
         Ok(report)
     }
 
