@@ -99,12 +99,7 @@ impl Store {
     /// when exactly these bytes are already installed under this name (nothing written).
     pub async fn install_piece(&self, new: &NewInstall<'_>) -> Result<Option<PieceEvent>> {
         let mut tx = self.pool().begin().await?;
-        let (generation,): (i64,) = sqlx::query_as(
-            "UPDATE piece_generation SET generation = generation + 1 WHERE id = 1 \
-             RETURNING generation",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let generation = bump_generation(&mut tx).await?;
         let previous: Option<(String, String)> =
             sqlx::query_as("SELECT version, sha256 FROM installed_pieces WHERE name = $1")
                 .bind(new.name)
@@ -154,12 +149,7 @@ impl Store {
     /// Removes the installed piece `name`, recording it; `None` when none is installed.
     pub async fn uninstall_piece(&self, name: &str, actor: &str) -> Result<Option<PieceEvent>> {
         let mut tx = self.pool().begin().await?;
-        let (generation,): (i64,) = sqlx::query_as(
-            "UPDATE piece_generation SET generation = generation + 1 WHERE id = 1 \
-             RETURNING generation",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let generation = bump_generation(&mut tx).await?;
         let removed: Option<(String, String)> = sqlx::query_as(
             "DELETE FROM installed_pieces WHERE name = $1 RETURNING version, sha256",
         )
@@ -222,6 +212,18 @@ impl Store {
             .await?;
         Ok(count)
     }
+}
+
+/// Bumps the catalog generation inside `tx` and returns it. Done first in each change:
+/// the row lock it takes serializes concurrent changes on both backends.
+async fn bump_generation(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<i64> {
+    let (generation,): (i64,) = sqlx::query_as(
+        "UPDATE piece_generation SET generation = generation + 1 WHERE id = 1 \
+         RETURNING generation",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(generation)
 }
 
 async fn insert_event(tx: &mut sqlx::Transaction<'_, sqlx::Any>, event: &PieceEvent) -> Result<()> {
