@@ -26,12 +26,9 @@
 //!     }
 //!
 //!     fn validate(_creds: &Credentials) -> Result<(), PieceError> {
-//!         let res = http::Request::get("https://api.weather.example/v1/me").send()?;
-//!         match res.status {
-//!             200 => Ok(()),
-//!             401 | 403 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
-//!             s => Err(PieceError::Upstream(format!("weather.example answered {s}"))),
-//!         }
+//!         // 401/403 become "invalid credentials", other failures "upstream".
+//!         http::Request::get("https://api.weather.example/v1/me").send()?.checked("Weather")?;
+//!         Ok(())
 //!     }
 //!
 //!     fn run_action(name: &str, input: Value, _creds: &Credentials) -> Result<Value, PieceError> {
@@ -39,7 +36,7 @@
 //!             "current" => {
 //!                 let city = input["city"].as_str().ok_or_else(|| PieceError::InvalidInput("city is required".into()))?;
 //!                 let url = format!("https://api.weather.example/v1/current?city={city}");
-//!                 http::Request::get(&url).send()?.json()
+//!                 http::Request::get(&url).send()?.checked("Weather")?.json()
 //!             }
 //!             other => Err(PieceError::InvalidInput(format!("unknown action {other}"))),
 //!         }
@@ -54,6 +51,8 @@ mod builders;
 mod credentials;
 pub mod http;
 pub mod log;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod wit {

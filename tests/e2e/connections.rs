@@ -209,7 +209,10 @@ async fn a_refused_key_stores_nothing_and_returns_the_pieces_message() {
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], "invalid_credentials");
-    assert_eq!(body["message"], "Invalid API key");
+    assert_eq!(
+        body["message"],
+        "Invalid API key (OpenAI answered HTTP 401)"
+    );
     assert_eq!(
         api.get("/connections").await.1["connections"],
         json!([existing])
@@ -370,7 +373,7 @@ async fn a_refused_basic_credential_returns_the_pieces_message() {
         .await;
     assert_eq!(
         (status, body["message"].as_str()),
-        (422, Some("Invalid API key"))
+        (422, Some("Invalid API key (Twilio answered HTTP 401)"))
     );
     assert_eq!(api.get("/connections").await.1["connections"], json!([]));
 }

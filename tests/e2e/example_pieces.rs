@@ -187,7 +187,7 @@ async fn openai_validates_with_a_host_applied_bearer_and_asks_chatgpt() {
         .expect("valid key");
     assert_eq!(
         invalid_credentials(piece.validate(&secret_text("sk-bad")).await),
-        "Invalid API key"
+        "Invalid API key (OpenAI answered HTTP 401)"
     );
     let out = piece
         .run_action(
@@ -238,7 +238,7 @@ async fn twilio_validates_with_host_applied_basic_auth_and_sends_sms() {
     piece.validate(&creds("tok-good")).await.expect("valid");
     assert_eq!(
         invalid_credentials(piece.validate(&creds("tok-bad")).await),
-        "Invalid API key"
+        "Invalid API key (Twilio answered HTTP 401)"
     );
     let out = piece
         .run_action(
@@ -388,7 +388,7 @@ async fn binance_signs_requests_in_the_guest_with_hmac() {
         .expect("valid signature");
     assert_eq!(
         invalid_credentials(piece.validate(&creds("secret-bad")).await),
-        "Invalid API key"
+        "Invalid API key (Binance answered HTTP 401)"
     );
     let out = piece
         .run_action("balances", &json!({}), &creds("secret-good"))

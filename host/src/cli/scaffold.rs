@@ -242,36 +242,31 @@ impl Piece for ThisPiece {{
     /// {validate_note}
     fn validate(creds: &Credentials) -> Result<(), PieceError> {{
         let base = base_url(creds)?;
-        let res = http::Request::get(&format!("{{base}}/v1/me")).send()?;
-        match res.status {{
-            200..=299 => Ok(()),
-            401 | 403 => Err(PieceError::InvalidCredentials(
-                "Example refused the credential".into(),
-            )),
-            status => Err(PieceError::Upstream(format!("Example answered {{status}}"))),
-        }}
+        // 401 and 403 become "Invalid API key", any other failure an upstream error.
+        http::Request::get(&format!("{{base}}/v1/me"))
+            .send()?
+            .checked(SERVICE)?;
+        Ok(())
     }}
 
     fn run_action(name: &str, input: Value, creds: &Credentials) -> Result<Value, PieceError> {{
         match name {{
-            "get_item" => {{
-                let base = base_url(creds)?;
-                let url = item_url(&base, input["id"].as_str().unwrap_or_default())?;
-                let res = http::Request::get(&url).send()?;
-                if !res.is_success() {{
-                    return Err(PieceError::Upstream(format!(
-                        "Example answered {{}}",
-                        res.status
-                    )));
-                }}
-                res.json()
-            }}
+            "get_item" => get_item(&base_url(creds)?, &input),
             other => Err(PieceError::InvalidInput(format!("unknown action {{other}}"))),
         }}
     }}
 }}
 
+/// How errors name the service.
+const SERVICE: &str = "Example";
+
 {base_url}
+
+/// The `get_item` action.
+fn get_item(base: &str, input: &Value) -> Result<Value, PieceError> {{
+    let url = item_url(base, input["id"].as_str().unwrap_or_default())?;
+    http::Request::get(&url).send()?.checked(SERVICE)?.json()
+}}
 
 /// The item's URL: the logic worth a unit test, kept apart from HTTP.
 fn item_url(base: &str, id: &str) -> Result<String, PieceError> {{
@@ -285,9 +280,12 @@ fn item_url(base: &str, id: &str) -> Result<String, PieceError> {{
 
 export_piece!(ThisPiece);
 
-#[cfg(test)]
+// Native unit tests (`cargo test --target <your host>`): requests go to the handler a
+// test installs, not to the network.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {{
     use super::*;
+    use thinkfleet_sdk::testing;
 
     #[test]
     fn item_urls_take_plain_ids_only() {{
@@ -297,6 +295,23 @@ mod tests {{
         );
         assert!(item_url("https://api.example.com", "../admin").is_err());
         assert!(item_url("https://api.example.com", "").is_err());
+    }}
+
+    #[test]
+    fn get_item_returns_the_item_and_reports_a_refused_credential() {{
+        let _service = testing::on_request(|req| {{
+            assert_eq!(req.method(), "GET");
+            assert_eq!(req.url(), "https://api.example.com/v1/items/a-1");
+            testing::json(200, &json!({{"id": "a-1", "name": "First"}}))
+        }});
+        let item = get_item("https://api.example.com", &json!({{"id": "a-1"}}));
+        assert_eq!(item.ok().map(|i| i["name"].clone()), Some(json!("First")));
+
+        let _refused = testing::on_request(|_| testing::text(401, "unauthorized"));
+        assert!(matches!(
+            get_item("https://api.example.com", &json!({{"id": "a-1"}})),
+            Err(PieceError::InvalidCredentials(_))
+        ));
     }}
 }}
 "#
@@ -328,7 +343,9 @@ component. If the target is missing: `rustup target add wasm32-wasip2`.
 
 ## Test
 
-The logic (here `item_url`) has native unit tests:
+The logic has native unit tests, no wasm or server needed: `item_url` is plain Rust,
+and `get_item`'s request goes to the handler the test installs with
+`thinkfleet_sdk::testing::on_request`, which answers it like the service would:
 
 ```sh
 cargo test --target "$(rustc -vV | sed -n 's/^host: //p')"

@@ -37,17 +37,13 @@ fn signed_get(
 }
 
 fn checked(res: http::Response) -> Result<Value, PieceError> {
-    match res.status {
-        200..=299 => res.json(),
-        401 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
-        400 if res.text().contains("-1022") => {
-            Err(PieceError::InvalidCredentials("Invalid API key".into()))
-        }
-        s => Err(PieceError::Upstream(format!(
-            "Binance answered {s}: {}",
-            res.text()
-        ))),
+    // -1022: the signature does not match, i.e. the API secret is wrong.
+    if res.status == 400 && res.text().contains("-1022") {
+        return Err(PieceError::InvalidCredentials(
+            "Invalid API key (Binance refused the request's signature)".into(),
+        ));
     }
+    res.checked("Binance")?.json()
 }
 
 impl Piece for Binance {

@@ -7,16 +7,14 @@ use thinkfleet_sdk::prelude::*;
 struct GoogleSheets;
 
 fn checked(res: http::Response) -> Result<Value, PieceError> {
-    match res.status {
-        200..=299 => res.json(),
-        401 => Err(PieceError::InvalidCredentials(
-            "Google refused the access token".into(),
-        )),
-        s => Err(PieceError::Upstream(format!(
-            "Google answered {s}: {}",
-            res.text()
-        ))),
+    // Google's 403 is a spreadsheet this account may not open, not a refused token: it
+    // must not mark the connection in error.
+    if res.status == 403 {
+        return Err(PieceError::Upstream(
+            "Google refused access to this spreadsheet (HTTP 403): share it with the connected account".into(),
+        ));
     }
+    res.checked("Google")?.json()
 }
 
 impl Piece for GoogleSheets {

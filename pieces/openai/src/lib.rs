@@ -4,6 +4,8 @@
 use thinkfleet_sdk::prelude::*;
 
 const API: &str = "https://api.openai.com/v1";
+/// How errors name the service.
+const SERVICE: &str = "OpenAI";
 
 struct OpenAi;
 
@@ -39,12 +41,10 @@ impl Piece for OpenAi {
     }
 
     fn validate(_creds: &Credentials) -> Result<(), PieceError> {
-        let res = http::Request::get(&format!("{API}/models")).send()?;
-        match res.status {
-            200 => Ok(()),
-            401 | 403 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
-            s => Err(PieceError::Upstream(format!("OpenAI answered {s}"))),
-        }
+        http::Request::get(&format!("{API}/models"))
+            .send()?
+            .checked(SERVICE)?;
+        Ok(())
     }
 
     fn run_action(name: &str, input: Value, _creds: &Credentials) -> Result<Value, PieceError> {
@@ -59,13 +59,13 @@ impl Piece for OpenAi {
                 let res = http::Request::post(&format!("{API}/chat/completions"))
                     .json(&body)
                     .send()?;
-                let reply = checked(res)?;
+                let reply = res.checked(SERVICE)?.json()?;
                 let text = reply["choices"][0]["message"]["content"].clone();
                 Ok(json!({"reply": text, "model": reply["model"]}))
             }
             "list_models" => {
                 let res = http::Request::get(&format!("{API}/models")).send()?;
-                let list = checked(res)?;
+                let list = res.checked(SERVICE)?.json()?;
                 let ids: Vec<Value> = list["data"]
                     .as_array()
                     .map(|models| models.iter().map(|m| m["id"].clone()).collect())
@@ -74,17 +74,6 @@ impl Piece for OpenAi {
             }
             other => Err(PieceError::InvalidInput(format!("unknown action {other}"))),
         }
-    }
-}
-
-fn checked(res: http::Response) -> Result<Value, PieceError> {
-    match res.status {
-        200..=299 => res.json(),
-        401 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
-        s => Err(PieceError::Upstream(format!(
-            "OpenAI answered {s}: {}",
-            res.text()
-        ))),
     }
 }
 

@@ -11,13 +11,7 @@ fn slack_call(method: &str, body: &Value) -> Result<Value, PieceError> {
     let res = http::Request::post(&format!("{API}/{method}"))
         .json(body)
         .send()?;
-    if !res.is_success() {
-        return Err(PieceError::Upstream(format!(
-            "Slack answered {}",
-            res.status
-        )));
-    }
-    let reply = res.json()?;
+    let reply = res.checked("Slack")?.json()?;
     if reply["ok"].as_bool() == Some(true) {
         return Ok(reply);
     }

@@ -4,6 +4,8 @@ use thinkfleet_sdk::BasicCredentials;
 use thinkfleet_sdk::prelude::*;
 
 const API: &str = "https://api.twilio.com/2010-04-01";
+/// How errors name the service.
+const SERVICE: &str = "Twilio";
 
 struct Twilio;
 
@@ -38,11 +40,14 @@ impl Piece for Twilio {
         let sid = account_sid(creds)?;
         let res =
             http::Request::get(&format!("{API}/Accounts/{}.json", http::encode(sid))).send()?;
-        match res.status {
-            200 => Ok(()),
-            401 | 403 | 404 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
-            s => Err(PieceError::Upstream(format!("Twilio answered {s}"))),
+        // 404: Twilio knows no account of that SID.
+        if res.status == 404 {
+            return Err(PieceError::InvalidCredentials(
+                "Invalid API key (Twilio knows no such account SID)".into(),
+            ));
         }
+        res.checked(SERVICE)?;
+        Ok(())
     }
 
     fn run_action(name: &str, input: Value, creds: &Credentials) -> Result<Value, PieceError> {
@@ -60,17 +65,8 @@ impl Piece for Twilio {
                 let res = http::Request::post(&url)
                     .form(&[("From", &from), ("To", &to), ("Body", &body)])
                     .send()?;
-                match res.status {
-                    200..=299 => {
-                        let msg = res.json()?;
-                        Ok(json!({"sid": msg["sid"], "status": msg["status"]}))
-                    }
-                    401 => Err(PieceError::InvalidCredentials("Invalid API key".into())),
-                    s => Err(PieceError::Upstream(format!(
-                        "Twilio answered {s}: {}",
-                        res.text()
-                    ))),
-                }
+                let msg = res.checked(SERVICE)?.json()?;
+                Ok(json!({"sid": msg["sid"], "status": msg["status"]}))
             }
             other => Err(PieceError::InvalidInput(format!("unknown action {other}"))),
         }
