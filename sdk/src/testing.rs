@@ -119,9 +119,9 @@ mod tests {
             let res = Request::post("https://api.example.com/items")
                 .json(&serde_json::json!({"a": 1}))
                 .send()
-                .unwrap();
+                .expect("answered");
             assert_eq!(res.status, 201);
-            assert_eq!(res.json().unwrap()["id"], "n1");
+            assert_eq!(res.json().expect("json")["id"], "n1");
         }
         assert!(Request::get("https://api.example.com/x").send().is_err());
     }
@@ -146,6 +146,6 @@ mod tests {
             panic!("a 500 was not upstream");
         };
         assert_eq!(m, "Example answered HTTP 500");
-        assert_eq!(text(204, "").checked("Example").unwrap().status, 204);
+        assert_eq!(text(204, "").checked("Example").expect("2xx").status, 204);
     }
 }
