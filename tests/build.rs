@@ -1,6 +1,6 @@
 //! Builds the test-only pieces (the misbehaving one, one built against contract 0.1.0,
 //! one with a templated credential host, a component of another world, and two versions
-//! of one piece for live installs).
+//! of one piece for live installs, one whose custom credential opens sessions).
 
 #[path = "../host/build_support/wasm_pieces.rs"]
 mod wasm_pieces;
@@ -19,6 +19,7 @@ fn main() {
             ("not-a-piece", "not-a-piece", "not-a-piece"),
             ("piece-versioned", "piece_versioned", "versioned-1"),
             ("piece-versioned-two", "piece_versioned_two", "versioned-2"),
+            ("piece-session", "piece_session", "session-crm"),
         ],
         "test_pieces.rs",
         "TEST_PIECES",

@@ -42,6 +42,10 @@ pub struct PieceInfo {
     pub credential_hosts: Vec<String>,
     /// The actions a flow step can run.
     pub actions: Vec<Action>,
+    /// Whether the piece opens sessions with its custom credential (it exports
+    /// `session`): the host opens one when a connection is made and the next before
+    /// it expires.
+    pub sessions: bool,
 }
 
 /// The kind of credential a piece needs, with the form fields it is entered through.
@@ -197,6 +201,16 @@ pub struct Action {
     pub description: String,
     /// Input fields.
     pub props: Vec<Prop>,
+}
+
+/// A session a piece opened (its `session.refresh`): fields the piece's calls receive
+/// as secrets, and how long it lasts. `Debug` shows field names only.
+#[derive(Debug, Clone)]
+pub struct OpenedSession {
+    /// The session's fields, by name.
+    pub fields: Vec<(String, SecretString)>,
+    /// Seconds until it ends; `None`: until the connection is reconnected.
+    pub expires_in: Option<u64>,
 }
 
 /// Credentials for one call. `Debug` never shows a secret.

@@ -2,7 +2,7 @@
 //! as the sandbox receives it ([`Credentials`]). `Debug` shows field names only.
 
 use crate::auth_input::credentials_from_fields;
-use crate::piece::{AuthSchema, Credentials};
+use crate::piece::{AuthSchema, Credentials, CustomValue};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -110,8 +110,13 @@ impl ValueInput {
     }
 }
 
+/// Where a session's fields are kept in a value: under their names with this prefix
+/// (no schema field's name holds it).
+const SESSION: char = '~';
+
 /// A credential value checked against its piece's schema: the schema's field names
-/// mapped to their text. This is what the vault seals.
+/// mapped to their text, host-only OAuth2 fields under `@` names, and a session's
+/// fields under `~` names. This is what the vault seals.
 pub struct ConnectionValue {
     fields: BTreeMap<String, SecretString>,
 }
@@ -227,15 +232,48 @@ impl ConnectionValue {
             .collect()
     }
 
-    /// The typed credentials for a call (host-only `@` fields left out).
+    /// The typed credentials for a call: the entered fields and, for a custom value
+    /// with a session, the session's fields as secrets (host-only `@` fields left out).
     pub fn credentials(&self, schema: &AuthSchema) -> Result<Credentials, ValueError> {
+        let mut creds = self.entered_credentials(schema)?;
+        if let Credentials::Custom(fields) = &mut creds {
+            for (name, value) in self.session_fields() {
+                fields.insert(name.to_owned(), CustomValue::Secret(value.clone()));
+            }
+        }
+        Ok(creds)
+    }
+
+    /// The credentials of the entered fields alone: what opens a session.
+    pub fn entered_credentials(&self, schema: &AuthSchema) -> Result<Credentials, ValueError> {
         let plain = self
             .fields
             .iter()
-            .filter(|(k, _)| !k.starts_with('@'))
+            .filter(|(k, _)| !k.starts_with(['@', SESSION]))
             .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
             .collect();
         Ok(credentials_from_fields(schema, plain)?)
+    }
+
+    /// The value with a new session's fields in place of the last session's.
+    pub fn with_session(&self, session: &[(String, SecretString)]) -> ConnectionValue {
+        let mut fields: BTreeMap<String, SecretString> = self
+            .fields
+            .iter()
+            .filter(|(k, _)| !k.starts_with(SESSION))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, value) in session {
+            fields.insert(format!("{SESSION}{name}"), value.clone());
+        }
+        ConnectionValue { fields }
+    }
+
+    /// The current session's fields, by name.
+    fn session_fields(&self) -> impl Iterator<Item = (&str, &SecretString)> {
+        self.fields
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(SESSION)?, v)))
     }
 
     /// The bytes to seal (JSON of the fields).
@@ -301,6 +339,39 @@ mod tests {
         assert_eq!(
             back.credentials(&schema).expect("creds").secret_values(),
             vec!["sk-plant".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_session_adds_secret_fields_to_calls_but_not_to_what_opens_the_next() {
+        let schema = AuthSchema::Custom {
+            props: vec![prop("user", false), prop("password", true)],
+        };
+        let input: ValueInput = serde_json::from_str(
+            r#"{"type":"custom","props":{"user":"ann","password":"pw-plant"}}"#,
+        )
+        .expect("json");
+        let (value, _) = ConnectionValue::from_input("crm", &schema, input).expect("ok");
+        let first = value.with_session(&[("token".into(), SecretString::from("s-1"))]);
+        let second = first.with_session(&[("token".into(), SecretString::from("s-2"))]);
+        let back = ConnectionValue::from_plaintext(&second.to_plaintext()).expect("back");
+        let Credentials::Custom(fields) = back.credentials(&schema).expect("creds") else {
+            panic!("not custom");
+        };
+        let token = fields.get("token").and_then(|v| match v {
+            CustomValue::Secret(s) => Some(s.expose_secret().to_owned()),
+            _ => None,
+        });
+        assert_eq!(token.as_deref(), Some("s-2"));
+        assert!(!format!("{back:?}").contains("s-2"));
+        let Credentials::Custom(entered) = back.entered_credentials(&schema).expect("entered")
+        else {
+            panic!("not custom");
+        };
+        assert_eq!(
+            entered.keys().collect::<Vec<_>>(),
+            ["password", "user"],
+            "the session stays out of what opens the next one"
         );
     }
 

@@ -254,3 +254,28 @@ impl Prop {
         self
     }
 }
+
+impl crate::SessionToken {
+    /// A session with no fields yet that lasts `expires_in_secs` seconds.
+    pub fn expiring_in(expires_in_secs: u64) -> Self {
+        crate::SessionToken {
+            fields: Vec::new(),
+            expires_in: Some(expires_in_secs),
+        }
+    }
+
+    /// A session that lasts until the connection is reconnected.
+    pub fn lasting() -> Self {
+        crate::SessionToken {
+            fields: Vec::new(),
+            expires_in: None,
+        }
+    }
+
+    /// Adds a field the piece receives, as a secret, on every call of the session; a
+    /// placement template may name it (`{session_token}`).
+    pub fn field(mut self, name: &str, value: &str) -> Self {
+        self.fields.push((name.into(), value.into()));
+        self
+    }
+}

@@ -67,12 +67,30 @@ pub mod wit {
     });
 }
 
+#[doc(hidden)]
+pub mod wit_session {
+    //! Generated bindings of the optional `session` export; its types are `wit`'s.
+    #![allow(missing_docs)]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "session-world",
+        pub_export_macro: true,
+        export_macro_name: "__export_session_world",
+        default_bindings_module: "thinkfleet_sdk::wit_session",
+        with: {
+            "thinkfleet:piece/types@0.2.0": crate::wit::thinkfleet::piece::types,
+            "thinkfleet:piece/host-log@0.2.0": crate::wit::thinkfleet::piece::host_log,
+        },
+    });
+}
+
 pub use serde_json::{Value, json};
 pub use wit::thinkfleet::piece::types::{
     Action, AuthPlacement, AuthSchema, BasicConfig, BasicCredentials, Choice, Credentials,
     CustomValue, Oauth2Config, Oauth2Token, PieceError, PieceInfo, Prop, PropKind, Secret,
     SecretTextConfig, Template, TokenAuth,
 };
+pub use wit_session::exports::thinkfleet::piece::session::SessionToken;
 
 /// What a piece implements. Exported with [`export_piece!`].
 pub trait Piece {
@@ -84,11 +102,23 @@ pub trait Piece {
     fn run_action(name: &str, input: Value, creds: &Credentials) -> Result<Value, PieceError>;
 }
 
+/// A piece whose custom credential opens short-lived sessions (a login answering a
+/// session token). Exported with `export_piece!(MyPiece, session)`: the host calls
+/// [`Session::refresh`] when a connection is made or reconnected, and again before the
+/// session expires — once across all its servers — and hands the session's fields to
+/// every `validate` and `run_action` as secrets beside the entered ones.
+pub trait Session: Piece {
+    /// Opens a session with the connection's entered fields (secrets in the clear: the
+    /// piece presents them to log in). `InvalidCredentials` means they no longer open
+    /// sessions: the connection is marked expired until the user reconnects.
+    fn refresh(creds: &Credentials) -> Result<SessionToken, PieceError>;
+}
+
 /// Everything a piece usually needs, in one import.
 pub mod prelude {
     pub use crate::{
         Action, AuthPlacement, AuthSchema, Credentials, CustomValue, Piece, PieceError, PieceInfo,
-        Prop, Secret, Template, Value, export_piece, http, json, log,
+        Prop, Secret, Session, SessionToken, Template, Value, export_piece, http, json, log,
     };
 }
 
@@ -114,11 +144,31 @@ pub mod __private {
     }
 }
 
-/// Exports a type implementing [`Piece`] as the component's `thinkfleet:piece/piece`.
+/// Exports a type implementing [`Piece`] as the component's `thinkfleet:piece/piece`;
+/// `export_piece!(MyPiece, session)` also exports its [`Session`] as
+/// `thinkfleet:piece/session`.
 ///
 /// Use it once per piece crate, which must be a `cdylib`.
 #[macro_export]
 macro_rules! export_piece {
+    ($piece:ty, session) => {
+        $crate::export_piece!($piece);
+
+        impl $crate::wit_session::exports::thinkfleet::piece::session::Guest
+            for __ThinkfleetPieceExport
+        {
+            fn refresh(
+                creds: $crate::Credentials,
+            ) -> Result<$crate::SessionToken, $crate::PieceError> {
+                <$piece as $crate::Session>::refresh(&creds)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::wit_session::__export_session_world!(
+            __ThinkfleetPieceExport with_types_in $crate::wit_session
+        );
+    };
     ($piece:ty) => {
         #[doc(hidden)]
         pub struct __ThinkfleetPieceExport;

@@ -16,6 +16,7 @@ mod piece_install;
 mod sandbox;
 mod scaffold;
 mod scrubbing;
+mod sessions;
 mod store_copy;
 mod tokens;
 mod vault;

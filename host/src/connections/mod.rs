@@ -3,6 +3,8 @@
 //! `validate` in the sandbox before anything is stored; credentials go through the
 //! vault on their way in and out of the store.
 
+pub mod session;
+
 pub use thinkfleet_core::{external_id, value};
 
 pub use value::{ConnectionValue, PropInput, ValueError, ValueInput};
@@ -129,9 +131,16 @@ impl Connections {
         {
             return Err(ConnectionError::ExternalIdTaken(external_id));
         }
-        let value = self.validated(project, piece, req.value).await?;
-        self.insert(project, &req.piece, display_name, external_id, &value, None)
-            .await
+        let (value, expires_at) = self.validated(project, piece, req.value).await?;
+        self.insert(
+            project,
+            &req.piece,
+            display_name,
+            external_id,
+            &value,
+            expires_at,
+        )
+        .await
     }
 
     /// Stores a new connection whose value was already validated (the OAuth2 callback).
@@ -235,8 +244,8 @@ impl Connections {
     ) -> Result<ConnectionRow> {
         let row = self.get(project, key).await?;
         let piece = &self.piece(&row.piece)?;
-        let value = self.validated(project, piece, input).await?;
-        self.replace(project, &row, &value, None).await
+        let (value, expires_at) = self.validated(project, piece, input).await?;
+        self.replace(project, &row, &value, expires_at).await
     }
 
     /// Replaces a connection's credentials with an already validated value (the OAuth2
@@ -442,18 +451,28 @@ impl Connections {
             .ok_or_else(|| ConnectionError::UnknownPiece(name.to_owned()))
     }
 
-    /// Checks the value against the piece's schema and runs its `validate`.
+    /// Checks the value against the piece's schema, opens a session when the piece
+    /// has them, and runs its `validate`; returns the value to store and when its
+    /// session expires.
     async fn validated(
         &self,
         project: &str,
         piece: &LoadedPiece,
         input: ValueInput,
-    ) -> Result<ConnectionValue> {
+    ) -> Result<(ConnectionValue, Option<i64>)> {
         let info = piece.info();
         let (value, creds) = ConnectionValue::from_input(&info.name, &info.auth, input)
             .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+        if !info.sessions {
+            validate(piece, project, &creds).await?;
+            return Ok((value, None));
+        }
+        let (value, expires_at) = session::open(piece, project, &value).await?;
+        let creds = value
+            .credentials(&info.auth)
+            .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
         validate(piece, project, &creds).await?;
-        Ok(value)
+        Ok((value, expires_at))
     }
 }
 
@@ -461,11 +480,19 @@ impl Connections {
 /// and the piece's misbehaviour each become their own error (the one mapping the API
 /// and the OAuth2 callback share). Runs within `project`'s share of the sandbox.
 pub async fn validate(piece: &LoadedPiece, project: &str, creds: &Credentials) -> Result<()> {
-    match piece.validate_for(Some(project), creds).await {
-        Ok(()) => Ok(()),
-        Err(CallError::Piece(PieceError::Upstream(m))) => Err(ConnectionError::Upstream(m)),
-        Err(CallError::Piece(e)) => Err(ConnectionError::Rejected(e)),
-        Err(e) => Err(ConnectionError::Piece(e)),
+    piece
+        .validate_for(Some(project), creds)
+        .await
+        .map_err(call_error)
+}
+
+/// A failed `validate` or session: the piece's refusal, the service's failure, or the
+/// piece's misbehaviour.
+fn call_error(e: CallError) -> ConnectionError {
+    match e {
+        CallError::Piece(PieceError::Upstream(m)) => ConnectionError::Upstream(m),
+        CallError::Piece(e) => ConnectionError::Rejected(e),
+        e => ConnectionError::Piece(e),
     }
 }
 

@@ -14,6 +14,7 @@ pub use authorize::StartRequest;
 pub use client::{TokenError, route};
 pub use refresh::{TokenLife, backoff_ms};
 
+use crate::connections::session::expiry;
 use crate::connections::{ConnectionError, Connections};
 use crate::piece::AuthSchema;
 use crate::runtime::OutboundPolicy;
@@ -25,16 +26,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 /// Consecutive failed refreshes after which the connection shows `error`.
 const ERROR_AFTER_FAILURES: i64 = 3;
-
-/// When a token given `expires_in` seconds expires (Unix ms, saturating), counted from
-/// `asked_at`, when the request that got it was sent: the provider started the clock
-/// somewhere in the round trip, so this never thinks a token lives longer than it does.
-fn expiry(asked_at: i64, expires_in: u64) -> i64 {
-    let ms = i64::try_from(expires_in)
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1000);
-    asked_at.saturating_add(ms)
-}
 
 /// Why an OAuth2 operation failed. No variant carries a secret.
 #[derive(Debug, thiserror::Error)]

@@ -26,8 +26,8 @@
 //!   with the reason `interrupted_refresh` in its audit trail: the user reconnects.
 
 use super::{ERROR_AFTER_FAILURES, OAuth, OAuthError, TokenError, client, expiry};
-use crate::connections::{ConnectionError, ConnectionValue};
-use crate::piece::Credentials;
+use crate::connections::{ConnectionError, ConnectionValue, session};
+use crate::piece::{Credentials, PieceError};
 use crate::store::{
     ConnectionRow, RefreshFailure, RefreshRow, Store, background_refresh_after, now_ms,
 };
@@ -61,9 +61,10 @@ pub struct TokenLife {
 }
 
 impl TokenLife {
-    /// The timing of a row's token; `None` when it is not an OAuth2 token that expires.
+    /// The timing of a row's token; `None` when it is not an OAuth2 token or a custom
+    /// credential's session that expires.
     pub fn of(row: &ConnectionRow) -> Option<TokenLife> {
-        if row.auth_type != "oauth2" {
+        if !matches!(row.auth_type.as_str(), "oauth2" | "custom") {
             return None;
         }
         let expires_at = row.expires_at?;
@@ -304,54 +305,50 @@ impl OAuth {
         };
         let _lease = keep_lease(self.store().clone(), id.to_owned(), holder.clone());
         let row = &read.row;
-        let Some(refresh_token) = value.host_only("refresh_token").cloned() else {
-            if row.expires_at.is_some_and(|t| t <= now_ms()) {
-                self.fail(&read, "no refresh token", true, 0).await?;
-                return Err(ConnectionError::Expired.into());
-            }
-            // Nothing to do until it expires.
-            self.store()
-                .release_refresh_lease(id, &holder, row.expires_at)
-                .await?;
-            return self.current(row, &value, mode);
+        let renewed = if row.auth_type == "custom" {
+            self.next_session(row, &value).await
+        } else {
+            let Some(refresh_token) = value.host_only("refresh_token").cloned() else {
+                if row.expires_at.is_some_and(|t| t <= now_ms()) {
+                    self.fail(&read, "no refresh token", true, 0).await?;
+                    return Err(ConnectionError::Expired.into());
+                }
+                // Nothing to do until it expires.
+                self.store()
+                    .release_refresh_lease(id, &holder, row.expires_at)
+                    .await?;
+                return self.current(row, &value, mode);
+            };
+            self.refreshed_tokens(row, &value, refresh_token).await
         };
-        let asked_at = now_ms();
-        match self.ask_provider(row, &value, &refresh_token).await {
-            Ok(tokens) => {
-                let mut host_only = BTreeMap::new();
-                // A new refresh token replaces the old; none back keeps the old one.
-                host_only.insert(
-                    "refresh_token",
-                    tokens.refresh_token.unwrap_or(refresh_token),
-                );
-                for name in ["client_id", "client_secret"] {
-                    if let Some(v) = value.host_only(name) {
-                        host_only.insert(name, v.clone());
-                    }
+        match renewed {
+            Ok((fresh, expires_at)) => match self.store_fresh(&read, &fresh, expires_at).await {
+                Ok(true) => {
+                    tracing::info!(connection = %row.id, "token refreshed");
+                    Ok(Some(self.connections.credentials_of(row, &fresh)?))
                 }
-                let fresh = ConnectionValue::oauth2(tokens.access_token, host_only, tokens.props);
-                let expires_at = tokens.expires_in.map(|s| expiry(asked_at, s));
-                match self.store_fresh(&read, &fresh, expires_at).await {
-                    Ok(true) => {
-                        tracing::info!(connection = %row.id, "token refreshed");
-                        Ok(Some(self.connections.credentials_of(row, &fresh)?))
-                    }
-                    Ok(false) => {
-                        // Reconnected meanwhile: the new grant wins.
-                        self.store()
-                            .release_refresh_lease(id, &holder, None)
-                            .await?;
-                        Box::pin(self.refresh_once(project, id, mode)).await
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            connection = %row.id,
-                            error = %e,
-                            "a refreshed token could not be stored; the grant may need a reconnect"
-                        );
-                        Err(e)
-                    }
+                Ok(false) => {
+                    // Reconnected meanwhile: the new grant wins.
+                    self.store()
+                        .release_refresh_lease(id, &holder, None)
+                        .await?;
+                    Box::pin(self.refresh_once(project, id, mode)).await
                 }
+                Err(e) => {
+                    tracing::error!(
+                        connection = %row.id,
+                        error = %e,
+                        "a refreshed token could not be stored; the grant may need a reconnect"
+                    );
+                    Err(e)
+                }
+            },
+            Err(TokenError::InvalidGrant) if row.auth_type == "custom" => {
+                let reason =
+                    "the piece could not open a session with the entered credentials; reconnect";
+                self.fail(&read, reason, true, 0).await?;
+                tracing::warn!(connection = %row.id, "session refused; connection expired");
+                Err(ConnectionError::Expired.into())
             }
             Err(TokenError::InvalidGrant) => {
                 let reason = if interrupted {
@@ -447,6 +444,52 @@ impl OAuth {
         self.connections.forget_cached(&read.row);
         crate::metrics::oauth_refresh(if expired { "expired" } else { "failed" });
         Ok(())
+    }
+
+    /// New tokens from the provider, as the value to store and when they expire.
+    async fn refreshed_tokens(
+        &self,
+        row: &ConnectionRow,
+        value: &ConnectionValue,
+        refresh_token: SecretString,
+    ) -> Result<(ConnectionValue, Option<i64>), TokenError> {
+        let asked_at = now_ms();
+        let tokens = self.ask_provider(row, value, &refresh_token).await?;
+        let mut host_only = BTreeMap::new();
+        // A new refresh token replaces the old; none back keeps the old one.
+        host_only.insert(
+            "refresh_token",
+            tokens.refresh_token.unwrap_or(refresh_token),
+        );
+        for name in ["client_id", "client_secret"] {
+            if let Some(v) = value.host_only(name) {
+                host_only.insert(name, v.clone());
+            }
+        }
+        let fresh = ConnectionValue::oauth2(tokens.access_token, host_only, tokens.props);
+        Ok((fresh, tokens.expires_in.map(|s| expiry(asked_at, s))))
+    }
+
+    /// A custom credential's next session, opened by its piece: `InvalidGrant` when
+    /// the piece refuses the entered credentials.
+    async fn next_session(
+        &self,
+        row: &ConnectionRow,
+        value: &ConnectionValue,
+    ) -> Result<(ConnectionValue, Option<i64>), TokenError> {
+        let piece = self
+            .connections
+            .catalog()
+            .get(&row.piece)
+            .cloned()
+            .ok_or_else(|| TokenError::Transient(format!("piece {} is not loaded", row.piece)))?;
+        match session::open(&piece, &row.project_id, value).await {
+            Ok(opened) => Ok(opened),
+            Err(ConnectionError::Rejected(PieceError::InvalidCredentials(_))) => {
+                Err(TokenError::InvalidGrant)
+            }
+            Err(e) => Err(TokenError::Transient(e.to_string())),
+        }
     }
 
     /// Asks the provider for new tokens with the connection's own client or the app.

@@ -100,6 +100,10 @@ pub enum CallError {
     /// The action's output is not JSON. The piece's fault.
     #[error("the piece's output is not JSON: {0}")]
     BadOutput(#[source] serde_json::Error),
+    /// The session the piece opened is unusable (a field's name or size). The piece's
+    /// fault.
+    #[error("the piece's session is unusable: {0}")]
+    BadSession(String),
     /// The engine could not run the call: the pool's slots or a store's resource limits
     /// ran out, or the component does not fit the pool. Not the piece's fault.
     #[error("host error: {0}")]
@@ -125,7 +129,7 @@ impl CallError {
             CallError::Timeout(_) => "timeout",
             CallError::MemoryLimit(_) => "memory_limit",
             CallError::OutputTooLarge { .. } => "output_too_large",
-            CallError::BadOutput(_) => "bad_output",
+            CallError::BadOutput(_) | CallError::BadSession(_) => "bad_output",
             CallError::Engine(_) => "engine",
             CallError::Host(_) => "host",
             CallError::Busy { .. } => "busy",

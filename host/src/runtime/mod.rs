@@ -15,6 +15,7 @@ mod fair;
 pub mod outbound;
 pub mod pool;
 mod scrub;
+mod session;
 mod state;
 mod stderr;
 
@@ -22,8 +23,8 @@ pub use error::{CallError, EngineError, LoadError};
 pub use outbound::{OutboundPolicy, Override};
 pub use pool::{PoolTuning, SlotReset};
 
-use crate::piece::{Credentials, PieceInfo};
-use bindings::{v0_1, v0_2};
+use crate::piece::{AuthSchema, Credentials, OpenedSession, PieceInfo};
+use bindings::{v0_1, v0_2, v0_2_session};
 use state::{HostState, LogSink, MemoryLimiter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,6 +118,8 @@ pub struct Runtime {
 pub struct LoadedPiece {
     shared: Arc<Shared>,
     pre: Pre,
+    /// The same component's `session` export, when it has one.
+    session: Option<v0_2_session::SessionWorldPre<HostState>>,
     info: Arc<PieceInfo>,
     allowed_hosts: Arc<[String]>,
     digest: Arc<str>,
@@ -137,13 +140,19 @@ enum Call<'a> {
         input: String,
         creds: &'a Credentials,
     },
+    /// `session.refresh` with the entered fields; no credential applied by the host.
+    Refresh(&'a Credentials),
 }
 
 enum Output {
     Info(Box<Result<PieceInfo, String>>),
     Validated,
     Ran(String),
+    Session(OpenedSession),
 }
+
+/// The name of the optional `session` export in a component.
+const SESSION_EXPORT: &str = "thinkfleet:piece/session@0.2.0";
 
 /// One call on a pre-instantiated component: the same code for each contract version's
 /// generated module (`$version` names its conversions in [`convert`]).
@@ -175,6 +184,10 @@ macro_rules! call_world {
                 .await?
                 .map(Output::Ran)
                 .map_err(piece_error),
+            // Sent to the session export before this; never reaches a piece world.
+            Call::Refresh(_) => {
+                return Err(wasmtime::Error::msg("the piece exports no session"));
+            }
         }
     }};
 }
@@ -263,6 +276,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(EngineError::new(e)))?;
+        let instance_pre_for_session = instance_pre.clone();
         // The current contract first; a piece built against 0.1.0 still loads.
         let pre = match v0_2::PieceWorldPre::new(instance_pre.clone()) {
             Ok(pre) => Pre::V0_2(pre),
@@ -276,14 +290,28 @@ impl Runtime {
                 }
             },
         };
+        // The optional `session` export: present means it must have the contract's type.
+        let exports_session = component
+            .component_type()
+            .exports(&shared.engine)
+            .any(|(name, _)| name == SESSION_EXPORT);
+        let session = if exports_session && matches!(pre, Pre::V0_2(_)) {
+            Some(
+                v0_2_session::SessionWorldPre::new(instance_pre_for_session.clone())
+                    .map_err(|e| LoadError::NotAPiece(EngineError::new(e)))?,
+            )
+        } else {
+            None
+        };
         let mut piece = LoadedPiece {
             shared: shared.clone(),
             pre,
+            session,
             info: Arc::new(PieceInfo::default()),
             allowed_hosts: Arc::from(Vec::new()),
             digest: digest.into(),
         };
-        let info = match piece.invoke(Call::Info, None).await {
+        let mut info = match piece.invoke(Call::Info, None).await {
             Ok(Output::Info(info)) => (*info).map_err(LoadError::BadInfo)?,
             Ok(_) => return Err(LoadError::Host("unexpected output of info()".into())),
             Err(e) => return Err(LoadError::InfoFailed(e)),
@@ -293,6 +321,15 @@ impl Runtime {
                 piece = %info.name,
                 "piece built against thinkfleet:piece@0.1.0: its credential goes to every host it declares; rebuild it against 0.2.0 to name the hosts that receive it"
             );
+        }
+        if piece.session.is_some() {
+            if !matches!(info.auth, AuthSchema::Custom { .. }) {
+                return Err(LoadError::BadInfo(format!(
+                    "the session export is for custom auth; this piece takes {} credentials",
+                    info.auth.kind()
+                )));
+            }
+            info.sessions = true;
         }
         piece.allowed_hosts = info.allowed_hosts.clone().into();
         piece.info = Arc::new(info);
@@ -373,6 +410,28 @@ impl LoadedPiece {
         }
     }
 
+    /// Opens a session with the connection's entered fields (the piece's `session`
+    /// export) on behalf of `project`, or for no project (the CLI).
+    pub async fn open_session_for(
+        &self,
+        project: Option<&str>,
+        entered: &Credentials,
+    ) -> Result<OpenedSession, CallError> {
+        if self.session.is_none() {
+            return Err(CallError::Host(format!(
+                "piece {} opens no sessions",
+                self.info.name
+            )));
+        }
+        match self.invoke(Call::Refresh(entered), project).await? {
+            Output::Session(session) => {
+                session::check(&session, &self.info.auth).map_err(CallError::BadSession)?;
+                Ok(session)
+            }
+            _ => Err(CallError::Host("unexpected output of refresh".into())),
+        }
+    }
+
     /// Runs an action with a JSON input; returns its JSON output (for no project).
     pub async fn run_action(
         &self,
@@ -409,6 +468,7 @@ impl LoadedPiece {
             Call::Info => "info".to_owned(),
             Call::Validate(_) => "validate".to_owned(),
             Call::Run { action, .. } => (*action).to_owned(),
+            Call::Refresh(_) => "refresh".to_owned(),
         };
         let started = std::time::Instant::now();
         let result = self.call_sandboxed(call, project).await;
@@ -440,11 +500,14 @@ impl LoadedPiece {
                 retry_after_secs: busy.retry_after_secs,
             })?;
 
-        let creds = match &call {
-            Call::Info => None,
-            Call::Validate(c) | Call::Run { creds: c, .. } => Some(*c),
+        // What the log and errors are scrubbed of; and what the host applies, never on
+        // `refresh` (it logs in with the entered fields itself).
+        let (creds, placed) = match &call {
+            Call::Info => (None, None),
+            Call::Validate(c) | Call::Run { creds: c, .. } => (Some(*c), Some(*c)),
+            Call::Refresh(c) => (Some(*c), None),
         };
-        let (applied, withheld) = match (&self.info.placement, creds) {
+        let (applied, withheld) = match (&self.info.placement, placed) {
             (Some(placement), Some(creds)) => {
                 match outbound::applied_credential(placement, creds) {
                     Some((applied, withheld)) => (Some(applied), withheld),
@@ -505,9 +568,28 @@ impl LoadedPiece {
         store.epoch_deadline_trap();
 
         let run = async {
-            wasmtime::Result::Ok(match &self.pre {
-                Pre::V0_2(pre) => call_world!(pre, store, call, withheld, v0_2),
-                Pre::V0_1(pre) => call_world!(pre, store, call, withheld, v0_1),
+            wasmtime::Result::Ok(match (&self.pre, &self.session, call) {
+                (_, Some(pre), Call::Refresh(c)) => {
+                    use convert::v0_2::{guest_credentials, piece_error};
+                    let world = pre.instantiate_async(&mut store).await?;
+                    world
+                        .thinkfleet_piece_session()
+                        .call_refresh(&mut store, &guest_credentials(c, &withheld))
+                        .await?
+                        .map(|t| {
+                            Output::Session(OpenedSession {
+                                fields: t
+                                    .fields
+                                    .into_iter()
+                                    .map(|(name, value)| (name, value.into()))
+                                    .collect(),
+                                expires_in: t.expires_in,
+                            })
+                        })
+                        .map_err(piece_error)
+                }
+                (Pre::V0_2(pre), _, call) => call_world!(pre, store, call, withheld, v0_2),
+                (Pre::V0_1(pre), _, call) => call_world!(pre, store, call, withheld, v0_1),
             })
         };
         let outcome = tokio::time::timeout(limits.call_timeout, run).await;

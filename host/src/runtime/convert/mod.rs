@@ -94,6 +94,7 @@ fn checked(d: Declared) -> Result<PieceInfo, String> {
         allowed_hosts,
         credential_hosts,
         actions: d.actions,
+        sessions: false,
     };
     check_size(&info)?;
     Ok(info)
