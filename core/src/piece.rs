@@ -254,6 +254,19 @@ pub enum CustomValue {
 }
 
 impl Credentials {
+    /// Adds a session's fields, as secrets, to custom credentials (no other kind has
+    /// sessions).
+    pub fn add_session<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = (&'a str, &'a SecretString)>,
+    ) {
+        if let Credentials::Custom(map) = self {
+            for (name, value) in fields {
+                map.insert(name.to_owned(), CustomValue::Secret(value.clone()));
+            }
+        }
+    }
+
     /// The value of a named credential field as text, for host-applied templates:
     /// `secret_text`, `username`, `password`, `access_token` or a custom field's name.
     pub fn field(&self, name: &str) -> Option<SecretString> {

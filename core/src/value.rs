@@ -2,7 +2,7 @@
 //! as the sandbox receives it ([`Credentials`]). `Debug` shows field names only.
 
 use crate::auth_input::credentials_from_fields;
-use crate::piece::{AuthSchema, Credentials, CustomValue};
+use crate::piece::{AuthSchema, Credentials};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -236,11 +236,7 @@ impl ConnectionValue {
     /// with a session, the session's fields as secrets (host-only `@` fields left out).
     pub fn credentials(&self, schema: &AuthSchema) -> Result<Credentials, ValueError> {
         let mut creds = self.entered_credentials(schema)?;
-        if let Credentials::Custom(fields) = &mut creds {
-            for (name, value) in self.session_fields() {
-                fields.insert(name.to_owned(), CustomValue::Secret(value.clone()));
-            }
-        }
+        creds.add_session(self.session_fields());
         Ok(creds)
     }
 
@@ -302,7 +298,7 @@ impl ConnectionValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::piece::{Prop, PropKind};
+    use crate::piece::{CustomValue, Prop, PropKind};
 
     fn prop(name: &str, secret: bool) -> Prop {
         Prop {

@@ -13,7 +13,7 @@ use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::{DataHome, uuid_like};
 use thinkfleet_tests::load::sustain;
-use thinkfleet_tests::{Mock, Recorded, leak, piece_path};
+use thinkfleet_tests::{Mock, Recorded, cache_dir, leak, piece_path, thinkfleet_bin};
 
 const PASSWORD: &str = "pw-planted-session-7c19";
 const NEW_PASSWORD: &str = "pw-planted-session-rotated-0b4e";
@@ -297,5 +297,75 @@ async fn a_refused_login_stores_nothing_and_a_changed_password_expires_the_conne
     assert_eq!(status, 200, "{reconnected}");
     assert_eq!(reconnected["status"], "active");
     assert_eq!(run(&api, &flow).await["status"], "succeeded");
+    assert_eq!(service.expired_uses(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_opens_a_session_to_validate_and_run_a_piece() {
+    let service = Service::start(Duration::from_secs(60)).await;
+    let wasm = piece_path("session-crm").display().to_string();
+    let cli = |args: Vec<String>| {
+        let service = service.mock.base.clone();
+        async move {
+            let out = tokio::process::Command::new(thinkfleet_bin())
+                .args(&args)
+                .args([
+                    "--outbound-override".to_owned(),
+                    format!("login.session.test={service}"),
+                    "--outbound-override".to_owned(),
+                    format!("api.session.test={service}"),
+                ])
+                .env("THINKFLEET_CACHE_DIR", cache_dir())
+                .output()
+                .await
+                .expect("thinkfleet");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let auth = |password: &str| {
+        vec![
+            "--auth".to_owned(),
+            "user=ann".to_owned(),
+            "--auth".to_owned(),
+            format!("password={password}"),
+        ]
+    };
+    let command = |words: &[&str], password: &str| {
+        let mut args: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        args.extend(auth(password));
+        args
+    };
+
+    let (code, stdout, stderr) = cli(vec!["piece".into(), "inspect".into(), wasm.clone()]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("sessions: opened by the piece with the entered fields"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = cli(command(&["piece", "validate", &wasm], PASSWORD)).await;
+    assert_eq!((code, stdout.trim()), (Some(0), "valid"), "{stderr}");
+    let (code, stdout, stderr) = cli(command(
+        &["piece", "run", &wasm, "whoami", "--input", "{}"],
+        PASSWORD,
+    ))
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let output: Value = serde_json::from_str(&stdout).expect("json output");
+    assert_eq!(output, json!({"user": "ann", "session_redacted": true}));
+    let (code, _, stderr) = cli(command(
+        &["piece", "validate", &wasm],
+        "pw-planted-wrong-77a0",
+    ))
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Invalid API key (Session CRM answered HTTP 401)"),
+        "{stderr}"
+    );
+    assert_eq!(service.logins(), 2);
     assert_eq!(service.expired_uses(), 0);
 }

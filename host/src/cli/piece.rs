@@ -4,7 +4,7 @@ use super::sandbox::SandboxArgs;
 use super::store_args::StoreArgs;
 use crate::auth_input::credentials_from_fields;
 use crate::catalog::{Catalog, Installer, Skipped};
-use crate::piece::{AuthSchema, PieceError, Prop, PropKind};
+use crate::piece::{AuthSchema, Credentials, PieceError, Prop, PropKind};
 use crate::runtime::{CallError, LoadedPiece, Runtime};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
@@ -301,7 +301,11 @@ pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
             let piece = load(&file, &sandbox).await?;
             let creds = credentials_from_fields(&piece.info().auth, auth.fields()?)
                 .map_err(|e| e.to_string())?;
-            match piece.validate(&creds).await {
+            let validated = match call_credentials(&piece, creds).await {
+                Ok(creds) => piece.validate(&creds).await,
+                Err(e) => Err(e),
+            };
+            match validated {
                 Ok(()) => {
                     out!("valid");
                     Ok(ExitCode::SUCCESS)
@@ -338,7 +342,11 @@ pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
                 serde_json::from_str(&input).map_err(|e| format!("--input is not JSON: {e}"))?;
             let creds = credentials_from_fields(&piece.info().auth, auth.fields()?)
                 .map_err(|e| e.to_string())?;
-            match piece.run_action(&action, &input, &creds).await {
+            let ran = match call_credentials(&piece, creds).await {
+                Ok(creds) => piece.run_action(&action, &input, &creds).await,
+                Err(e) => Err(e),
+            };
+            match ran {
                 Ok(output) => {
                     out!(
                         "{}",
@@ -354,6 +362,21 @@ pub(super) async fn run(cmd: PieceCommand) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+/// The credentials a call receives: for a piece with sessions, the entered fields and
+/// the fields of a session opened with them, as a server would give.
+async fn call_credentials(
+    piece: &LoadedPiece,
+    creds: Credentials,
+) -> Result<Credentials, CallError> {
+    if !piece.info().sessions {
+        return Ok(creds);
+    }
+    let session = piece.open_session_for(None, &creds).await?;
+    let mut creds = creds;
+    creds.add_session(session.fields.iter().map(|(n, v)| (n.as_str(), v)));
+    Ok(creds)
 }
 
 async fn load(file: &std::path::Path, sandbox: &SandboxArgs) -> Result<LoadedPiece, String> {
@@ -430,6 +453,11 @@ fn print_info(piece: &LoadedPiece) {
     );
     if !info.credential_hosts.is_empty() {
         out!("credential sent to: {}", info.credential_hosts.join(", "));
+    }
+    if info.sessions {
+        out!(
+            "sessions: opened by the piece with the entered fields, renewed by the host before they expire"
+        );
     }
     out!("actions:");
     for a in &info.actions {
