@@ -9,6 +9,7 @@ mod fairness;
 mod flow_history;
 mod flow_pages;
 mod flows;
+mod guide;
 mod oauth;
 mod oauth_refresh;
 mod operations;
