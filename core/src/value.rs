@@ -182,6 +182,16 @@ impl ConnectionValue {
             }
             (AuthSchema::Custom { .. }, ValueInput::Custom { props }) => {
                 for (name, value) in props {
+                    // `@` and `~` names are the host's own (an OAuth2 client, a
+                    // session): never taken from a request.
+                    if name.starts_with(['@', SESSION]) {
+                        return Err(ValueError::Fields(
+                            crate::auth_input::AuthInputError::Unknown {
+                                field: name,
+                                expected: crate::auth_input::expected_fields(schema).join(", "),
+                            },
+                        ));
+                    }
                     let text = match value {
                         PropInput::Text(s) => s,
                         PropInput::Number(n) => SecretString::from(n.to_string()),
@@ -369,6 +379,17 @@ mod tests {
             ["password", "user"],
             "the session stays out of what opens the next one"
         );
+        // A request cannot plant a session or host-only field of its own.
+        for name in ["~token", "@refresh_token"] {
+            let forged: ValueInput = serde_json::from_str(&format!(
+                r#"{{"type":"custom","props":{{"user":"ann","password":"p","{name}":"x"}}}}"#
+            ))
+            .expect("json");
+            let err = ConnectionValue::from_input("crm", &schema, forged)
+                .map(drop)
+                .expect_err(name);
+            assert!(err.to_string().contains("unknown field"), "{err}");
+        }
     }
 
     #[test]

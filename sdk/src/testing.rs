@@ -34,24 +34,32 @@ use std::cell::RefCell;
 type Handler = Box<dyn FnMut(&Request) -> Response>;
 
 thread_local! {
-    static HANDLER: RefCell<Option<Handler>> = RefCell::new(None);
+    /// Installed handlers, innermost last; a guard removes its own and those after it.
+    static HANDLERS: RefCell<Vec<Option<Handler>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Answers this thread's requests with `handler` until the returned guard is dropped
-/// (a later call replaces it).
+/// Answers this thread's requests with `handler` until the returned guard is dropped;
+/// a handler installed later answers instead while its own guard lives.
 #[must_use = "the handler is removed when the guard is dropped"]
 pub fn on_request(handler: impl FnMut(&Request) -> Response + 'static) -> Mock {
-    HANDLER.with(|h| *h.borrow_mut() = Some(Box::new(handler)));
-    Mock(())
+    HANDLERS.with(|h| {
+        let mut handlers = h.borrow_mut();
+        handlers.push(Some(Box::new(handler)));
+        Mock {
+            depth: handlers.len() - 1,
+        }
+    })
 }
 
 /// Removes the handler installed by [`on_request`] when dropped.
 #[derive(Debug)]
-pub struct Mock(());
+pub struct Mock {
+    depth: usize,
+}
 
 impl Drop for Mock {
     fn drop(&mut self) {
-        HANDLER.with(|h| h.borrow_mut().take());
+        HANDLERS.with(|h| h.borrow_mut().truncate(self.depth));
     }
 }
 
@@ -73,19 +81,31 @@ pub fn text(status: u16, body: &str) -> Response {
     }
 }
 
-/// Sends a request of a native build to the installed handler.
+/// Sends a request of a native build to the innermost installed handler. The handler
+/// is taken out while it runs, so it may itself send requests (answered by the one
+/// installed before it) or install another.
 pub(crate) fn send(req: Request) -> Result<Response, String> {
-    HANDLER.with(|h| {
-        let mut handler = h.borrow_mut();
-        match handler.as_mut() {
-            Some(answer) => Ok(answer(&req)),
-            None => Err(format!(
-                "{} {} not sent: a native build has no HTTP; answer it in a test with thinkfleet_sdk::testing::on_request",
-                req.method(),
-                req.url()
-            )),
+    let taken = HANDLERS.with(|h| {
+        let mut handlers = h.borrow_mut();
+        let depth = handlers.iter().rposition(Option::is_some)?;
+        Some((depth, handlers[depth].take()?))
+    });
+    let Some((depth, mut answer)) = taken else {
+        return Err(format!(
+            "{} {} not sent: a native build has no HTTP; answer it in a test with thinkfleet_sdk::testing::on_request",
+            req.method(),
+            req.url()
+        ));
+    };
+    let response = answer(&req);
+    HANDLERS.with(|h| {
+        if let Some(slot) = h.borrow_mut().get_mut(depth)
+            && slot.is_none()
+        {
+            *slot = Some(answer);
         }
-    })
+    });
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -124,6 +144,26 @@ mod tests {
             assert_eq!(res.json().expect("json")["id"], "n1");
         }
         assert!(Request::get("https://api.example.com/x").send().is_err());
+    }
+
+    #[test]
+    fn an_inner_handler_answers_while_its_guard_lives_and_may_send_itself() {
+        let _outer = on_request(|_| text(200, "outer"));
+        {
+            let _inner = on_request(|req| {
+                // Forwarded to the handler installed before this one.
+                let forwarded = Request::get(req.url()).send().expect("forwarded");
+                text(200, &format!("inner over {}", forwarded.text()))
+            });
+            let res = Request::get("https://api.example.com/")
+                .send()
+                .expect("answered");
+            assert_eq!(res.text(), "inner over outer");
+        }
+        let res = Request::get("https://api.example.com/")
+            .send()
+            .expect("answered");
+        assert_eq!(res.text(), "outer");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::{DataHome, uuid_like};
 use thinkfleet_tests::load::sustain;
+use thinkfleet_tests::web::Visitor;
 use thinkfleet_tests::{Mock, Recorded, cache_dir, leak, piece_path, thinkfleet_bin};
 
 const PASSWORD: &str = "pw-planted-session-7c19";
@@ -157,7 +158,7 @@ async fn a_session_is_opened_at_connect_applied_by_the_host_and_renewed_once_bef
     let lifetime = Duration::from_secs(4);
     let service = Service::start(lifetime).await;
     let home = DataHome::new().await;
-    let (_, token) = home.project("acme").await;
+    let (project, token) = home.project("acme").await;
     let app = server(&home, &service).await;
     let api = app.client(&token);
 
@@ -173,8 +174,23 @@ async fn a_session_is_opened_at_connect_applied_by_the_host_and_renewed_once_bef
     assert_eq!(report["status"], "succeeded", "{report}");
     assert_eq!(
         report["steps"][0]["output"],
-        json!({"user": "ann", "session_redacted": true}),
-        "the host applied the session; the piece never held it"
+        json!({"user": "ann", "session_redacted": true, "password_redacted": true}),
+        "the host applied the session; the piece held neither it nor the password"
+    );
+    let visitor_password = "visitor-pw-planted-2f0c";
+    home.user("ann@example.com", visitor_password, false, &[&project])
+        .await;
+    let ann = Visitor::new(&app.base);
+    ann.login("ann@example.com", visitor_password).await;
+    let form = ann.get("/connections/new/session-crm").await;
+    assert!(
+        form.body.contains(
+            "This app logs in with your credential at <code>login.session.test</code>, \
+             <code>api.session.test</code>; the session it opens is sent only to \
+             <code>api.session.test</code>."
+        ),
+        "{}",
+        form.body
     );
 
     let outcomes = sustain(
@@ -209,6 +225,19 @@ async fn a_session_is_opened_at_connect_applied_by_the_host_and_renewed_once_bef
     assert_eq!(refreshed, logins - 1, "each later session is audited once");
     let log = app.log();
     assert!(!log.contains(PASSWORD) && !log.contains("sess-planted-"));
+    let beyond_login: Vec<Recorded> = service
+        .mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/login")
+        .collect();
+    assert!(!beyond_login.is_empty());
+    assert!(
+        beyond_login
+            .iter()
+            .all(|r| !format!("{r:?}").contains(PASSWORD)),
+        "the password went beyond the login"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -355,7 +384,10 @@ async fn the_cli_opens_a_session_to_validate_and_run_a_piece() {
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     let output: Value = serde_json::from_str(&stdout).expect("json output");
-    assert_eq!(output, json!({"user": "ann", "session_redacted": true}));
+    assert_eq!(
+        output,
+        json!({"user": "ann", "session_redacted": true, "password_redacted": true})
+    );
     let (code, _, stderr) = cli(command(
         &["piece", "validate", &wasm],
         "pw-planted-wrong-77a0",

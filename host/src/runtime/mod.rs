@@ -23,7 +23,7 @@ pub use error::{CallError, EngineError, LoadError};
 pub use outbound::{OutboundPolicy, Override};
 pub use pool::{PoolTuning, SlotReset};
 
-use crate::piece::{AuthSchema, Credentials, OpenedSession, PieceInfo};
+use crate::piece::{Credentials, OpenedSession, PieceInfo};
 use bindings::{v0_1, v0_2, v0_2_session};
 use state::{HostState, LogSink, MemoryLimiter};
 use std::path::{Path, PathBuf};
@@ -323,12 +323,8 @@ impl Runtime {
             );
         }
         if piece.session.is_some() {
-            if !matches!(info.auth, AuthSchema::Custom { .. }) {
-                return Err(LoadError::BadInfo(format!(
-                    "the session export is for custom auth; this piece takes {} credentials",
-                    info.auth.kind()
-                )));
-            }
+            session::check_declared(&info.auth, info.placement.as_ref())
+                .map_err(LoadError::BadInfo)?;
             info.sessions = true;
         }
         piece.allowed_hosts = info.allowed_hosts.clone().into();
@@ -507,7 +503,7 @@ impl LoadedPiece {
             Call::Validate(c) | Call::Run { creds: c, .. } => (Some(*c), Some(*c)),
             Call::Refresh(c) => (Some(*c), None),
         };
-        let (applied, withheld) = match (&self.info.placement, placed) {
+        let (applied, mut withheld) = match (&self.info.placement, placed) {
             (Some(placement), Some(creds)) => {
                 match outbound::applied_credential(placement, creds) {
                     Some((applied, withheld)) => (Some(applied), withheld),
@@ -516,6 +512,9 @@ impl LoadedPiece {
             }
             _ => (None, Vec::new()),
         };
+        if self.info.sessions && placed.is_some() {
+            withheld.extend(session::entered_secrets(&self.info.auth));
+        }
         let credential_hosts = match (&applied, creds) {
             (Some(_), Some(creds)) => convert::fill_credential_hosts(
                 &self.info.credential_hosts,

@@ -1,8 +1,60 @@
-//! The checks a session a piece opened (its `session.refresh`) must pass before the
-//! host stores it: field names a placement template and the piece can use, none taken
-//! by the auth schema, and sizes a connection's sealed value can carry.
+//! Sessions in the sandbox: what a piece with sessions may declare (custom auth; a host
+//! placement that applies session fields only, so an entered secret never goes out by
+//! the host's hand), which entered fields its calls see redacted (every secret one: only
+//! `refresh` needs them), and the checks a session it opened must pass before the host
+//! stores it (field names a template and the piece can use, none taken by the schema,
+//! sizes a sealed value can carry).
 
-use crate::piece::{AuthSchema, OpenedSession};
+use crate::piece::{AuthPlacement, AuthSchema, OpenedSession};
+
+/// Why a piece that exports `session` cannot be loaded with what it declared, or nothing.
+pub fn check_declared(auth: &AuthSchema, placement: Option<&AuthPlacement>) -> Result<(), String> {
+    let AuthSchema::Custom { props } = auth else {
+        return Err(format!(
+            "the session export is for custom auth; this piece takes {} credentials",
+            auth.kind()
+        ));
+    };
+    let template = match placement {
+        None => return Ok(()),
+        Some(AuthPlacement::Header { value, .. } | AuthPlacement::Query { value, .. }) => value,
+        Some(_) => {
+            return Err(
+                "a piece with sessions applies session fields only: use a header or query \
+                 template that names them"
+                    .into(),
+            );
+        }
+    };
+    let mut rest = template.as_str();
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        let name = &rest[start + 1..start + len];
+        if props.iter().any(|p| p.name == name) {
+            return Err(format!(
+                "the placement names {name}, an entered field; with sessions the host \
+                 applies session fields only"
+            ));
+        }
+        rest = &rest[start + len + 1..];
+    }
+    Ok(())
+}
+
+/// The entered fields a piece with sessions sees redacted on `validate` and
+/// `run-action`: its secret ones (they only open sessions).
+pub fn entered_secrets(auth: &AuthSchema) -> Vec<String> {
+    match auth {
+        AuthSchema::Custom { props } => props
+            .iter()
+            .filter(|p| p.secret)
+            .map(|p| p.name.clone())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// The most fields one session may carry.
 pub const MAX_FIELDS: usize = 16;
@@ -33,10 +85,12 @@ pub fn check(session: &OpenedSession, auth: &AuthSchema) -> Result<(), String> {
             && name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        // The name is not echoed: a piece that swapped name and value would put its
+        // token in the message.
         if !well_formed {
             return Err(format!(
-                "field name {:?} must be 1 to {MAX_NAME_CHARS} lower-case letters, digits or _",
-                crate::runtime::convert::truncate(name.clone(), MAX_NAME_CHARS)
+                "field #{} has a name that is not 1 to {MAX_NAME_CHARS} lower-case letters, digits or _",
+                seen.len() + 1
             ));
         }
         if entered.contains(&name.as_str()) {
@@ -99,7 +153,10 @@ mod tests {
                 session(&[("password", "t")], Some(60)),
                 "field of the auth schema",
             ),
-            (session(&[("Token", "t")], Some(60)), "lower-case"),
+            (
+                session(&[("Token-planted", "t")], Some(60)),
+                "field #1 has a name",
+            ),
             (session(&[("a b", "t")], Some(60)), "lower-case"),
             (session(&[("t", "1"), ("t", "2")], Some(60)), "twice"),
             (session(&[("t", "x")], Some(0)), "expires at once"),
@@ -110,10 +167,54 @@ mod tests {
         ];
         for (s, why) in refused {
             let err = check(&s, &auth).expect_err(why);
-            assert!(err.contains(why), "{err}");
+            assert!(err.contains(why) && !err.contains("planted"), "{err}");
         }
         let many: Vec<(String, &str)> = (0..=MAX_FIELDS).map(|i| (format!("f{i}"), "v")).collect();
         let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert!(check(&session(&many, None), &auth).is_err());
+    }
+
+    #[test]
+    fn a_piece_with_sessions_has_the_host_apply_session_fields_only() {
+        let prop = |name: &str, secret: bool| Prop {
+            name: name.into(),
+            display_name: name.into(),
+            description: None,
+            kind: PropKind::ShortText,
+            required: true,
+            secret,
+            default_value: None,
+        };
+        let auth = AuthSchema::Custom {
+            props: vec![prop("user", false), prop("password", true)],
+        };
+        let header = |value: &str| AuthPlacement::Header {
+            name: "X-Session".into(),
+            value: value.into(),
+        };
+        assert_eq!(check_declared(&auth, None), Ok(()));
+        assert_eq!(
+            check_declared(&auth, Some(&header("{session_token}"))),
+            Ok(())
+        );
+        for refused in [
+            header("{password}"),
+            header("{session_token}:{user}"),
+            AuthPlacement::Basic,
+        ] {
+            assert!(
+                check_declared(&auth, Some(&refused)).is_err(),
+                "{refused:?}"
+            );
+        }
+        let secret_text = AuthSchema::SecretText {
+            field: prop("secret_text", true),
+        };
+        assert!(
+            check_declared(&secret_text, None)
+                .expect_err("kind")
+                .contains("custom auth")
+        );
+        assert_eq!(entered_secrets(&auth), ["password"]);
     }
 }

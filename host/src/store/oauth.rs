@@ -137,16 +137,17 @@ impl Store {
         .await?)
     }
 
-    /// Connections (any project) whose OAuth2 token or custom credential's session
-    /// expires before `before` and whose retry backoff has passed: the background
-    /// refresher's work. (Only those two kinds ever have an expiry.)
+    /// OAuth2 connections (any project) whose token expires before `before` and whose
+    /// retry backoff has passed: the background refresher's work. Custom credentials'
+    /// sessions are left to runs (renewed on demand): logging in for connections nobody
+    /// uses would repeat a password login every half-life, for nothing.
     pub async fn refresh_candidates(
         &self,
         before: i64,
         limit: i64,
     ) -> Result<Vec<(String, String)>> {
         let due: Vec<ConnectionKey> = sqlx::query_as(
-            "SELECT project_id, id FROM connections WHERE auth_type IN ('oauth2', 'custom') \
+            "SELECT project_id, id FROM connections WHERE auth_type = 'oauth2' \
              AND status <> $4 AND expires_at IS NOT NULL AND expires_at < $1 \
              AND refresh_after <= $2 ORDER BY expires_at LIMIT $3",
         )

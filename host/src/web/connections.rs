@@ -327,6 +327,9 @@ pub struct PieceView {
     pub credential_hosts: Vec<String>,
     /// Whether the host applies the credential (the piece never holds it).
     pub host_applied: bool,
+    /// For a piece with sessions: the hosts it may log in at with the entered
+    /// credential (its allowed hosts); the session then goes to `credential_hosts`.
+    pub login_hosts: Vec<String>,
     /// Its logo, a `data:image/…` URL (shown only as an image).
     pub logo: Option<String>,
     /// The service's website (`https://…`).
@@ -443,6 +446,11 @@ fn info_view(i: &crate::piece::PieceInfo) -> PieceView {
         oauth: matches!(i.auth, AuthSchema::Oauth2 { .. }),
         credential_hosts: i.credential_hosts.clone(),
         host_applied: i.placement.is_some(),
+        login_hosts: if i.sessions {
+            i.allowed_hosts.clone()
+        } else {
+            Vec::new()
+        },
         logo: i.logo.clone(),
         website: i.website.clone(),
     }

@@ -43,6 +43,13 @@ fn checked(res: http::Response) -> Result<Value, PieceError> {
             "Invalid API key (Binance refused the request's signature)".into(),
         ));
     }
+    // 403 (a WAF limit), 418 and 429 (rate limits) are Binance's, not the key's.
+    if matches!(res.status, 403 | 418 | 429) {
+        return Err(PieceError::Upstream(format!(
+            "Binance is limiting requests (HTTP {}); retry later",
+            res.status
+        )));
+    }
     res.checked("Binance")?.json()
 }
 

@@ -2,7 +2,8 @@
 //! short-lived session token, like many enterprise APIs. It exports `session`: its
 //! `refresh` posts the entered fields to `login.session.test/login` and returns the
 //! token (`session_token`) for the lifetime the service gives; the host applies it as
-//! `X-Session` on `api.session.test` only. `whoami` reports what the service saw.
+//! `X-Session` on `api.session.test` only. `whoami` reports what the service saw and
+//! whether the session and the password reached the piece redacted.
 
 use thinkfleet_sdk::prelude::*;
 
@@ -42,13 +43,19 @@ impl Piece for SessionCrm {
                     .send()?
                     .checked(SERVICE)?
                     .json()?;
-                // The session arrives redacted: the host applies it, the piece never
-                // holds it.
-                let redacted = matches!(
-                    creds.custom("session_token"),
-                    Some(CustomValue::Secret(Secret::Redacted))
-                );
-                Ok(json!({"user": me["user"], "session_redacted": redacted}))
+                // Both arrive redacted: the host applies the session, and the
+                // password is only for opening sessions.
+                let redacted = |name| {
+                    matches!(
+                        creds.custom(name),
+                        Some(CustomValue::Secret(Secret::Redacted))
+                    )
+                };
+                Ok(json!({
+                    "user": me["user"],
+                    "session_redacted": redacted("session_token"),
+                    "password_redacted": redacted("password"),
+                }))
             }
             other => Err(PieceError::InvalidInput(format!("unknown action {other}"))),
         }
