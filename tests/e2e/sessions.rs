@@ -2,8 +2,9 @@
 //! against a strict local service: a login answers a session token that works for its
 //! lifetime only, and every request after it is refused. The host opens a session when
 //! the connection is made, applies it itself, and opens the next before it expires —
-//! once, on one server or across two replicas sharing PostgreSQL, under sustained runs.
-//! A password changed at the service expires the connection until a reconnect.
+//! once, on one server or across two replicas sharing PostgreSQL, under sustained runs;
+//! sessions the service ends early are replaced once and the runs retried. A password
+//! changed at the service expires the connection until a reconnect.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -93,6 +94,11 @@ impl Service {
 
     fn change_password(&self, password: &str) {
         self.books.lock().expect("books").password = password.into();
+    }
+
+    /// Ends every session at once, as a restarted service does.
+    fn end_sessions(&self) {
+        self.books.lock().expect("books").sessions.clear();
     }
 }
 
@@ -400,4 +406,42 @@ async fn the_cli_opens_a_session_to_validate_and_run_a_piece() {
     );
     assert_eq!(service.logins(), 2);
     assert_eq!(service.expired_uses(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_the_service_ends_early_are_replaced_once_and_no_run_fails() {
+    // Sessions that would last a minute; the service ends them all three times.
+    let service = Service::start(Duration::from_secs(60)).await;
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let app = server(&home, &service).await;
+    let api = app.client(&token);
+    connect(&api).await;
+    let flow = whoami_flow(&api).await;
+    assert_eq!(run(&api, &flow).await["status"], "succeeded");
+
+    let load = {
+        let api = api.clone();
+        let flow = flow.clone();
+        tokio::spawn(async move {
+            sustain(std::slice::from_ref(&api), &flow, 8, Duration::from_secs(5)).await
+        })
+    };
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        service.end_sessions();
+    }
+    let outcomes = load.await.expect("load");
+    assert!(
+        outcomes.iter().all(|o| o.succeeded()),
+        "{:?}",
+        outcomes.iter().find(|o| !o.succeeded())
+    );
+    assert_eq!(
+        service.logins(),
+        4,
+        "one login at connect and one per ended session"
+    );
+    let (_, connection) = api.get("/connections/crm").await;
+    assert_eq!(connection["status"], "active");
 }

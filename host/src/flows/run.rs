@@ -157,20 +157,7 @@ async fn run_step(
             let (row, creds) = oauth
                 .resolve_for_run(project, &external_id)
                 .await
-                .map_err(|e| match e {
-                    OAuthError::Connection(ConnectionError::NotFound) => StepError::not_found(),
-                    OAuthError::Connection(ConnectionError::Expired) => {
-                        StepError::trouble(Trouble::ConnectionExpired)
-                    }
-                    OAuthError::Token(e) => StepError::new(
-                        "refresh_failed",
-                        format!("the connection's token could not be refreshed: {e}"),
-                    ),
-                    other => {
-                        tracing::error!(error = %other, "resolving a connection failed");
-                        StepError::new("internal", "the connection could not be read")
-                    }
-                })?;
+                .map_err(resolve_error)?;
             if row.piece != step.piece {
                 return Err(StepError::new(
                     "connection_piece_mismatch",
@@ -183,11 +170,62 @@ async fn run_step(
             (Some(row), creds)
         }
     };
-    let result = piece
+    let mut result = piece
         .run_action_for(Some(project), &step.action, &input, &creds)
         .await;
     drop(creds);
-    let (outcome, status, answer) = match result {
+    // A service may end a session before its time (a restart, a login elsewhere): one
+    // new session (unless another run already opened one), one retry.
+    let mut renewal_failed = None;
+    if let (Err(CallError::Piece(PieceError::InvalidCredentials(_))), Some(row)) =
+        (&result, &connection)
+        && piece.info().sessions
+    {
+        match oauth.renew_refused_session(row).await {
+            Ok(fresh) => {
+                result = piece
+                    .run_action_for(Some(project), &step.action, &input, &fresh)
+                    .await;
+            }
+            Err(e) => renewal_failed = Some(resolve_error(e)),
+        }
+    }
+    let (outcome, status, answer) = match (renewal_failed, result) {
+        (Some(e), _) => (e.code, None, Err(e)),
+        (None, result) => step_outcome(flow, step, result),
+    };
+    if let Some(row) = connection {
+        let record = UseRecord {
+            project_id: row.project_id.clone(),
+            connection_id: row.id.clone(),
+            external_id: row.external_id.clone(),
+            flow_id: flow.id.clone(),
+            detail: serde_json::json!({
+                "flow": flow.definition.name,
+                "step": step.name,
+                "outcome": outcome,
+            })
+            .to_string(),
+            status,
+            at: now_ms(),
+        };
+        uses.push((record, row));
+    }
+    answer
+}
+
+/// What a step's call came to: the use's outcome, the connection status it sets, and
+/// the step's answer.
+fn step_outcome(
+    flow: &Flow,
+    step: &super::StepDefinition,
+    result: Result<Value, CallError>,
+) -> (
+    &'static str,
+    Option<ConnectionStatus>,
+    Result<Value, StepError>,
+) {
+    match result {
         Ok(output) => ("ok", None, Ok(output)),
         Err(CallError::Piece(PieceError::InvalidCredentials(why))) => {
             // The report says "Invalid API key"; the piece's own words (scrubbed by the
@@ -223,23 +261,23 @@ async fn run_step(
             None,
             Err(StepError::new("piece_error", e.to_string())),
         ),
-    };
-    if let Some(row) = connection {
-        let record = UseRecord {
-            project_id: row.project_id.clone(),
-            connection_id: row.id.clone(),
-            external_id: row.external_id.clone(),
-            flow_id: flow.id.clone(),
-            detail: serde_json::json!({
-                "flow": flow.definition.name,
-                "step": step.name,
-                "outcome": outcome,
-            })
-            .to_string(),
-            status,
-            at: now_ms(),
-        };
-        uses.push((record, row));
     }
-    answer
+}
+
+/// The step error for a connection that could not be resolved or renewed.
+fn resolve_error(e: OAuthError) -> StepError {
+    match e {
+        OAuthError::Connection(ConnectionError::NotFound) => StepError::not_found(),
+        OAuthError::Connection(ConnectionError::Expired) => {
+            StepError::trouble(Trouble::ConnectionExpired)
+        }
+        OAuthError::Token(e) => StepError::new(
+            "refresh_failed",
+            format!("the connection's token could not be refreshed: {e}"),
+        ),
+        other => {
+            tracing::error!(error = %other, "resolving a connection failed");
+            StepError::new("internal", "the connection could not be read")
+        }
+    }
 }

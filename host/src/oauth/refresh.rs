@@ -115,6 +115,12 @@ enum Mode {
     Run,
     /// The background refresher, renewing tokens that expire within this many ms.
     Background(i64),
+    /// A run whose session the service refused before its time: renew it unless the
+    /// row no longer holds that session (its issue and expiry times as the run read them).
+    Refused {
+        issued_at: Option<i64>,
+        expires_at: Option<i64>,
+    },
 }
 
 impl Mode {
@@ -199,6 +205,27 @@ impl OAuth {
         result?.ok_or_else(|| OAuthError::Invalid("no credentials after a refresh".into()))
     }
 
+    /// Credentials for a retry after the service refused a custom credential's session
+    /// before its time: a new session, unless another run (here or on another replica)
+    /// opened one since `row` was read, in which case that one. A refused login expires
+    /// the connection, as at renewal time.
+    pub async fn renew_refused_session(
+        &self,
+        row: &ConnectionRow,
+    ) -> Result<Credentials, OAuthError> {
+        let flight = self.flight(&row.id)?;
+        let mode = Mode::Refused {
+            issued_at: row.token_issued_at,
+            expires_at: row.expires_at,
+        };
+        let result = {
+            let _ours = flight.clone().lock_owned().await;
+            self.refresh_once(&row.project_id, &row.id, mode).await
+        };
+        self.land(&row.id, flight);
+        result?.ok_or_else(|| OAuthError::Invalid("no credentials after a renewal".into()))
+    }
+
     /// Refreshes one connection's token for the background refresher if it expires
     /// within `window_ms` and its retry time has come; skips it while somebody else
     /// refreshes it.
@@ -259,19 +286,31 @@ impl OAuth {
             }
             let value = self.connections.open_value(&read.row, &read.sealed)?;
             let now = now_ms();
-            let Some(life) = TokenLife::of(&read.row) else {
-                return self.current(&read.row, &value, mode);
-            };
-            let due = match mode {
-                Mode::Run => life.due(now),
-                Mode::Background(window) => {
+            let life = TokenLife::of(&read.row);
+            let due = match (mode, life) {
+                (
+                    Mode::Refused {
+                        issued_at,
+                        expires_at,
+                    },
+                    _,
+                ) => {
+                    read.row.auth_type == "custom"
+                        && read.row.token_issued_at == issued_at
+                        && read.row.expires_at == expires_at
+                }
+                (_, None) => false,
+                (Mode::Run, Some(life)) => life.due(now),
+                (Mode::Background(window), Some(life)) => {
                     read.retry_at <= now && life.expires_at <= now.saturating_add(window)
                 }
             };
             if !due {
                 return self.current(&read.row, &value, mode);
             }
-            let usable = life.usable(now);
+            // A refused session is unusable whatever its expiry says.
+            let usable =
+                !matches!(mode, Mode::Refused { .. }) && life.is_some_and(|l| l.usable(now));
             if read.failures > 0 && read.retry_at > now {
                 // The last attempt failed: one attempt per backoff step, for everyone.
                 if mode.keeps_current(usable) {
@@ -372,7 +411,8 @@ impl OAuth {
                 )
                 .await?;
                 tracing::warn!(connection = %row.id, error = %e, failures, "token refresh failed");
-                let still_usable = TokenLife::of(row).is_some_and(|l| l.usable(now_ms()));
+                let still_usable = !matches!(mode, Mode::Refused { .. })
+                    && TokenLife::of(row).is_some_and(|l| l.usable(now_ms()));
                 if mode.keeps_current(still_usable) {
                     return self.current(row, &value, mode);
                 }
@@ -389,7 +429,9 @@ impl OAuth {
         mode: Mode,
     ) -> Result<Option<Credentials>, OAuthError> {
         match mode {
-            Mode::Run => Ok(Some(self.connections.credentials_of(row, value)?)),
+            Mode::Run | Mode::Refused { .. } => {
+                Ok(Some(self.connections.credentials_of(row, value)?))
+            }
             Mode::Background(_) => Ok(None),
         }
     }
