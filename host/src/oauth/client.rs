@@ -103,6 +103,10 @@ pub enum TokenError {
     /// A URL of the piece's schema is unusable.
     #[error("{0}")]
     BadUrl(String),
+    /// This server could not ask now (its sandbox busy, the piece not loaded here): not
+    /// the credential's fault, so not recorded as a failed refresh.
+    #[error("this server could not renew it now: {0}")]
+    Deferred(String),
 }
 
 /// One client registration: where to go and as whom.

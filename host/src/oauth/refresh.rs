@@ -28,6 +28,7 @@
 use super::{ERROR_AFTER_FAILURES, OAuth, OAuthError, TokenError, client, expiry};
 use crate::connections::{ConnectionError, ConnectionValue, session};
 use crate::piece::{Credentials, PieceError};
+use crate::runtime::CallError;
 use crate::store::{
     ConnectionRow, RefreshFailure, RefreshRow, Store, background_refresh_after, now_ms,
 };
@@ -382,10 +383,25 @@ impl OAuth {
                     Err(e)
                 }
             },
+            Err(TokenError::Deferred(why)) => {
+                self.store()
+                    .release_refresh_lease(id, &holder, None)
+                    .await?;
+                tracing::warn!(connection = %row.id, reason = %why, "renewal deferred");
+                let still_usable = !matches!(mode, Mode::Refused { .. })
+                    && TokenLife::of(row).is_some_and(|l| l.usable(now_ms()));
+                if mode.keeps_current(still_usable) {
+                    return self.current(row, &value, mode);
+                }
+                Err(TokenError::Deferred(why).into())
+            }
             Err(TokenError::InvalidGrant) if row.auth_type == "custom" => {
                 let reason =
                     "the piece could not open a session with the entered credentials; reconnect";
-                self.fail(&read, reason, true, 0).await?;
+                if !self.fail(&read, reason, true, 0).await? {
+                    // Reconnected meanwhile: the new credential wins.
+                    return Box::pin(self.refresh_once(project, id, mode)).await;
+                }
                 tracing::warn!(connection = %row.id, "session refused; connection expired");
                 Err(ConnectionError::Expired.into())
             }
@@ -397,7 +413,10 @@ impl OAuth {
                 } else {
                     "invalid_grant"
                 };
-                self.fail(&read, reason, true, 0).await?;
+                if !self.fail(&read, reason, true, 0).await? {
+                    // Reconnected meanwhile: the new grant wins.
+                    return Box::pin(self.refresh_once(project, id, mode)).await;
+                }
                 tracing::warn!(connection = %row.id, interrupted, "refresh refused: invalid_grant; connection expired");
                 Err(ConnectionError::Expired.into())
             }
@@ -468,24 +487,25 @@ impl OAuth {
         Ok(stored)
     }
 
-    /// Records a failed refresh (and releases the lease) for the generation read.
+    /// Records a failed refresh (and releases the lease) for the generation read;
+    /// `false` when the row no longer holds that generation (a reconnect won).
     async fn fail(
         &self,
         read: &RefreshRow,
         reason: &str,
         expired: bool,
         retry_at: i64,
-    ) -> Result<(), OAuthError> {
+    ) -> Result<bool, OAuthError> {
         let failure = RefreshFailure {
             reason,
             expired,
             retry_at,
             error_after: ERROR_AFTER_FAILURES,
         };
-        self.store().record_refresh_failure(read, &failure).await?;
+        let recorded = self.store().record_refresh_failure(read, &failure).await?;
         self.connections.forget_cached(&read.row);
         crate::metrics::oauth_refresh(if expired { "expired" } else { "failed" });
-        Ok(())
+        Ok(recorded)
     }
 
     /// New tokens from the provider, as the value to store and when they expire.
@@ -524,12 +544,15 @@ impl OAuth {
             .catalog()
             .get(&row.piece)
             .cloned()
-            .ok_or_else(|| TokenError::Transient(format!("piece {} is not loaded", row.piece)))?;
+            .ok_or_else(|| TokenError::Deferred(format!("piece {} is not loaded", row.piece)))?;
         match session::open(&piece, &row.project_id, value).await {
             Ok(opened) => Ok(opened),
             Err(ConnectionError::Rejected(PieceError::InvalidCredentials(_))) => {
                 Err(TokenError::InvalidGrant)
             }
+            Err(ConnectionError::Piece(
+                e @ (CallError::Busy { .. } | CallError::Engine(_) | CallError::Host(_)),
+            )) => Err(TokenError::Deferred(e.to_string())),
             Err(e) => Err(TokenError::Transient(e.to_string())),
         }
     }
