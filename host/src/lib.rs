@@ -16,6 +16,7 @@
 //! - [`local_cache`]: the process-local caches of the run path (SQLite only).
 //! - [`oauth`]: OAuth2 authorization, OAuth apps, token refresh.
 //! - [`projects`] and [`tokens`]: projects and their API tokens.
+//! - [`agents`]: agent tokens and the tools they may call; [`mcp`]: the MCP endpoint.
 //! - [`accounts`]: users, memberships, browser sessions, the first-run setup link.
 //! - [`rotation`]: `keys rotate`; [`key_check`]: refusing to start with the wrong key.
 //! - [`trouble`]: the three troubleshooting errors (code, words, fix), one table.
@@ -30,6 +31,7 @@
 
 pub mod accept;
 pub mod accounts;
+pub mod agents;
 pub mod api;
 pub use thinkfleet_core::auth_input;
 pub mod catalog;
@@ -41,6 +43,7 @@ pub mod examples;
 pub mod flows;
 pub mod key_check;
 pub mod local_cache;
+pub mod mcp;
 pub mod metrics;
 pub mod oauth;
 pub use thinkfleet_core::piece;

@@ -1,5 +1,6 @@
-//! Project API tokens: `tfk_<id>_<secret>`. The id finds the row; only SHA-256 of the
-//! 256-bit secret is stored, and it is compared in constant time.
+//! Bearer tokens: project API tokens `tfk_<id>_<secret>` and agent tokens
+//! `tfa_<id>_<secret>`. The id finds the row; only SHA-256 of the 256-bit secret is
+//! stored, and it is compared in constant time.
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -7,6 +8,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
 const PREFIX: &str = "tfk_";
+/// The prefix of agent tokens (MCP).
+pub const AGENT_PREFIX: &str = "tfa_";
 
 /// A freshly made token: what to store, and the token to show once.
 pub struct NewToken {
@@ -24,8 +27,13 @@ impl std::fmt::Debug for NewToken {
     }
 }
 
-/// Makes a new random token.
+/// Makes a new random project API token.
 pub fn generate() -> Result<NewToken, getrandom::Error> {
+    generate_with(PREFIX)
+}
+
+/// Makes a new random token with `prefix` (`tfk_`, [`AGENT_PREFIX`]).
+pub fn generate_with(prefix: &str) -> Result<NewToken, getrandom::Error> {
     let mut id = [0u8; 8];
     let mut secret = zeroize::Zeroizing::new([0u8; 32]);
     getrandom::fill(&mut id)?;
@@ -36,14 +44,19 @@ pub fn generate() -> Result<NewToken, getrandom::Error> {
     );
     Ok(NewToken {
         secret_hash: hash(&secret),
-        token: SecretString::from(format!("{PREFIX}{id}_{}", secret.as_str())),
+        token: SecretString::from(format!("{prefix}{id}_{}", secret.as_str())),
         id,
     })
 }
 
-/// Splits a presented token into its id and secret; `None` when it is not one of ours.
+/// Splits a presented API token into its id and secret; `None` when it is not one.
 pub fn parse(token: &str) -> Option<(&str, &str)> {
-    let (id, secret) = token.strip_prefix(PREFIX)?.split_once('_')?;
+    parse_with(PREFIX, token)
+}
+
+/// Splits a presented token with `prefix` into its id and secret.
+pub fn parse_with<'a>(prefix: &str, token: &'a str) -> Option<(&'a str, &'a str)> {
+    let (id, secret) = token.strip_prefix(prefix)?.split_once('_')?;
     (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
         .then_some((id, secret))
 }

@@ -1,5 +1,6 @@
 //! The end-to-end suite: one test binary, a module per feature.
 
+mod agents;
 mod cli;
 mod connections;
 mod crash;

@@ -11,6 +11,7 @@ pub mod client;
 pub mod home;
 pub mod leak;
 pub mod load;
+pub mod mcp;
 pub mod oauth_fixture;
 pub mod oauth_provider;
 pub mod web;

@@ -5,6 +5,7 @@
 //! this API and the web pages of [`crate::web`].
 
 mod admin_pieces;
+mod agents;
 mod audit;
 mod auth;
 mod connections;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub metrics_token: Option<Arc<SecretString>>,
     /// Installs pieces while the server runs.
     pub installer: Installer,
+    /// Agent tokens and their MCP tools.
+    pub agents: crate::agents::Agents,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
         admin_token: Option<SecretString>,
         public_url: &str,
     ) -> Self {
+        let oauth_for_agents = oauth.clone();
         AppState {
             flows: Flows::new(connections.clone(), oauth.clone()),
             auth: Arc::new(Authenticator::new(connections.store().clone())),
@@ -92,6 +96,7 @@ impl AppState {
             webhooks,
             metrics_token: None,
             installer,
+            agents: crate::agents::Agents::new(connections.clone(), oauth_for_agents),
             connections,
         }
     }
@@ -124,6 +129,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhook::deliveries))
         .routes(routes!(tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(agents::list, agents::create))
+        .routes(routes!(agents::revoke))
         .fallback(|| async { ApiError::no_route() });
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).nest("/api/v1", api)
 }
@@ -133,6 +140,10 @@ pub fn app(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .merge(crate::web::routes())
+        .merge(crate::mcp::routes(
+            state.agents.clone(),
+            &state.web.public_url,
+        ))
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(health::metrics))

@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The audit trail"),
         (name = "webhook", description = "The connection-health webhook and its deliveries"),
         (name = "tokens", description = "The project's API tokens"),
+        (name = "agents", description = "Agent tokens: MCP access to chosen connections' actions"),
         (name = "oauth2", description = "The OAuth2 popup flow"),
         (name = "admin", description = "Operators' endpoints (admin token)"),
         (name = "meta", description = "This document"),

@@ -4,7 +4,7 @@
 
 pub mod definition;
 mod replace;
-mod run;
+pub(crate) mod run;
 pub use thinkfleet_core::template;
 
 pub use definition::{FlowDefinition, StepDefinition};

@@ -9,7 +9,7 @@ use super::template;
 use crate::connections::{ConnectionError, Connections};
 use crate::oauth::{OAuth, OAuthError};
 use crate::piece::{Credentials, PieceError};
-use crate::runtime::CallError;
+use crate::runtime::{CallError, LoadedPiece};
 use crate::store::{ConnectionRow, ConnectionStatus, UseRecord, now_ms};
 use crate::trouble::Trouble;
 use serde::Serialize;
@@ -57,7 +57,7 @@ pub struct StepError {
 }
 
 impl StepError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         StepError {
             code,
             message: message.into(),
@@ -154,52 +154,31 @@ async fn run_step(
             // A malformed reference is "Connection not found" too: the fix is the same.
             let external_id =
                 template::parse_connection_ref(reference).map_err(|_| StepError::not_found())?;
-            let (row, creds) = oauth
-                .resolve_for_run(project, &external_id)
-                .await
-                .map_err(resolve_error)?;
-            if row.piece != step.piece {
-                return Err(StepError::new(
-                    "connection_piece_mismatch",
-                    format!(
-                        "connection `{}` is for piece {}, not {}",
-                        row.external_id, row.piece, step.piece
-                    ),
-                ));
-            }
+            let (row, creds) = resolve(oauth, project, &external_id, &step.piece).await?;
             (Some(row), creds)
         }
     };
-    let mut result = piece
-        .run_action_for(Some(project), &step.action, &input, &creds)
-        .await;
-    drop(creds);
-    // A service may end a session before its time (a restart, a login elsewhere): one
-    // new session (unless another run already opened one), one retry.
-    let mut renewal_failed = None;
-    if let (Err(CallError::Piece(PieceError::InvalidCredentials(_))), Some(row)) =
-        (&result, &connection)
-        && piece.info().sessions
-    {
-        match oauth.renew_refused_session(row).await {
-            Ok(fresh) => {
-                result = piece
-                    .run_action_for(Some(project), &step.action, &input, &fresh)
-                    .await;
-            }
-            Err(e) => renewal_failed = Some(resolve_error(e)),
-        }
-    }
-    let (outcome, status, answer) = match (renewal_failed, result) {
-        (Some(e), _) => (e.code, None, Err(e)),
-        (None, result) => step_outcome(flow, step, result),
+    let caller = Caller {
+        flow: Some(&flow.id),
+        name: &step.name,
     };
+    let (outcome, status, answer) = call_action(
+        oauth,
+        project,
+        &piece,
+        &step.action,
+        &input,
+        connection.as_ref(),
+        creds,
+        &caller,
+    )
+    .await;
     if let Some(row) = connection {
         let record = UseRecord {
             project_id: row.project_id.clone(),
             connection_id: row.id.clone(),
             external_id: row.external_id.clone(),
-            flow_id: flow.id.clone(),
+            flow_id: Some(flow.id.clone()),
             detail: serde_json::json!({
                 "flow": flow.definition.name,
                 "step": step.name,
@@ -214,26 +193,96 @@ async fn run_step(
     answer
 }
 
-/// What a step's call came to: the use's outcome, the connection status it sets, and
-/// the step's answer.
-fn step_outcome(
-    flow: &Flow,
-    step: &super::StepDefinition,
-    result: Result<Value, CallError>,
-) -> (
+/// Who calls an action, for the log: a flow's step or an agent's tool.
+pub(crate) struct Caller<'a> {
+    /// The flow, for a step.
+    pub flow: Option<&'a str>,
+    /// The step's name, or the agent's.
+    pub name: &'a str,
+}
+
+/// The connection `external_id` names in `project`, with the credentials a call may use
+/// now (refreshed, or a session opened, when due), for an action of `piece`.
+pub(crate) async fn resolve(
+    oauth: &OAuth,
+    project: &str,
+    external_id: &str,
+    piece: &str,
+) -> Result<(ConnectionRow, Credentials), StepError> {
+    let (row, creds) = oauth
+        .resolve_for_run(project, external_id)
+        .await
+        .map_err(resolve_error)?;
+    if row.piece != piece {
+        return Err(StepError::new(
+            "connection_piece_mismatch",
+            format!(
+                "connection `{}` is for piece {}, not {}",
+                row.external_id, row.piece, piece
+            ),
+        ));
+    }
+    Ok((row, creds))
+}
+
+/// The outcome of one call: the use's outcome code, the connection status it sets, and
+/// the answer.
+pub(crate) type Outcome = (
     &'static str,
     Option<ConnectionStatus>,
     Result<Value, StepError>,
-) {
+);
+
+/// Calls `action` of `piece` in the sandbox for `project` with the credentials of
+/// `connection`; a piece with sessions whose call is refused gets one new session
+/// (unless another call already opened one) and one retry, since a service may end a
+/// session before its time (a restart, a login elsewhere).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn call_action(
+    oauth: &OAuth,
+    project: &str,
+    piece: &LoadedPiece,
+    action: &str,
+    input: &Value,
+    connection: Option<&ConnectionRow>,
+    creds: Credentials,
+    caller: &Caller<'_>,
+) -> Outcome {
+    let mut result = piece
+        .run_action_for(Some(project), action, input, &creds)
+        .await;
+    drop(creds);
+    let mut renewal_failed = None;
+    if let (Err(CallError::Piece(PieceError::InvalidCredentials(_))), Some(row)) =
+        (&result, connection)
+        && piece.info().sessions
+    {
+        match oauth.renew_refused_session(row).await {
+            Ok(fresh) => {
+                result = piece
+                    .run_action_for(Some(project), action, input, &fresh)
+                    .await;
+            }
+            Err(e) => renewal_failed = Some(resolve_error(e)),
+        }
+    }
+    match (renewal_failed, result) {
+        (Some(e), _) => (e.code, None, Err(e)),
+        (None, result) => call_outcome(&piece.info().name, caller, result),
+    }
+}
+
+/// What a call came to.
+fn call_outcome(piece: &str, caller: &Caller<'_>, result: Result<Value, CallError>) -> Outcome {
     match result {
         Ok(output) => ("ok", None, Ok(output)),
         Err(CallError::Piece(PieceError::InvalidCredentials(why))) => {
             // The report says "Invalid API key"; the piece's own words (scrubbed by the
             // sandbox) go to the log, for whoever has to find out why.
             tracing::warn!(
-                flow = %flow.id,
-                step = %step.name,
-                piece = %step.piece,
+                flow = caller.flow.unwrap_or("-"),
+                step = %caller.name,
+                piece = %piece,
                 reason = %why,
                 "the service refused the connection's credential"
             );

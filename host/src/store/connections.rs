@@ -380,9 +380,9 @@ pub struct UseRecord {
     pub connection_id: String,
     /// Its external id.
     pub external_id: String,
-    /// The flow that used it.
-    pub flow_id: String,
-    /// Non-secret details (JSON text: step, outcome).
+    /// The flow that used it; `None` for an agent's tool call.
+    pub flow_id: Option<String>,
+    /// Non-secret details (JSON text: step or agent and tool, outcome).
     pub detail: String,
     /// A status to set ([`ConnectionStatus::Error`] after the service refused the
     /// credential); `None` keeps `active` and turns `error` back to `active`, since the

@@ -35,6 +35,8 @@ pub const TABLES: &[&str] = &[
     "installed_pieces",
     "piece_events",
     "piece_generation",
+    "agent_tokens",
+    "agent_tools",
 ];
 
 /// Tables a freshly migrated store already fills (replaced by the source's rows).

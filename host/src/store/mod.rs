@@ -7,6 +7,7 @@
 //! every query about a project's data takes the project id.
 
 pub mod accounts;
+mod agents;
 mod audit;
 mod connection_page;
 mod connections;
@@ -20,6 +21,7 @@ mod projects;
 mod runs;
 mod webhooks;
 
+pub use agents::{AgentRow, AgentTool};
 pub use audit::{AuditEvent, AuditFilter, EVENT_KINDS, NewAuditEvent};
 pub use connection_page::{PageQuery, SortKey};
 pub use connections::{
@@ -464,7 +466,7 @@ mod tests {
             project_id: "p1".into(),
             connection_id: "c1".into(),
             external_id: "ext".into(),
-            flow_id: "f1".into(),
+            flow_id: Some("f1".into()),
             detail: "{}".into(),
             status,
             at,

@@ -1,0 +1,300 @@
+//! Agents: AI assistants that use a project's connections through MCP tools. An agent
+//! token (`tfa_<id>_<secret>`, shown once) is bound to one project and to the
+//! (connection, action) pairs its agent may call; each is a tool ([`tools`]). A call
+//! runs the action in the sandbox with the connection's credentials exactly as a flow's
+//! step does (refreshed, or a session opened, when due), so the agent and its model
+//! never see a credential; the use is audited "used by agent NAME". A revoked token is
+//! refused on its next request on every replica: tokens are read from the store on
+//! each request, never cached.
+
+pub mod tools;
+
+use crate::connections::{ConnectionError, Connections};
+use crate::flows::run::{Caller, StepError, call_action, resolve};
+use crate::oauth::OAuth;
+use crate::store::{AgentRow, AgentTool, ConnectionRow, Store, StoreError, UseRecord, now_ms};
+use secrecy::SecretString;
+use serde_json::Value;
+
+/// The longest agent name.
+const MAX_NAME_CHARS: usize = 100;
+/// The most tools one agent may have.
+pub const MAX_TOOLS: usize = 100;
+
+/// Why an agent operation failed. No variant carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The request is wrong (empty name, unknown connection or action, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An authenticated agent: its token's id, project and name.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// The token's public id.
+    pub id: String,
+    /// The project it acts in.
+    pub project: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A (connection, action) pair asked for when making an agent token.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRequest {
+    /// The connection: its external id or id.
+    pub connection: String,
+    /// The action of the connection's piece.
+    pub action: String,
+}
+
+/// One tool of an agent, ready to list or call.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    /// The name MCP clients call it by.
+    pub name: String,
+    /// `Action (Connection)`.
+    pub title: String,
+    /// What it does, and with which connection.
+    pub description: String,
+    /// JSON Schema of its input.
+    pub input_schema: Value,
+    /// The connection it uses.
+    pub connection: ConnectionRow,
+    /// The action it runs.
+    pub action: String,
+}
+
+/// The agents service. Cheap to clone.
+#[derive(Clone)]
+pub struct Agents {
+    connections: Connections,
+    oauth: OAuth,
+}
+
+impl Agents {
+    /// The service over the connections (and their OAuth2 refresh).
+    pub fn new(connections: Connections, oauth: OAuth) -> Self {
+        Agents { connections, oauth }
+    }
+
+    fn store(&self) -> &Store {
+        self.connections.store()
+    }
+
+    /// Makes an agent token in `project` allowed `tools`; returns its row, its tools and
+    /// the token, to show once.
+    pub async fn create(
+        &self,
+        project: &str,
+        name: &str,
+        requested: &[ToolRequest],
+    ) -> Result<(AgentRow, Vec<AgentTool>, SecretString), AgentError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            return Err(AgentError::Invalid(format!(
+                "name must be 1 to {MAX_NAME_CHARS} characters"
+            )));
+        }
+        if requested.is_empty() || requested.len() > MAX_TOOLS {
+            return Err(AgentError::Invalid(format!(
+                "tools must list 1 to {MAX_TOOLS} (connection, action) pairs"
+            )));
+        }
+        let mut tools: Vec<AgentTool> = Vec::new();
+        for r in requested {
+            let row = match self.connections.get(project, &r.connection).await {
+                Ok(row) => row,
+                Err(ConnectionError::NotFound) => {
+                    return Err(AgentError::Invalid(format!(
+                        "Connection not found: {}",
+                        r.connection
+                    )));
+                }
+                Err(ConnectionError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(AgentError::Invalid(e.to_string())),
+            };
+            let catalog = self.connections.catalog();
+            let has_action = catalog
+                .get(&row.piece)
+                .is_some_and(|p| p.info().actions.iter().any(|a| a.name == r.action));
+            if !has_action {
+                return Err(AgentError::Invalid(format!(
+                    "piece {} of connection {} has no action {:?}",
+                    row.piece, row.external_id, r.action
+                )));
+            }
+            let tool = AgentTool {
+                connection_id: row.id,
+                action: r.action.clone(),
+            };
+            if !tools.contains(&tool) {
+                tools.push(tool);
+            }
+        }
+        let token = crate::tokens::generate_with(crate::tokens::AGENT_PREFIX)
+            .map_err(|e| AgentError::Invalid(format!("no randomness: {e}")))?;
+        let row = AgentRow {
+            id: token.id.clone(),
+            project_id: project.to_owned(),
+            name: name.to_owned(),
+            secret_hash: token.secret_hash.to_vec(),
+            created_at: now_ms(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store().create_agent(&row, &tools).await?;
+        Ok((row, tools, token.token))
+    }
+
+    /// The agent a bearer token is, if it is a live agent token.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Option<Agent>, AgentError> {
+        let Some((id, secret)) = crate::tokens::parse_with(crate::tokens::AGENT_PREFIX, bearer)
+        else {
+            return Ok(None);
+        };
+        let Some(row) = self.store().agent(id).await? else {
+            return Ok(None);
+        };
+        if row.revoked_at.is_some() || !crate::tokens::verify(secret, &row.secret_hash) {
+            return Ok(None);
+        }
+        Ok(Some(Agent {
+            id: row.id,
+            project: row.project_id,
+            name: row.name,
+        }))
+    }
+
+    /// The project's agent tokens with their tools, newest first.
+    pub async fn list(&self, project: &str) -> Result<Vec<(AgentRow, Vec<AgentTool>)>, AgentError> {
+        let mut out = Vec::new();
+        for row in self.store().agents_of(project).await? {
+            let tools = self.store().agent_tools(project, &row.id).await?;
+            out.push((row, tools));
+        }
+        Ok(out)
+    }
+
+    /// Revokes the project's agent token `id`; `false` when it has no live one.
+    pub async fn revoke(&self, project: &str, id: &str) -> Result<bool, AgentError> {
+        Ok(self.store().revoke_agent(project, id).await?)
+    }
+
+    /// The agent's tools as they stand: a tool whose connection was deleted or whose
+    /// piece or action is gone is left out.
+    pub async fn tools(&self, agent: &Agent) -> Result<Vec<Tool>, AgentError> {
+        let catalog = self.connections.catalog();
+        let mut out: Vec<Tool> = Vec::new();
+        for allowed in self.store().agent_tools(&agent.project, &agent.id).await? {
+            let row = match self
+                .connections
+                .get(&agent.project, &allowed.connection_id)
+                .await
+            {
+                Ok(row) => row,
+                Err(ConnectionError::NotFound) => continue,
+                Err(ConnectionError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(AgentError::Invalid(e.to_string())),
+            };
+            let Some(piece) = catalog.get(&row.piece) else {
+                continue;
+            };
+            let Some(action) = piece
+                .info()
+                .actions
+                .iter()
+                .find(|a| a.name == allowed.action)
+            else {
+                continue;
+            };
+            let taken: Vec<String> = out.iter().map(|t| t.name.clone()).collect();
+            out.push(Tool {
+                name: tools::tool_name(&row.external_id, &action.name, &taken),
+                title: format!("{} ({})", action.display_name, row.display_name),
+                description: format!(
+                    "{} Uses the {} connection “{}”.",
+                    action.description,
+                    piece.info().display_name,
+                    row.display_name
+                ),
+                input_schema: tools::input_schema(action),
+                connection: row,
+                action: action.name.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Calls `tool` for `agent` with `input`: the action runs in the sandbox with the
+    /// connection's credentials, as a flow's step would; the use is recorded.
+    pub async fn call(
+        &self,
+        agent: &Agent,
+        tool: &Tool,
+        input: &Value,
+    ) -> Result<Value, StepError> {
+        let catalog = self.connections.catalog();
+        let piece = catalog
+            .get(&tool.connection.piece)
+            .cloned()
+            .ok_or_else(|| {
+                StepError::new(
+                    "piece_not_found",
+                    format!("Piece not found: {}", tool.connection.piece),
+                )
+            })?;
+        let (row, creds) = resolve(
+            &self.oauth,
+            &agent.project,
+            &tool.connection.external_id,
+            &tool.connection.piece,
+        )
+        .await?;
+        let caller = Caller {
+            flow: None,
+            name: &agent.name,
+        };
+        let (outcome, status, answer) = call_action(
+            &self.oauth,
+            &agent.project,
+            &piece,
+            &tool.action,
+            input,
+            Some(&row),
+            creds,
+            &caller,
+        )
+        .await;
+        let at = now_ms();
+        let record = UseRecord {
+            project_id: row.project_id.clone(),
+            connection_id: row.id.clone(),
+            external_id: row.external_id.clone(),
+            flow_id: None,
+            detail: serde_json::json!({
+                "agent": agent.name,
+                "agent_id": agent.id,
+                "tool": tool.name,
+                "outcome": outcome,
+            })
+            .to_string(),
+            status,
+            at,
+        };
+        let recorded = self
+            .store()
+            .record_uses(std::slice::from_ref(&record))
+            .await;
+        if let Err(e) = recorded.and(self.store().touch_agent(&agent.id, at).await) {
+            tracing::error!(agent = %agent.id, error = %e, "recording an agent's call failed");
+        }
+        self.connections.after_use(&record, &row);
+        answer
+    }
+}

@@ -1,0 +1,180 @@
+//! The MCP endpoint: `/mcp`, Streamable HTTP (the official Rust SDK, `rmcp`), for AI
+//! agents. Every request carries an agent token (`Authorization: Bearer tfa_…`),
+//! checked against the store before rmcp sees it, so a revoked token is refused at
+//! once on every replica; the agent rides in the request's extensions to the handler.
+//! `tools/list` answers the agent's tools, `tools/call` runs one through
+//! [`Agents::call`]: the credential is applied in the sandbox and never reaches the
+//! agent or its model. Stateless (no MCP session to keep), so any replica answers any
+//! request.
+
+use crate::agents::{Agent, Agents};
+use crate::api::ApiError;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
+use rmcp::ErrorData as McpError;
+use rmcp::handler::server::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+
+/// The `/mcp` route for a server browsers reach at `public_url`.
+pub fn routes<S: Clone + Send + Sync + 'static>(agents: Agents, public_url: &str) -> Router<S> {
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let mut origins = Vec::new();
+    if let Ok(url) = url::Url::parse(public_url) {
+        if let Some(host) = url.host_str() {
+            hosts.push(host.trim_matches(['[', ']']).to_owned());
+        }
+        origins.push(url.origin().ascii_serialization());
+    }
+    let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts);
+    config.legacy_session_mode = false;
+    config.json_response = true;
+    config.allowed_origins = origins;
+    let handler = AgentTools {
+        agents: agents.clone(),
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        LocalSessionManager::default().into(),
+        config,
+    );
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(agents, authenticate))
+}
+
+/// Lets only a live agent token through, and hands the agent to the handler.
+async fn authenticate(State(agents): State<Agents>, mut request: Request, next: Next) -> Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let agent = match bearer {
+        Some(token) => agents.authenticate(token).await,
+        None => Ok(None),
+    };
+    match agent {
+        Ok(Some(agent)) => {
+            request.extensions_mut().insert(agent);
+            next.run(request).await
+        }
+        Ok(None) => {
+            let mut refused = ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "an agent token is required: Authorization: Bearer tfa_…",
+            )
+            .into_response();
+            refused
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            refused
+        }
+        Err(e) => ApiError::internal(&e).into_response(),
+    }
+}
+
+/// The MCP server of one request: the agent's tools.
+#[derive(Clone)]
+struct AgentTools {
+    agents: Agents,
+}
+
+/// The agent the request was authenticated as.
+fn agent_of(context: &RequestContext<RoleServer>) -> Result<Agent, McpError> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Agent>())
+        .cloned()
+        .ok_or_else(|| McpError::invalid_request("no agent token", None))
+}
+
+fn internal(e: &dyn std::fmt::Display) -> McpError {
+    tracing::error!(error = %e, "an MCP request failed");
+    McpError::internal_error("internal error; see the server log", None)
+}
+
+impl ServerHandler for AgentTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("thinkfleet", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Each tool runs one action of a connected service with the credentials the \
+                 project stored for it; the credentials stay on the server."
+                    .to_owned(),
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let agent = agent_of(&context)?;
+        let tools = self.agents.tools(&agent).await.map_err(|e| internal(&e))?;
+        Ok(ListToolsResult::with_all_items(
+            tools.into_iter().map(mcp_tool).collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let agent = agent_of(&context)?;
+        let tools = self.agents.tools(&agent).await.map_err(|e| internal(&e))?;
+        let Some(tool) = tools.iter().find(|t| t.name == request.name) else {
+            return Err(McpError::invalid_params(
+                format!("no tool named {:?} for this agent", request.name),
+                None,
+            ));
+        };
+        let input = Value::Object(request.arguments.unwrap_or_default());
+        let result = match self.agents.call(&agent, tool, &input).await {
+            Ok(output) => CallToolResult::structured(wrap(output)),
+            // The stable code, its words and, for the three connection errors, the fix.
+            Err(e) => {
+                let fix = crate::trouble::Trouble::from_code(e.code).map(|t| t.fix());
+                CallToolResult::structured_error(json!({
+                    "code": e.code,
+                    "message": e.message,
+                    "fix": fix,
+                }))
+            }
+        };
+        Ok(result.into())
+    }
+}
+
+/// Structured content must be a JSON object: other outputs are wrapped as `result`.
+fn wrap(output: Value) -> Value {
+    match output {
+        Value::Object(_) => output,
+        other => json!({ "result": other }),
+    }
+}
+
+fn mcp_tool(tool: crate::agents::Tool) -> Tool {
+    let schema = match tool.input_schema {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    Tool::new(tool.name, tool.description, schema).with_title(tool.title)
+}

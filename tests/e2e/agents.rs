@@ -1,0 +1,271 @@
+//! Agents over MCP, with the official Python client: an agent token lists only the
+//! tools it was given, with their schemas; a call reaches the service with the
+//! credential applied by the host and comes back as the action's JSON; the use is
+//! audited as the agent's. A revoked token is refused at once, an expired connection is
+//! a tool error with the product's words and fix, another project's agent sees nothing
+//! of this one, and no planted secret is in anything the client received.
+
+use crate::connections::{OPENAI_KEY, openai_mock};
+use serde_json::{Value, json};
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::client::Client;
+use thinkfleet_tests::home::DataHome;
+use thinkfleet_tests::mcp;
+
+const DB_PASSWORD: &str = "pw-planted-agent-db-4411";
+
+/// The project's connections: OpenAI (`openai-prod`, allowed), a second OpenAI one
+/// (`openai-other`, never given to an agent) and PostgreSQL settings (`db`).
+async fn connect(api: &Client) {
+    for (external_id, value) in [
+        (
+            "openai-prod",
+            json!({"type": "secret_text", "secret_text": OPENAI_KEY}),
+        ),
+        (
+            "openai-other",
+            json!({"type": "secret_text", "secret_text": "sk-second-key"}),
+        ),
+    ] {
+        let (status, body) = api
+            .post(
+                "/connections",
+                &json!({"piece": "openai", "display_name": external_id,
+                        "external_id": external_id, "value": value}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = api
+        .post(
+            "/connections",
+            &json!({"piece": "postgres", "display_name": "Warehouse", "external_id": "db",
+                    "value": {"type": "custom", "props": {"host": "db.internal",
+                    "database": "app", "user": "svc", "password": DB_PASSWORD}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+async fn make_agent(api: &Client, name: &str, tools: Value) -> (String, String) {
+    let (status, made) = api
+        .post("/agents", &json!({"name": name, "tools": tools}))
+        .await;
+    assert_eq!(status, 201, "{made}");
+    (
+        made["id"].as_str().expect("id").to_owned(),
+        made["token"].as_str().expect("token").to_owned(),
+    )
+}
+
+fn names(report: &Value) -> Vec<String> {
+    let mut names: Vec<String> = report["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools: {report}"))
+        .iter()
+        .map(|t| t["name"].as_str().expect("name").to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applied_by_the_host() {
+    let openai = openai_mock().await;
+    let home = DataHome::new().await;
+    let (_, token_a) = home.project("a").await;
+    let (_, token_b) = home.project("b").await;
+    let server = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &openai.base),
+    )
+    .await;
+    let a = server.client(&token_a);
+    let b = server.client(&token_b);
+    connect(&a).await;
+    connect(&b).await;
+
+    // Only the project's own connections and their pieces' actions can be given.
+    for (tools, why) in [
+        (
+            json!([{"connection": "nowhere", "action": "list_models"}]),
+            "Connection not found",
+        ),
+        (
+            json!([{"connection": "openai-prod", "action": "drop_tables"}]),
+            "no action",
+        ),
+        (json!([]), "1 to 100"),
+    ] {
+        let (status, body) = a
+            .post("/agents", &json!({"name": "x", "tools": tools}))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["message"].as_str().expect("message").contains(why),
+            "{body}"
+        );
+    }
+    let (_, token) = make_agent(
+        &a,
+        "helper",
+        json!([{"connection": "openai-prod", "action": "list_models"},
+               {"connection": "db", "action": "connection_uri"}]),
+    )
+    .await;
+    let mcp_url = format!("{}/mcp", server.base);
+    let report = mcp::client(
+        &mcp_url,
+        &token,
+        &json!([["openai-prod__list_models", {}], ["db__connection_uri", {}]]),
+    )
+    .await;
+    assert_eq!(report["server"], "thinkfleet", "{report}");
+    assert_eq!(
+        names(&report),
+        ["db__connection_uri", "openai-prod__list_models"]
+    );
+    let list_models = report["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["name"] == "openai-prod__list_models")
+        .cloned()
+        .expect("listed");
+    assert_eq!(list_models["title"], "List models (openai-prod)");
+    assert!(
+        list_models["description"]
+            .as_str()
+            .expect("description")
+            .contains("Uses the OpenAI connection “openai-prod”"),
+        "{list_models}"
+    );
+    assert_eq!(list_models["input_schema"]["type"], "object");
+
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results[0]["is_error"], false, "{report}");
+    assert_eq!(results[0]["structured"], json!({"models": ["gpt-4o"]}));
+    assert_eq!(results[1]["is_error"], false, "{report}");
+    assert_eq!(
+        results[1]["structured"]["uri"],
+        "postgresql://svc@db.internal:5432/app?sslmode=require"
+    );
+    // The host applied the key to the service; the agent never saw it.
+    let seen = openai.requests();
+    assert!(
+        seen.iter()
+            .any(|r| r.header("authorization") == format!("Bearer {OPENAI_KEY}"))
+    );
+    let text = report.to_string();
+    assert!(!text.contains(OPENAI_KEY) && !text.contains(DB_PASSWORD));
+
+    // Audited as the agent's use; the token shows its last use.
+    let (_, used) = a.get("/audit?event=used").await;
+    let by_agent = used["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["detail"]["agent"] == "helper")
+        .count();
+    assert_eq!(by_agent, 2, "{used}");
+    let (_, agents) = a.get("/agents").await;
+    assert_eq!(agents["agents"][0]["name"], "helper");
+    assert!(agents["agents"][0]["last_used_at"].is_string(), "{agents}");
+    assert!(
+        !agents.to_string().contains("tfa_"),
+        "a listing shows no token"
+    );
+
+    // Project B's agent sees only B's tool, and cannot call A's.
+    let (_, token_b_agent) = make_agent(
+        &b,
+        "other",
+        json!([{"connection": "db", "action": "connection_uri"}]),
+    )
+    .await;
+    let report_b = mcp::client(
+        &mcp_url,
+        &token_b_agent,
+        &json!([["openai-prod__list_models", {}]]),
+    )
+    .await;
+    assert!(
+        report_b["failed"]
+            .as_str()
+            .is_some_and(|f| f.contains("no tool named")),
+        "{report_b}"
+    );
+    let listed_b = mcp::client(&mcp_url, &token_b_agent, &json!([])).await;
+    assert_eq!(names(&listed_b), ["db__connection_uri"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_error() {
+    let openai = openai_mock().await;
+    let home = DataHome::new().await;
+    let (_, token) = home.project("a").await;
+    let settings = || Settings::default().route("api.openai.com", &openai.base);
+    let server = TestApp::spawn(&home, settings()).await;
+    let api = server.client(&token);
+    connect(&api).await;
+    let (id, agent) = make_agent(
+        &api,
+        "reporter",
+        json!([{"connection": "db", "action": "connection_uri"}]),
+    )
+    .await;
+    let (revoked_id, revoked) = make_agent(
+        &api,
+        "gone",
+        json!([{"connection": "db", "action": "connection_uri"}]),
+    )
+    .await;
+    let url = format!("{}/mcp", server.base);
+    let listed = mcp::client(&url, &revoked, &json!([])).await;
+    assert_eq!(names(&listed), ["db__connection_uri"]);
+    assert_eq!(api.delete(&format!("/agents/{revoked_id}")).await.0, 204);
+    let refused = mcp::client(&url, &revoked, &json!([])).await;
+    assert!(refused["failed"].is_string(), "{refused}");
+    // On the wire: 401, as without any token or with a project API token.
+    for bearer in [Some(revoked.as_str()), None, Some(token.as_str())] {
+        let mut request = reqwest::Client::new().post(&url).json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await.expect("answered");
+        assert_eq!(response.status(), 401);
+    }
+    assert_eq!(api.delete(&format!("/agents/{revoked_id}")).await.0, 404);
+
+    // The connection expires (set behind the server's back: restart it, a SQLite
+    // server caches rows): the tool answers the product's error and fix.
+    let _ = server.stop().await;
+    let mut db = home.connect().await;
+    sqlx::query("UPDATE connections SET status = 'expired' WHERE external_id = 'db'")
+        .execute(&mut db)
+        .await
+        .expect("expire");
+    let server = TestApp::spawn(&home, settings()).await;
+    let report = mcp::client(
+        &format!("{}/mcp", server.base),
+        &agent,
+        &json!([["db__connection_uri", {}]]),
+    )
+    .await;
+    let result = &report["results"][0];
+    assert_eq!(result["is_error"], true, "{report}");
+    assert_eq!(
+        result["structured"],
+        json!({"code": "connection_expired", "message": "Connection expired",
+               "fix": "Open the connection and click Reconnect."})
+    );
+    let (_, agents) = server.client(&token).get("/agents").await;
+    let listed: Vec<&str> = agents["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id"))
+        .collect();
+    assert!(listed.contains(&id.as_str()) && listed.contains(&revoked_id.as_str()));
+}
