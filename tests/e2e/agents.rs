@@ -11,6 +11,7 @@ use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::DataHome;
 use thinkfleet_tests::mcp;
+use thinkfleet_tests::web::Visitor;
 
 const DB_PASSWORD: &str = "pw-planted-agent-db-4411";
 
@@ -73,7 +74,7 @@ fn names(report: &Value) -> Vec<String> {
 async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applied_by_the_host() {
     let openai = openai_mock().await;
     let home = DataHome::new().await;
-    let (_, token_a) = home.project("a").await;
+    let (project_a, token_a) = home.project("a").await;
     let (_, token_b) = home.project("b").await;
     let server = TestApp::spawn(
         &home,
@@ -168,6 +169,17 @@ async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applie
         .filter(|e| e["detail"]["agent"] == "helper")
         .count();
     assert_eq!(by_agent, 2, "{used}");
+    let visitor_password = "visitor-pw-planted-agents-51";
+    home.user("ann@example.com", visitor_password, false, &[&project_a])
+        .await;
+    let ann = Visitor::new(&server.base);
+    ann.login("ann@example.com", visitor_password).await;
+    let activity = ann.get("/audit").await;
+    assert!(
+        activity.body.contains("Used by agent “helper”"),
+        "{}",
+        activity.body
+    );
     let (_, agents) = a.get("/agents").await;
     assert_eq!(agents["agents"][0]["name"], "helper");
     assert!(agents["agents"][0]["last_used_at"].is_string(), "{agents}");

@@ -57,12 +57,13 @@ pub fn describe(e: &AuditEvent, flows: &HashMap<String, String>) -> EventView {
         "renamed" => format!("Renamed from “{}” to “{}”", text("from"), text("to")),
         "reconnected" => "Reconnected".to_owned(),
         "deleted" => "Deleted".to_owned(),
-        "used" => match e.flow_id.as_deref() {
-            Some(id) => match flows.get(id) {
+        "used" => match (e.flow_id.as_deref(), text("agent")) {
+            (Some(id), _) => match flows.get(id) {
                 Some(name) => format!("Used by flow “{name}”"),
                 None => "Used by a flow since deleted".to_owned(),
             },
-            None => "Used".to_owned(),
+            (None, "") => "Used".to_owned(),
+            (None, agent) => format!("Used by agent “{agent}”"),
         },
         "refreshed" => "Access token refreshed".to_owned(),
         "replaced" | "replacing" => {
