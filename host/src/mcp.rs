@@ -21,34 +21,27 @@ use rmcp::model::{
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-/// The `/mcp` route for a server browsers reach at `public_url`.
-pub fn routes<S: Clone + Send + Sync + 'static>(agents: Agents, public_url: &str) -> Router<S> {
-    let mut hosts = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
-    let mut origins = Vec::new();
-    if let Ok(url) = url::Url::parse(public_url) {
-        if let Some(host) = url.host_str() {
-            hosts.push(host.trim_matches(['[', ']']).to_owned());
-        }
-        origins.push(url.origin().ascii_serialization());
-    }
-    let mut config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts);
+/// The `/mcp` route.
+///
+/// rmcp's Host and Origin checks (against DNS rebinding of a local server that trusts
+/// whoever reaches it) are off: every request here must carry an agent token in a
+/// header, which a page rebound to this address cannot present, and clients reach a
+/// server by whatever name its network gives it (a LAN address, a container's service
+/// name, a proxy's upstream name).
+pub fn routes<S: Clone + Send + Sync + 'static>(agents: Agents) -> Router<S> {
+    let mut config = StreamableHttpServerConfig::default().disable_allowed_hosts();
     config.legacy_session_mode = false;
     config.json_response = true;
-    config.allowed_origins = origins;
     let handler = AgentTools {
         agents: agents.clone(),
     };
     let service = StreamableHttpService::new(
         move || Ok(handler.clone()),
-        LocalSessionManager::default().into(),
+        NeverSessionManager::default().into(),
         config,
     );
     Router::new()
@@ -58,13 +51,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(agents: Agents, public_url: &str
 
 /// Lets only a live agent token through, and hands the agent to the handler.
 async fn authenticate(State(agents): State<Agents>, mut request: Request, next: Next) -> Response {
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let agent = match bearer {
+    let agent = match crate::api::bearer_of(request.headers()) {
         Some(token) => agents.authenticate(token).await,
         None => Ok(None),
     };

@@ -94,7 +94,7 @@ async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applie
         ),
         (
             json!([{"connection": "openai-prod", "action": "drop_tables"}]),
-            "no action",
+            "no such action",
         ),
         (json!([]), "1 to 100"),
     ] {
@@ -209,13 +209,46 @@ async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applie
     );
     let listed_b = mcp::client(&mcp_url, &token_b_agent, &json!([])).await;
     assert_eq!(names(&listed_b), ["db__connection_uri"]);
+    // B cannot give its agent A's connection, even by its id.
+    let (_, a_db) = a.get("/connections/db").await;
+    let a_db_id = a_db["id"].as_str().expect("id");
+    let (status, body) = b
+        .post(
+            "/agents",
+            &json!({"name": "thief", "tools": [{"connection": a_db_id, "action": "connection_uri"}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["message"], "tools[0].connection: Connection not found");
+    assert!(!body.to_string().contains(a_db_id));
+    // B's call used B's connection: the use is in B's trail, not A's.
+    let (_, used_b) = b.get("/audit?event=used").await;
+    let by_b_agent = used_b["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["detail"]["agent"] == "other")
+        .count();
+    assert_eq!(
+        by_b_agent, 0,
+        "B's agent only listed; it called nothing of B's"
+    );
+    let (_, used_a) = a.get("/audit?event=used").await;
+    assert!(
+        used_a["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .all(|e| e["detail"]["agent"] != "other"),
+        "{used_a}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_error() {
     let openai = openai_mock().await;
     let home = DataHome::new().await;
-    let (_, token) = home.project("a").await;
+    let (project, token) = home.project("a").await;
     let settings = || Settings::default().route("api.openai.com", &openai.base);
     let server = TestApp::spawn(&home, settings()).await;
     let api = server.client(&token);
@@ -249,6 +282,40 @@ async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_
         assert_eq!(response.status(), 401);
     }
     assert_eq!(api.delete(&format!("/agents/{revoked_id}")).await.0, 404);
+    // Any Host name reaches it (a LAN address, a service name): the token decides.
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .header("host", "thinkfleet.internal:8080")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), 401);
+
+    // An agent token lives as long as the API token that made it: revoking that one
+    // (a leak) takes its agent tokens with it.
+    let (code, out, err) = home
+        .run(&["token", "create", "--project", &project, "--json"], &[])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let second: Value = serde_json::from_str(&out).expect("json");
+    let second_token = second["token"].as_str().expect("token").to_owned();
+    let second_id = second_token
+        .strip_prefix("tfk_")
+        .and_then(|t| t.split_once('_'))
+        .map(|(id, _)| id.to_owned())
+        .expect("token id");
+    let (_, made_by_second) = make_agent(
+        &server.client(&second_token),
+        "leaked",
+        json!([{"connection": "db", "action": "connection_uri"}]),
+    )
+    .await;
+    let listed = mcp::client(&url, &made_by_second, &json!([])).await;
+    assert_eq!(names(&listed), ["db__connection_uri"]);
+    assert_eq!(api.delete(&format!("/tokens/{second_id}")).await.0, 204);
+    let gone = mcp::client(&url, &made_by_second, &json!([])).await;
+    assert!(gone["failed"].is_string(), "{gone}");
 
     // The connection expires (set behind the server's back: restart it, a SQLite
     // server caches rows): the tool answers the product's error and fix.

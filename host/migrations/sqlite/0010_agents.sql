@@ -1,11 +1,14 @@
 -- Agent tokens (MCP): each bound to one project and to the (connection, action) pairs
--- its agent may call as tools. Only SHA-256 of the token's secret is stored; a revoked
--- token keeps its row (and its tools) so its calls in the audit trail keep a name.
+-- its agent may call as tools, and made by one API token: revoking (deleting) that API
+-- token deletes the agent tokens it made, so a leaked API token leaves nothing behind.
+-- Only SHA-256 of the token's secret is stored; a revoked agent token keeps its row
+-- (its calls in the audit trail name it by its name, kept in each event's detail).
 -- Keep in step with ../postgres/.
 
 CREATE TABLE agent_tokens (
     id           TEXT PRIMARY KEY,
     project_id   TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    created_by   TEXT NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE,
     name         TEXT NOT NULL,
     secret_hash  BLOB NOT NULL,
     created_at   BIGINT NOT NULL,
@@ -14,6 +17,7 @@ CREATE TABLE agent_tokens (
 );
 
 CREATE INDEX agent_tokens_by_project ON agent_tokens (project_id, created_at);
+CREATE INDEX agent_tokens_by_creator ON agent_tokens (created_by);
 
 CREATE TABLE agent_tools (
     agent_id      TEXT NOT NULL REFERENCES agent_tokens (id) ON DELETE CASCADE,
@@ -21,3 +25,5 @@ CREATE TABLE agent_tools (
     action        TEXT NOT NULL,
     PRIMARY KEY (agent_id, connection_id, action)
 );
+
+CREATE INDEX agent_tools_by_connection ON agent_tools (connection_id);

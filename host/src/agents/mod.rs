@@ -27,6 +27,9 @@ pub enum AgentError {
     /// The request is wrong (empty name, unknown connection or action, …).
     #[error("{0}")]
     Invalid(String),
+    /// The host failed (no randomness).
+    #[error("{0}")]
+    Host(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -87,11 +90,13 @@ impl Agents {
         self.connections.store()
     }
 
-    /// Makes an agent token in `project` allowed `tools`; returns its row, its tools and
-    /// the token, to show once.
+    /// Makes an agent token in `project` allowed `tools`, on behalf of the API token
+    /// `created_by` (revoking it revokes this one); returns its row, its tools and the
+    /// token, to show once. Errors name a tool by its place in the list, never its text.
     pub async fn create(
         &self,
         project: &str,
+        created_by: &str,
         name: &str,
         requested: &[ToolRequest],
     ) -> Result<(AgentRow, Vec<AgentTool>, SecretString), AgentError> {
@@ -107,13 +112,13 @@ impl Agents {
             )));
         }
         let mut tools: Vec<AgentTool> = Vec::new();
-        for r in requested {
+        let mut names: Vec<String> = Vec::new();
+        for (i, r) in requested.iter().enumerate() {
             let row = match self.connections.get(project, &r.connection).await {
                 Ok(row) => row,
                 Err(ConnectionError::NotFound) => {
                     return Err(AgentError::Invalid(format!(
-                        "Connection not found: {}",
-                        r.connection
+                        "tools[{i}].connection: Connection not found"
                     )));
                 }
                 Err(ConnectionError::Store(e)) => return Err(e.into()),
@@ -125,23 +130,32 @@ impl Agents {
                 .is_some_and(|p| p.info().actions.iter().any(|a| a.name == r.action));
             if !has_action {
                 return Err(AgentError::Invalid(format!(
-                    "piece {} of connection {} has no action {:?}",
-                    row.piece, row.external_id, r.action
+                    "tools[{i}].action: piece {} has no such action",
+                    row.piece
                 )));
             }
             let tool = AgentTool {
-                connection_id: row.id,
+                connection_id: row.id.clone(),
                 action: r.action.clone(),
             };
-            if !tools.contains(&tool) {
-                tools.push(tool);
+            if tools.contains(&tool) {
+                continue;
             }
+            let name = tools::tool_name(&row.id, &row.external_id, &r.action);
+            if names.contains(&name) {
+                return Err(AgentError::Invalid(format!(
+                    "tools[{i}]: its tool name {name} is another tool's"
+                )));
+            }
+            names.push(name);
+            tools.push(tool);
         }
         let token = crate::tokens::generate_with(crate::tokens::AGENT_PREFIX)
-            .map_err(|e| AgentError::Invalid(format!("no randomness: {e}")))?;
+            .map_err(|e| AgentError::Host(format!("no randomness: {e}")))?;
         let row = AgentRow {
             id: token.id.clone(),
             project_id: project.to_owned(),
+            created_by: created_by.to_owned(),
             name: name.to_owned(),
             secret_hash: token.secret_hash.to_vec(),
             created_at: now_ms(),
@@ -213,9 +227,8 @@ impl Agents {
             else {
                 continue;
             };
-            let taken: Vec<String> = out.iter().map(|t| t.name.clone()).collect();
             out.push(Tool {
-                name: tools::tool_name(&row.external_id, &action.name, &taken),
+                name: tools::tool_name(&row.id, &row.external_id, &action.name),
                 title: format!("{} ({})", action.display_name, row.display_name),
                 description: format!(
                     "{} Uses the {} connection “{}”.",
@@ -249,28 +262,47 @@ impl Agents {
                     format!("Piece not found: {}", tool.connection.piece),
                 )
             })?;
-        let (row, creds) = resolve(
+        let resolved = resolve(
             &self.oauth,
             &agent.project,
             &tool.connection.external_id,
             &tool.connection.piece,
         )
-        .await?;
-        let caller = Caller {
-            flow: None,
-            name: &agent.name,
+        .await
+        .and_then(|(row, creds)| {
+            // Deleted and made again under the same external id since the tools were
+            // read: not the connection this agent was given.
+            if row.id == tool.connection.id {
+                Ok((row, creds))
+            } else {
+                Err(StepError::new(
+                    "connection_not_found",
+                    "Connection not found",
+                ))
+            }
+        });
+        let (row, outcome, status, answer) = match resolved {
+            Ok((row, creds)) => {
+                let caller = Caller {
+                    flow: None,
+                    name: &agent.name,
+                };
+                let (outcome, status, answer) = call_action(
+                    &self.oauth,
+                    &agent.project,
+                    &piece,
+                    &tool.action,
+                    input,
+                    Some(&row),
+                    creds,
+                    &caller,
+                )
+                .await;
+                (row, outcome, status, answer)
+            }
+            // Audited too: an agent calling an expired connection leaves a trace.
+            Err(e) => (tool.connection.clone(), e.code, None, Err(e)),
         };
-        let (outcome, status, answer) = call_action(
-            &self.oauth,
-            &agent.project,
-            &piece,
-            &tool.action,
-            input,
-            Some(&row),
-            creds,
-            &caller,
-        )
-        .await;
         let at = now_ms();
         let record = UseRecord {
             project_id: row.project_id.clone(),

@@ -9,35 +9,27 @@ use serde_json::{Map, Value, json};
 /// The longest tool name MCP clients accept.
 const MAX_NAME: usize = 64;
 
-/// A tool name from a connection's external id and an action's name: other characters
-/// become `_`, cut to [`MAX_NAME`], and made unique among `taken` with a `-N` suffix.
-pub fn tool_name(external_id: &str, action: &str, taken: &[String]) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
-    let base: String = format!("{}__{}", clean(external_id), clean(action))
-        .chars()
-        .take(MAX_NAME)
-        .collect();
-    if !taken.contains(&base) {
-        return base;
+/// A tool name from a connection's external id and an action's name,
+/// `EXTERNALID__ACTION`, the same whatever other tools the agent has. When that text is
+/// not one MCP clients accept as is (another character than letters, digits, `_` or
+/// `-`, or longer than [`MAX_NAME`]), the others become `_`, it is cut, and a short
+/// hash of the connection's id and the action makes it unique: two connections whose
+/// ids clean to the same text never share a name.
+pub fn tool_name(connection_id: &str, external_id: &str, action: &str) -> String {
+    use sha2::Digest as _;
+    let plain = format!("{external_id}__{action}");
+    let acceptable = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if plain.len() <= MAX_NAME && plain.chars().all(acceptable) {
+        return plain;
     }
-    (2..)
-        .map(|n| {
-            let suffix = format!("-{n}");
-            let head: String = base.chars().take(MAX_NAME - suffix.len()).collect();
-            format!("{head}{suffix}")
-        })
-        .find(|name| !taken.contains(name))
-        .unwrap_or(base)
+    let digest = sha2::Sha256::digest(format!("{connection_id}\n{action}").as_bytes());
+    let suffix = format!("-{}", &hex::encode(digest)[..8]);
+    let head: String = plain
+        .chars()
+        .map(|c| if acceptable(c) { c } else { '_' })
+        .take(MAX_NAME - suffix.len())
+        .collect();
+    format!("{head}{suffix}")
 }
 
 /// The JSON Schema of an action's input: an object of its props.
@@ -87,19 +79,22 @@ mod tests {
     use crate::piece::Choice;
 
     #[test]
-    fn names_are_what_clients_accept_and_unique() {
+    fn names_are_what_clients_accept_stable_and_apart() {
         assert_eq!(
-            tool_name("slack-main", "send_message", &[]),
+            tool_name("c1", "slack-main", "send_message"),
             "slack-main__send_message"
         );
-        assert_eq!(tool_name("db.prod", "query", &[]), "db_prod__query");
-        let long = tool_name(&"x".repeat(100), "a", &[]);
+        let dotted = tool_name("c1", "db.prod", "query");
+        assert!(
+            dotted.starts_with("db_prod__query-") && dotted.len() == 23,
+            "{dotted}"
+        );
+        // Another connection whose external id cleans to the same text.
+        assert_eq!(tool_name("c2", "db_prod", "query"), "db_prod__query");
+        assert_eq!(tool_name("c1", "db.prod", "query"), dotted, "stable");
+        let long = tool_name("c3", &"x".repeat(100), "a");
         assert_eq!(long.len(), 64);
-        let taken = vec!["a_b__c".to_owned()];
-        assert_eq!(tool_name("a.b", "c", &taken), "a_b__c-2");
-        let full = vec![long.clone()];
-        let second = tool_name(&"x".repeat(100), "a", &full);
-        assert!(second.len() <= 64 && second.ends_with("-2") && second != long);
+        assert_ne!(long, tool_name("c4", &"x".repeat(100), "a"));
     }
 
     #[test]

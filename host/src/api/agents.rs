@@ -1,7 +1,8 @@
 //! The project's agent tokens (MCP): make one bound to chosen (connection, action)
 //! pairs — the token is in the answer once and never again —, list them with their
-//! tools and last use, revoke one. An agent's calls are in the audit trail
-//! (`GET /audit?event=used`, `detail.agent`).
+//! tools and last use, revoke one. An agent token lives only as long as the API token
+//! that made it: revoking that one (a leak) revokes every agent token it made. An
+//! agent's calls are in the audit trail (`GET /audit?event=used`, `detail.agent`).
 
 use super::extract::ApiJson;
 use super::views::{ErrorBody, rfc3339};
@@ -10,7 +11,7 @@ use crate::agents::{AgentError, ToolRequest};
 use crate::store::{AgentRow, AgentTool};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -87,6 +88,7 @@ impl From<AgentError> for ApiError {
             AgentError::Invalid(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m)
             }
+            AgentError::Host(m) => ApiError::internal(&m),
             AgentError::Store(e) => ApiError::internal(&e),
         }
     }
@@ -106,9 +108,18 @@ impl From<AgentError> for ApiError {
 pub async fn create(
     State(state): State<AppState>,
     Project(project): Project,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<NewAgentRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedAgent>)> {
-    let (row, tools, token) = state.agents.create(&project, &req.name, &req.tools).await?;
+    // The API token that asked: revoking it revokes the agent token too.
+    let creator = super::bearer_of(&headers)
+        .and_then(crate::tokens::parse)
+        .map(|(id, _)| id.to_owned())
+        .ok_or_else(ApiError::unauthorized)?;
+    let (row, tools, token) = state
+        .agents
+        .create(&project, &creator, &req.name, &req.tools)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedAgent {

@@ -11,8 +11,12 @@ use subtle::ConstantTimeEq as _;
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+    bearer_of(&parts.headers)
+}
+
+/// The token of an `Authorization: Bearer …` header (the scheme in any case).
+pub fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {

@@ -20,7 +20,7 @@ mod tokens;
 mod views;
 mod webhook;
 
-pub use auth::Project;
+pub use auth::{Project, bearer_of};
 pub use error::{ApiError, ApiResult};
 pub use views::rfc3339;
 
@@ -140,10 +140,7 @@ pub fn app(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .merge(crate::web::routes())
-        .merge(crate::mcp::routes(
-            state.agents.clone(),
-            &state.web.public_url,
-        ))
+        .merge(crate::mcp::routes(state.agents.clone()))
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/metrics", axum::routing::get(health::metrics))

@@ -9,6 +9,8 @@ pub struct AgentRow {
     pub id: String,
     /// The project it acts in.
     pub project_id: String,
+    /// The API token that made it (deleting that token deletes this one).
+    pub created_by: String,
     /// Its name, shown in the audit trail ("used by agent NAME").
     pub name: String,
     /// SHA-256 of the token's secret part.
@@ -30,18 +32,20 @@ pub struct AgentTool {
     pub action: String,
 }
 
-const COLUMNS: &str = "id, project_id, name, secret_hash, created_at, last_used_at, revoked_at";
+const COLUMNS: &str =
+    "id, project_id, created_by, name, secret_hash, created_at, last_used_at, revoked_at";
 
 impl Store {
     /// Stores a new agent token with its tools, in one transaction.
     pub async fn create_agent(&self, agent: &AgentRow, tools: &[AgentTool]) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO agent_tokens (id, project_id, name, secret_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO agent_tokens (id, project_id, created_by, name, secret_hash, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&agent.id)
         .bind(&agent.project_id)
+        .bind(&agent.created_by)
         .bind(&agent.name)
         .bind(agent.secret_hash.clone())
         .bind(agent.created_at)
