@@ -348,3 +348,88 @@ async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_
         .collect();
     assert!(listed.contains(&id.as_str()) && listed.contains(&revoked_id.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_makes_and_revokes_an_agent_token_in_settings() {
+    let openai = openai_mock().await;
+    let home = DataHome::new().await;
+    let (project, token) = home.project("a").await;
+    let server = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &openai.base),
+    )
+    .await;
+    let api = server.client(&token);
+    connect(&api).await;
+    let (_, db) = api.get("/connections/db").await;
+    let db_id = db["id"].as_str().expect("id").to_owned();
+    let password = "admin-pw-planted-agents-77";
+    home.user("ada@example.com", password, true, &[&project])
+        .await;
+    let ada = Visitor::new(&server.base);
+    ada.login("ada@example.com", password).await;
+    let settings = ada.get("/settings").await;
+    assert!(
+        settings.body.contains("Agent tokens (MCP)"),
+        "{}",
+        settings.body
+    );
+    assert!(settings.body.contains("Connection URI (Warehouse)"));
+    let tool = format!("tool.{db_id}|connection_uri");
+    let made = ada
+        .post(
+            "/settings/agents",
+            &[
+                ("csrf", &settings.csrf()),
+                ("name", "nightly report"),
+                (&tool, "on"),
+            ],
+        )
+        .await;
+    let start = made
+        .body
+        .find("id=\"new-agent-token\">")
+        .unwrap_or_else(|| panic!("no token shown: {}", made.body))
+        + "id=\"new-agent-token\">".len();
+    let shown = &made.body[start..];
+    let agent_token = shown[..shown.find('<').expect("end")].to_owned();
+    assert!(agent_token.starts_with("tfa_"), "{agent_token}");
+    let url = format!("{}/mcp", server.base);
+    let report = mcp::client(&url, &agent_token, &json!([["db__connection_uri", {}]])).await;
+    assert_eq!(names(&report), ["db__connection_uri"]);
+    assert_eq!(report["results"][0]["is_error"], false, "{report}");
+
+    // Listed with its tool and last call; the token is not shown again.
+    let settings = ada.get("/settings").await;
+    assert!(settings.body.contains("nightly report"));
+    assert!(!settings.body.contains(&agent_token));
+    let (_, agents) = api.get("/agents").await;
+    let id = agents["agents"][0]["id"].as_str().expect("id").to_owned();
+    let revoked = ada
+        .post(
+            &format!("/settings/agents/{id}/revoke"),
+            &[("csrf", &settings.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.location(), "/settings");
+    let after = ada.get("/settings").await;
+    assert!(after.body.contains("(revoked)"), "{}", after.body);
+    let refused = mcp::client(&url, &agent_token, &json!([])).await;
+    assert!(refused["failed"].is_string(), "{refused}");
+
+    // A form naming no tool says so, and makes nothing.
+    let settings = ada.get("/settings").await;
+    let empty = ada
+        .post(
+            "/settings/agents",
+            &[("csrf", &settings.csrf()), ("name", "idle")],
+        )
+        .await;
+    assert!(empty.body.contains("1 to 100"), "{}", empty.body);
+    assert_eq!(
+        api.get("/agents").await.1["agents"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}

@@ -1,6 +1,7 @@
 -- Agent tokens (MCP): each bound to one project and to the (connection, action) pairs
--- its agent may call as tools, and made by one API token: revoking (deleting) that API
--- token deletes the agent tokens it made, so a leaked API token leaves nothing behind.
+-- its agent may call as tools, and made by an API token (`created_by`; revoking, i.e.
+-- deleting, that API token deletes the agent tokens it made, so a leaked API token
+-- leaves nothing behind) or by an admin in Settings (`created_by` null).
 -- Only SHA-256 of the token's secret is stored; a revoked agent token keeps its row
 -- (its calls in the audit trail name it by its name, kept in each event's detail).
 -- Keep in step with ../postgres/.
@@ -8,7 +9,7 @@
 CREATE TABLE agent_tokens (
     id           TEXT PRIMARY KEY,
     project_id   TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
-    created_by   TEXT NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE,
+    created_by   TEXT REFERENCES api_tokens (id) ON DELETE CASCADE,
     name         TEXT NOT NULL,
     secret_hash  BLOB NOT NULL,
     created_at   BIGINT NOT NULL,

@@ -91,12 +91,13 @@ impl Agents {
     }
 
     /// Makes an agent token in `project` allowed `tools`, on behalf of the API token
-    /// `created_by` (revoking it revokes this one); returns its row, its tools and the
-    /// token, to show once. Errors name a tool by its place in the list, never its text.
+    /// `created_by` (revoking it revokes this one; `None`: an admin in Settings);
+    /// returns its row, its tools and the token, to show once. Errors name a tool by
+    /// its place in the list, never its text.
     pub async fn create(
         &self,
         project: &str,
-        created_by: &str,
+        created_by: Option<&str>,
         name: &str,
         requested: &[ToolRequest],
     ) -> Result<(AgentRow, Vec<AgentTool>, SecretString), AgentError> {
@@ -155,7 +156,7 @@ impl Agents {
         let row = AgentRow {
             id: token.id.clone(),
             project_id: project.to_owned(),
-            created_by: created_by.to_owned(),
+            created_by: created_by.map(str::to_owned),
             name: name.to_owned(),
             secret_hash: token.secret_hash.to_vec(),
             created_at: now_ms(),

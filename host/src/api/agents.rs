@@ -118,7 +118,7 @@ pub async fn create(
         .ok_or_else(ApiError::unauthorized)?;
     let (row, tools, token) = state
         .agents
-        .create(&project, &creator, &req.name, &req.tools)
+        .create(&project, Some(&creator), &req.name, &req.tools)
         .await?;
     Ok((
         StatusCode::CREATED,

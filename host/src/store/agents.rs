@@ -9,8 +9,9 @@ pub struct AgentRow {
     pub id: String,
     /// The project it acts in.
     pub project_id: String,
-    /// The API token that made it (deleting that token deletes this one).
-    pub created_by: String,
+    /// The API token that made it (deleting that token deletes this one); `None` when
+    /// an admin made it in Settings.
+    pub created_by: Option<String>,
     /// Its name, shown in the audit trail ("used by agent NAME").
     pub name: String,
     /// SHA-256 of the token's secret part.

@@ -51,6 +51,16 @@ impl Posted {
             .collect()
     }
 
+    /// The names after `prefix` of the inputs that start with it and are not empty
+    /// (ticked checkboxes named `prefix` + a key).
+    pub fn ticked(&self, prefix: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(_, v)| !v.expose_secret().is_empty())
+            .filter_map(|(k, _)| k.strip_prefix(prefix))
+            .collect()
+    }
+
     /// These inputs with `name` set to `value`.
     pub fn with(mut self, name: &str, value: &str) -> Self {
         self.0.insert(name.to_owned(), SecretString::from(value));

@@ -95,6 +95,8 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/oauth-apps/{piece}", post(settings::set_app))
         .route("/settings/members", post(settings::add_member))
         .route("/settings/tokens", post(settings::create_api_token))
+        .route("/settings/agents", post(settings::create_agent))
+        .route("/settings/agents/{id}/revoke", post(settings::revoke_agent))
         .route(
             "/settings/tokens/{id}/revoke",
             post(settings::revoke_api_token),

@@ -1,6 +1,7 @@
 //! Settings, for admins: the OAuth apps of the OAuth2 pieces (client id shown, secret
-//! write-only), the project's members (add an existing user), and the project's API
-//! tokens (a new one is shown once; revoke). Other users get "not found".
+//! write-only), the project's members (add an existing user), the project's API
+//! tokens and its agent tokens for MCP, each with the (connection, action) tools it may
+//! call (a new token is shown once; revoke). Other users get "not found".
 
 use super::connections::when;
 use super::form::Posted;
@@ -43,6 +44,41 @@ pub struct TokenView {
     pub created: String,
 }
 
+/// An agent token.
+pub struct AgentView {
+    /// Its public id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its tools, as "Action (Connection)".
+    pub tools: Vec<String>,
+    /// Created.
+    pub created: String,
+    /// Last tool call.
+    pub last_used: String,
+    /// Not revoked.
+    pub live: bool,
+}
+
+/// A (connection, action) an agent token may be given: a checkbox.
+pub struct ToolChoice {
+    /// The input's name after `tool.`: `CONNECTION_ID|ACTION`.
+    pub key: String,
+    /// "Action (Connection)".
+    pub label: String,
+}
+
+/// A token made by this request, shown once.
+pub struct Shown {
+    /// `api` or `agent`: which section shows it.
+    pub kind: &'static str,
+    /// The token.
+    pub token: String,
+}
+
+/// The checkboxes' name prefix in the new agent token form.
+const TOOL: &str = "tool.";
+
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
@@ -50,7 +86,9 @@ struct SettingsPage {
     apps: Vec<AppView>,
     members: Vec<MemberView>,
     tokens: Vec<TokenView>,
-    new_token: Option<String>,
+    agents: Vec<AgentView>,
+    choices: Vec<ToolChoice>,
+    new_token: Option<Shown>,
     error: Option<String>,
     notice: Option<&'static str>,
     callback_url: String,
@@ -69,7 +107,7 @@ async fn page(
     state: &AppState,
     viewer: &Viewer,
     status: StatusCode,
-    new_token: Option<String>,
+    new_token: Option<Shown>,
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> Result<Response, WebError> {
@@ -113,6 +151,7 @@ async fn page(
             created: when(Some(t.created_at)),
         })
         .collect();
+    let (agents, choices) = agents_and_choices(state, project).await?;
     let layout = Layout::of(state, viewer, "settings", "Settings").await?;
     Ok(render(
         status,
@@ -121,6 +160,8 @@ async fn page(
             apps,
             members,
             tokens,
+            agents,
+            choices,
             new_token,
             error,
             notice,
@@ -234,13 +275,136 @@ pub async fn create_api_token(
     let token = create_token(state.connections.store(), viewer.project())
         .await
         .map_err(|e| WebError::internal(&e))?;
-    let shown = token.token.expose_secret().to_owned();
+    let shown = Shown {
+        kind: "api",
+        token: token.token.expose_secret().to_owned(),
+    };
     let mut response = page(&state, &viewer, StatusCode::OK, Some(shown), None, None).await?;
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+/// The project's agent tokens, and every (connection, action) one may be given.
+async fn agents_and_choices(
+    state: &AppState,
+    project: &str,
+) -> Result<(Vec<AgentView>, Vec<ToolChoice>), WebError> {
+    let connections = state
+        .connections
+        .list(project)
+        .await
+        .map_err(|e| WebError::internal(&e))?;
+    let catalog = state.connections.catalog();
+    let mut choices = Vec::new();
+    let mut labels = std::collections::HashMap::new();
+    for c in &connections {
+        let Some(piece) = catalog.get(&c.piece) else {
+            continue;
+        };
+        for a in &piece.info().actions {
+            let key = format!("{}|{}", c.id, a.name);
+            let label = format!("{} ({})", a.display_name, c.display_name);
+            labels.insert(key.clone(), label.clone());
+            choices.push(ToolChoice { key, label });
+        }
+    }
+    let agents = state
+        .agents
+        .list(project)
+        .await
+        .map_err(|e| WebError::internal(&e))?
+        .into_iter()
+        .map(|(row, tools)| AgentView {
+            id: row.id,
+            name: row.name,
+            tools: tools
+                .iter()
+                .map(|t| {
+                    labels
+                        .get(&format!("{}|{}", t.connection_id, t.action))
+                        .cloned()
+                        .unwrap_or_else(|| t.action.clone())
+                })
+                .collect(),
+            created: when(Some(row.created_at)),
+            last_used: when(row.last_used_at),
+            live: row.revoked_at.is_none(),
+        })
+        .collect();
+    Ok((agents, choices))
+}
+
+/// `POST /settings/agents`: an agent token for the ticked tools, shown on this page
+/// only.
+pub async fn create_agent(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    admin(&viewer)?;
+    let tools: Vec<crate::agents::ToolRequest> = posted
+        .ticked(TOOL)
+        .into_iter()
+        .filter_map(|key| key.split_once('|'))
+        .map(|(connection, action)| crate::agents::ToolRequest {
+            connection: connection.to_owned(),
+            action: action.to_owned(),
+        })
+        .collect();
+    let made = state
+        .agents
+        .create(viewer.project(), None, posted.text("name"), &tools)
+        .await;
+    let (row, _, token) = match made {
+        Ok(made) => made,
+        Err(crate::agents::AgentError::Invalid(why)) => {
+            return page(
+                &state,
+                &viewer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(why),
+                None,
+            )
+            .await;
+        }
+        Err(e) => return Err(WebError::internal(&e)),
+    };
+    tracing::info!(agent = %row.id, "agent token made in Settings");
+    let shown = Shown {
+        kind: "agent",
+        token: token.expose_secret().to_owned(),
+    };
+    let mut response = page(&state, &viewer, StatusCode::OK, Some(shown), None, None).await?;
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// `POST /settings/agents/{id}/revoke`.
+pub async fn revoke_agent(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(posted.text("csrf"))?;
+    admin(&viewer)?;
+    if !state
+        .agents
+        .revoke(viewer.project(), &id)
+        .await
+        .map_err(|e| WebError::internal(&e))?
+    {
+        return Err(WebError::NotFound);
+    }
+    Ok(Redirect::to("/settings").into_response())
 }
 
 /// `POST /settings/tokens/{id}/revoke`.
