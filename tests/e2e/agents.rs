@@ -405,6 +405,26 @@ async fn an_admin_makes_and_revokes_an_agent_token_in_settings() {
     assert!(!settings.body.contains(&agent_token));
     let (_, agents) = api.get("/agents").await;
     let id = agents["agents"][0]["id"].as_str().expect("id").to_owned();
+    // Its calls, from its row: the Audit page filtered to this agent.
+    assert!(
+        settings
+            .body
+            .contains(&format!("href=\"/audit?agent={id}\""))
+    );
+    let calls = ada.get(&format!("/audit?agent={id}")).await;
+    assert!(
+        calls.body.contains("Used by agent “nightly report”"),
+        "{}",
+        calls.body
+    );
+    let (_, by_api) = api.get(&format!("/audit?agent={id}")).await;
+    assert_eq!(
+        by_api["events"].as_array().map(Vec::len),
+        Some(1),
+        "{by_api}"
+    );
+    let (_, none) = api.get("/audit?agent=someone-else").await;
+    assert_eq!(none["events"], json!([]));
     let revoked = ada
         .post(
             &format!("/settings/agents/{id}/revoke"),

@@ -310,6 +310,7 @@ impl Agents {
             connection_id: row.id.clone(),
             external_id: row.external_id.clone(),
             flow_id: None,
+            agent_id: Some(agent.id.clone()),
             detail: serde_json::json!({
                 "agent": agent.name,
                 "agent_id": agent.id,

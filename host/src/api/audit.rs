@@ -20,6 +20,8 @@ pub struct AuditQuery {
     connection: Option<String>,
     /// Only events of this flow (its id).
     flow: Option<String>,
+    /// Only the tool calls of this agent token (its id).
+    agent: Option<String>,
     /// Only events of this kind (`created`, `used`, `renamed`, `reconnected`,
     /// `refreshed`, `refresh_failed`, `replaced`, `replacing`, `deleted`).
     event: Option<String>,
@@ -59,6 +61,7 @@ pub async fn list(
             AuditFilter {
                 flow_id: q.flow.as_deref(),
                 event: q.event.as_deref(),
+                agent_id: q.agent.as_deref(),
                 ..AuditFilter::default()
             },
             q.before,

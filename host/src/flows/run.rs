@@ -179,6 +179,7 @@ async fn run_step(
             connection_id: row.id.clone(),
             external_id: row.external_id.clone(),
             flow_id: Some(flow.id.clone()),
+            agent_id: None,
             detail: serde_json::json!({
                 "flow": flow.definition.name,
                 "step": step.name,

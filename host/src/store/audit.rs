@@ -64,6 +64,8 @@ pub struct AuditFilter<'a> {
     pub flow_id: Option<&'a str>,
     /// Events of this kind.
     pub event: Option<&'a str>,
+    /// Tool calls of this agent token.
+    pub agent_id: Option<&'a str>,
 }
 
 /// A stored event.
@@ -100,7 +102,7 @@ impl Store {
              FROM audit_events WHERE project_id = $1 \
              AND ($2 = '' OR connection_id = $2) AND ($3 = '' OR external_id = $3) \
              AND ($4 = '' OR flow_id = $4) AND ($5 = '' OR event = $5) AND id < $6 \
-             ORDER BY id DESC LIMIT $7",
+             AND ($8 = '' OR agent_id = $8) ORDER BY id DESC LIMIT $7",
         )
         .bind(project_id)
         .bind(filter.connection_id.unwrap_or(""))
@@ -109,6 +111,7 @@ impl Store {
         .bind(filter.event.unwrap_or(""))
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
+        .bind(filter.agent_id.unwrap_or(""))
         .fetch_all(self.pool())
         .await?)
     }

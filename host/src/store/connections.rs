@@ -382,6 +382,8 @@ pub struct UseRecord {
     pub external_id: String,
     /// The flow that used it; `None` for an agent's tool call.
     pub flow_id: Option<String>,
+    /// The agent token whose tool call used it; `None` for a flow.
+    pub agent_id: Option<String>,
     /// Non-secret details (JSON text: step or agent and tool, outcome).
     pub detail: String,
     /// A status to set ([`ConnectionStatus::Error`] after the service refused the
@@ -431,22 +433,23 @@ impl Store {
     }
 }
 
-/// The VALUES list of a `rows`-row INSERT of `used` events, six `$N` parameters a row:
-/// `($1, $2, $3, 'used', $4, $5, $6), ($7, …)`. Built here rather than with
+/// The VALUES list of a `rows`-row INSERT of `used` events, seven `$N` parameters a
+/// row: `($1, $2, $3, 'used', $4, $5, $6, $7), ($8, …)`. Built here rather than with
 /// `sqlx::QueryBuilder::push_values` because under the `Any` driver QueryBuilder writes
 /// `?` placeholders, which PostgreSQL rejects (sqlx issue #3000); `$N` suits both.
 fn used_event_values(rows: usize) -> String {
     (0..rows)
         .map(|i| {
-            let p = |k: usize| format!("${}", i * 6 + k);
+            let p = |k: usize| format!("${}", i * 7 + k);
             format!(
-                "({}, {}, {}, 'used', {}, {}, {})",
+                "({}, {}, {}, 'used', {}, {}, {}, {})",
                 p(1),
                 p(2),
                 p(3),
                 p(4),
                 p(5),
-                p(6)
+                p(6),
+                p(7)
             )
         })
         .collect::<Vec<_>>()
@@ -493,7 +496,7 @@ pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord])
     for chunk in uses.chunks(AUDIT_ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
-             flow_id, detail, at) VALUES {}",
+             flow_id, agent_id, detail, at) VALUES {}",
             used_event_values(chunk.len())
         );
         let mut q = sqlx::query(&sql);
@@ -503,6 +506,7 @@ pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord])
                 .bind(&u.connection_id)
                 .bind(&u.external_id)
                 .bind(&u.flow_id)
+                .bind(&u.agent_id)
                 .bind(&u.detail)
                 .bind(u.at);
         }

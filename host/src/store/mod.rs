@@ -467,6 +467,7 @@ mod tests {
             connection_id: "c1".into(),
             external_id: "ext".into(),
             flow_id: Some("f1".into()),
+            agent_id: None,
             detail: "{}".into(),
             status,
             at,

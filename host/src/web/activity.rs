@@ -99,8 +99,8 @@ struct AuditPage {
     filtered: bool,
 }
 
-/// The Audit page's query: filters (connection external id, flow id, event kind) and
-/// events before this sequence number.
+/// The Audit page's query: filters (connection external id, flow id, event kind, agent
+/// token id) and events before this sequence number.
 #[derive(Deserialize, Default)]
 pub struct AuditQuery {
     #[serde(default)]
@@ -111,6 +111,8 @@ pub struct AuditQuery {
     flow: String,
     #[serde(default)]
     event: String,
+    #[serde(default)]
+    agent: String,
 }
 
 fn some(text: &str) -> Option<&str> {
@@ -129,6 +131,7 @@ pub async fn page(
         external_id: some(&query.connection),
         flow_id: some(&query.flow),
         event: some(&query.event),
+        agent_id: some(&query.agent),
         ..AuditFilter::default()
     };
     let mut events = state
@@ -147,6 +150,7 @@ pub async fn page(
                     ("connection", &query.connection),
                     ("flow", &query.flow),
                     ("event", &query.event),
+                    ("agent", &query.agent),
                 ] {
                     if !v.is_empty() {
                         href.append_pair(k, v);
@@ -209,7 +213,8 @@ pub async fn page(
             kinds,
             filtered: filter.external_id.is_some()
                 || filter.flow_id.is_some()
-                || filter.event.is_some(),
+                || filter.event.is_some()
+                || filter.agent_id.is_some(),
         },
     ))
 }
