@@ -532,11 +532,11 @@ mod tests {
     }
 
     #[test]
-    fn used_event_values_number_six_parameters_a_row() {
-        assert_eq!(used_event_values(1), "($1, $2, $3, 'used', $4, $5, $6)");
+    fn used_event_values_number_seven_parameters_a_row() {
+        assert_eq!(used_event_values(1), "($1, $2, $3, 'used', $4, $5, $6, $7)");
         assert_eq!(
             used_event_values(2),
-            "($1, $2, $3, 'used', $4, $5, $6), ($7, $8, $9, 'used', $10, $11, $12)"
+            "($1, $2, $3, 'used', $4, $5, $6, $7), ($8, $9, $10, 'used', $11, $12, $13, $14)"
         );
     }
 }
