@@ -12,9 +12,13 @@ pub mod tools;
 use crate::connections::{ConnectionError, Connections};
 use crate::flows::run::{Caller, StepError, call_action, resolve};
 use crate::oauth::OAuth;
-use crate::store::{AgentRow, AgentTool, ConnectionRow, Store, StoreError, UseRecord, now_ms};
+use crate::store::{
+    AgentRow, AgentTool, BatchFuture, ConnectionRow, GroupCommit, Store, StoreError, UseRecord,
+    now_ms,
+};
 use secrecy::SecretString;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The longest agent name.
 const MAX_NAME_CHARS: usize = 100;
@@ -78,12 +82,23 @@ pub struct Tool {
 pub struct Agents {
     connections: Connections,
     oauth: OAuth,
+    /// Calls' records, group-committed: one write transaction per batch, not per call
+    /// (on SQLite a write per call held every call behind the others).
+    call_log: Arc<GroupCommit<UseRecord, ()>>,
+}
+
+fn write_calls(store: Store, calls: Vec<UseRecord>) -> BatchFuture<()> {
+    Box::pin(async move { store.record_agent_calls(&calls).await })
 }
 
 impl Agents {
     /// The service over the connections (and their OAuth2 refresh).
     pub fn new(connections: Connections, oauth: OAuth) -> Self {
-        Agents { connections, oauth }
+        Agents {
+            connections,
+            oauth,
+            call_log: Arc::new(GroupCommit::new("agent calls", write_calls)),
+        }
     }
 
     fn store(&self) -> &Store {
@@ -321,11 +336,8 @@ impl Agents {
             status,
             at,
         };
-        let recorded = self
-            .store()
-            .record_uses(std::slice::from_ref(&record))
-            .await;
-        if let Err(e) = recorded.and(self.store().touch_agent(&agent.id, at).await) {
+        let recorded = self.call_log.submit(self.store(), record.clone()).await;
+        if let Err(e) = recorded {
             tracing::error!(agent = %agent.id, error = %e, "recording an agent's call failed");
         }
         self.connections.after_use(&record, &row);

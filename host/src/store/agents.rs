@@ -116,13 +116,32 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Notes that agent `id` called a tool at `at`.
-    pub async fn touch_agent(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+    /// Records agents' tool calls in one transaction (a group commit's batch): the
+    /// connections' uses (see `record_uses`, each naming its agent) and each token's
+    /// last call.
+    pub async fn record_agent_calls(&self, calls: &[super::UseRecord]) -> Result<Vec<()>> {
+        let mut tx = self.pool().begin().await?;
+        super::connections::record_uses_in(&mut tx, calls).await?;
+        let mut latest: Vec<(&str, i64)> = Vec::new();
+        for call in calls {
+            let Some(agent) = call.agent_id.as_deref() else {
+                continue;
+            };
+            match latest.iter_mut().find(|(a, _)| *a == agent) {
+                Some((_, at)) => *at = (*at).max(call.at),
+                None => latest.push((agent, call.at)),
+            }
+        }
+        // One lock order for every writer, as for connections.
+        latest.sort();
+        for (agent, at) in latest {
+            sqlx::query("UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1")
+                .bind(agent)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(vec![(); calls.len()])
     }
 }
