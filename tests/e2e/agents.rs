@@ -417,6 +417,17 @@ async fn an_admin_makes_and_revokes_an_agent_token_in_settings() {
         "{}",
         calls.body
     );
+    assert!(
+        !calls.body.contains("<td>Created</td>"),
+        "only the agent's calls: {}",
+        calls.body
+    );
+    assert!(
+        calls
+            .body
+            .contains(&format!("name=\"agent\" value=\"{id}\"")),
+        "the filter form keeps it"
+    );
     let (_, by_api) = api.get(&format!("/audit?agent={id}")).await;
     assert_eq!(
         by_api["events"].as_array().map(Vec::len),
@@ -445,7 +456,34 @@ async fn an_admin_makes_and_revokes_an_agent_token_in_settings() {
             &[("csrf", &settings.csrf()), ("name", "idle")],
         )
         .await;
-    assert!(empty.body.contains("1 to 100"), "{}", empty.body);
+    assert!(empty.body.contains("tools must list"), "{}", empty.body);
+    // Not for members who are not admins, nor without the page's CSRF token.
+    let member_password = "member-pw-planted-agents-31";
+    home.user("gus@example.com", member_password, false, &[&project])
+        .await;
+    let gus = Visitor::new(&server.base);
+    gus.login("gus@example.com", member_password).await;
+    let gus_page = gus.get("/connections").await;
+    let forged_tool = format!("tool.{db_id}|connection_uri");
+    let by_member = gus
+        .post(
+            "/settings/agents",
+            &[
+                ("csrf", &gus_page.csrf()),
+                ("name", "sneaky"),
+                (&forged_tool, "on"),
+            ],
+        )
+        .await;
+    assert_eq!(by_member.status, 404);
+    let forged = ada
+        .post(
+            "/settings/agents",
+            &[("csrf", "forged"), ("name", "sneaky"), (&forged_tool, "on")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(!ada.get("/settings").await.body.contains("sneaky"));
     assert_eq!(
         api.get("/agents").await.1["agents"]
             .as_array()

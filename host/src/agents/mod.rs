@@ -87,8 +87,26 @@ pub struct Agents {
     call_log: Arc<GroupCommit<UseRecord, ()>>,
 }
 
+/// Writes a batch of calls' records; if the batch fails, each record on its own, so one
+/// bad record does not lose the others' audit (the calls have already run).
 fn write_calls(store: Store, calls: Vec<UseRecord>) -> BatchFuture<()> {
-    Box::pin(async move { store.record_agent_calls(&calls).await })
+    Box::pin(async move {
+        let batch = store.record_agent_calls(&calls).await;
+        if batch.is_ok() || calls.len() == 1 {
+            return batch;
+        }
+        let mut failed = None;
+        for call in &calls {
+            if let Err(e) = store.record_agent_calls(std::slice::from_ref(call)).await {
+                tracing::error!(agent = ?call.agent_id, error = %e, "recording an agent's call failed");
+                failed = Some(e);
+            }
+        }
+        match failed {
+            None => Ok(vec![(); calls.len()]),
+            Some(e) => Err(e),
+        }
+    })
 }
 
 impl Agents {

@@ -135,11 +135,14 @@ impl Store {
         // One lock order for every writer, as for connections.
         latest.sort();
         for (agent, at) in latest {
-            sqlx::query("UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1")
-                .bind(agent)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE agent_tokens SET last_used_at = $2 WHERE id = $1 \
+                 AND (last_used_at IS NULL OR last_used_at < $2)",
+            )
+            .bind(agent)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(vec![(); calls.len()])

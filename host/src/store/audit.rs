@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 /// Every kind of event, with its words for filters.
 pub const EVENT_KINDS: [(&str, &str); 9] = [
     ("created", "Created"),
-    ("used", "Used by a flow"),
+    ("used", "Used by a flow or an agent"),
     ("renamed", "Renamed"),
     ("reconnected", "Reconnected"),
     ("refreshed", "Token refreshed"),

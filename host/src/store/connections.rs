@@ -133,7 +133,7 @@ struct KeyVersionCount {
     row_count: i64,
 }
 
-/// Audit rows per multi-row INSERT (6 parameters each; well under both backends'
+/// Audit rows per multi-row INSERT (7 parameters each; well under both backends'
 /// parameter limits).
 const AUDIT_ROWS_PER_INSERT: usize = 128;
 

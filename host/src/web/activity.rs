@@ -97,6 +97,8 @@ struct AuditPage {
     flows: Vec<FilterOption>,
     kinds: Vec<FilterOption>,
     filtered: bool,
+    /// The agent token whose calls are shown, if filtered so (kept by the filter form).
+    agent: Option<String>,
 }
 
 /// The Audit page's query: filters (connection external id, flow id, event kind, agent
@@ -215,6 +217,7 @@ pub async fn page(
                 || filter.flow_id.is_some()
                 || filter.event.is_some()
                 || filter.agent_id.is_some(),
+            agent: some(&query.agent).map(str::to_owned),
         },
     ))
 }
