@@ -239,26 +239,15 @@ impl Agents {
     pub async fn tools(&self, agent: &Agent) -> Result<Vec<Tool>, AgentError> {
         let catalog = self.connections.catalog();
         let mut out: Vec<Tool> = Vec::new();
-        for allowed in self.store().agent_tools(&agent.project, &agent.id).await? {
-            let row = match self
-                .connections
-                .get(&agent.project, &allowed.connection_id)
-                .await
-            {
-                Ok(row) => row,
-                Err(ConnectionError::NotFound) => continue,
-                Err(ConnectionError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(AgentError::Invalid(e.to_string())),
-            };
+        for (row, action_name) in self
+            .store()
+            .agent_tool_rows(&agent.project, &agent.id)
+            .await?
+        {
             let Some(piece) = catalog.get(&row.piece) else {
                 continue;
             };
-            let Some(action) = piece
-                .info()
-                .actions
-                .iter()
-                .find(|a| a.name == allowed.action)
-            else {
+            let Some(action) = piece.info().actions.iter().find(|a| a.name == action_name) else {
                 continue;
             };
             out.push(Tool {

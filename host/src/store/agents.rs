@@ -33,6 +33,14 @@ pub struct AgentTool {
     pub action: String,
 }
 
+/// A tool with its connection's row.
+#[derive(sqlx::FromRow)]
+struct ToolRow {
+    #[sqlx(flatten)]
+    row: super::ConnectionRow,
+    tool_action: String,
+}
+
 const COLUMNS: &str =
     "id, project_id, created_by, name, secret_hash, created_at, last_used_at, revoked_at";
 
@@ -99,6 +107,31 @@ impl Store {
         .bind(id)
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// The tools of agent `id` in `project_id` with their connections' rows, in one
+    /// query (a tool whose connection is gone has no row: the foreign key deleted it).
+    pub async fn agent_tool_rows(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<Vec<(super::ConnectionRow, String)>> {
+        let columns: Vec<String> = super::connections::COLUMNS
+            .split(',')
+            .map(|c| format!("c.{}", c.trim()))
+            .collect();
+        let rows: Vec<ToolRow> = sqlx::query_as(&format!(
+            "SELECT {}, t.action AS tool_action FROM agent_tools t \
+             JOIN agent_tokens a ON a.id = t.agent_id \
+             JOIN connections c ON c.id = t.connection_id AND c.project_id = a.project_id \
+             WHERE a.project_id = $1 AND t.agent_id = $2 ORDER BY c.external_id, t.action",
+            columns.join(", ")
+        ))
+        .bind(project_id)
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.row, r.tool_action)).collect())
     }
 
     /// Revokes the project's agent token `id`; `false` when it has none such (or it
