@@ -11,16 +11,10 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::home::DataHome;
+use thinkfleet_tests::load::env_or;
 use thinkfleet_tests::web::Visitor;
 
 const PASSWORD: &str = "bench horse battery staple";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -31,8 +25,8 @@ fn main() {
 }
 
 async fn bench() {
-    let connections = env_usize("CONNECTIONS", 5000);
-    let requests = env_usize("REQUESTS", 200);
+    let connections = env_or("CONNECTIONS", 5000_usize);
+    let requests = env_or("REQUESTS", 200_usize);
     let home = DataHome::new().await;
     let (project, token) = home.project("Bench").await;
     home.user("bench@example.com", PASSWORD, true, &[&project])

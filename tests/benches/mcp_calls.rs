@@ -11,17 +11,11 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::home::DataHome;
-use thinkfleet_tests::load::{Outcome, figures, sustain};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use thinkfleet_tests::load::{Outcome, env_or, figures, keep_in_flight, sustain};
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -32,8 +26,8 @@ fn main() {
 }
 
 async fn compare() {
-    let in_flight = usize::try_from(env_u64("IN_FLIGHT", 16)).unwrap_or(16);
-    let duration = Duration::from_secs(env_u64("SECONDS", 10));
+    let in_flight = env_or("IN_FLIGHT", 16_usize);
+    let duration = Duration::from_secs(env_or("SECONDS", 10));
     let home = DataHome::new().await;
     let (_, token) = home.project("bench").await;
     let server = TestApp::spawn(&home, Settings::default().log("warn")).await;
@@ -92,7 +86,7 @@ async fn compare() {
 /// `initialize`; every call must answer the action's output.
 async fn mcp_load(url: &str, token: &str, in_flight: usize, duration: Duration) -> Vec<Outcome> {
     let http = reqwest::Client::new();
-    let post = Arc::new({
+    let post = {
         let (http, url, token) = (http.clone(), url.to_owned(), token.to_owned());
         move |body: Value| {
             http.post(&url)
@@ -101,7 +95,7 @@ async fn mcp_load(url: &str, token: &str, in_flight: usize, duration: Duration) 
                 .json(&body)
                 .send()
         }
-    });
+    };
     let init = post(
         json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
@@ -110,41 +104,21 @@ async fn mcp_load(url: &str, token: &str, in_flight: usize, duration: Duration) 
     .await
     .expect("initialize");
     assert!(init.status().is_success(), "{}", init.status());
-    let start = Instant::now();
-    let workers: Vec<_> = (0..in_flight)
-        .map(|w| {
-            let post = post.clone();
-            tokio::spawn(async move {
-                let mut done = Vec::new();
-                let mut id = w as u64 * 1_000_000;
-                while start.elapsed() < duration {
-                    id += 1;
-                    let sent = start.elapsed();
-                    let answer = post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                        "params": {"name": "db__connection_uri", "arguments": {}}}))
-                    .await
-                    .expect("tools/call");
-                    let status = answer.status().as_u16();
-                    let body: Value = answer.json().await.unwrap_or_default();
-                    let ok = body["result"]["isError"] == false
-                        && body["result"]["structuredContent"]["uri"].is_string();
-                    assert!(ok, "{body}");
-                    done.push(Outcome {
-                        replica: 0,
-                        sent,
-                        latency: start.elapsed() - sent,
-                        status,
-                        run: "succeeded".into(),
-                        error_code: None,
-                    });
-                }
-                done
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.expect("worker"));
-    }
-    all
+    let ids = Arc::new(AtomicU64::new(1));
+    keep_in_flight(1, in_flight, duration, move |_| {
+        let (post, id) = (post.clone(), ids.fetch_add(1, Ordering::Relaxed));
+        async move {
+            let answer = post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "db__connection_uri", "arguments": {}}}))
+            .await
+            .expect("tools/call");
+            let status = answer.status().as_u16();
+            let body: Value = answer.json().await.unwrap_or_default();
+            let ok = body["result"]["isError"] == false
+                && body["result"]["structuredContent"]["uri"].is_string();
+            assert!(ok, "{body}");
+            (status, "succeeded".to_owned(), None)
+        }
+    })
+    .await
 }

@@ -12,17 +12,10 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
 use thinkfleet_tests::app::Settings;
-use thinkfleet_tests::load::{figures, sustain};
+use thinkfleet_tests::load::{env_or, figures, sustain};
 use thinkfleet_tests::oauth_fixture::{
     Setup, connect_slack, register_app, run, setup, slack_flow, start_server,
 };
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     if std::env::var("THINKFLEET_TEST_DATABASE").is_err() {
@@ -40,9 +33,9 @@ fn main() {
 }
 
 async fn sustained() {
-    let in_flight = usize::try_from(env_u64("IN_FLIGHT", 200)).unwrap_or(200);
-    let seconds = env_u64("SECONDS", 40);
-    let lifetime = env_u64("LIFETIME", 5);
+    let in_flight = env_or("IN_FLIGHT", 200_usize);
+    let seconds = env_or("SECONDS", 40_u64);
+    let lifetime = env_or("LIFETIME", 5_u64);
     let s = setup(false, Settings::default().log("warn").process()).await;
     register_app(&s, "slack").await;
     s.provider.set_expires_in(lifetime);

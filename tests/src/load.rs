@@ -1,6 +1,7 @@
-//! Sustained flow-run load, for the tests and the benchmark that drive OAuth2 refresh
-//! across replicas: a fixed number of runs kept in flight, spread round-robin over
-//! several servers, for a fixed time; every run's outcome and latency is kept.
+//! Sustained load, for the tests and benchmarks that drive runs across replicas (OAuth2
+//! refresh, sessions, MCP calls): a fixed number of requests kept in flight, spread
+//! round-robin over several servers, for a fixed time; every request's outcome and
+//! latency is kept.
 
 use crate::client::Client;
 use serde_json::json;
@@ -39,31 +40,59 @@ pub async fn sustain(
     in_flight: usize,
     duration: Duration,
 ) -> Vec<Outcome> {
-    let start = Instant::now();
+    let clients: Arc<[Client]> = clients.into();
     let path: Arc<str> = format!("/flows/{flow}/runs").into();
+    keep_in_flight(clients.len(), in_flight, duration, move |replica| {
+        let (client, path) = (clients[replica].clone(), path.clone());
+        async move {
+            let (status, report) = client.post(&path, &json!({})).await;
+            let error_code = report["steps"]
+                .as_array()
+                .and_then(|steps| steps.iter().find(|s| s["status"] == "failed"))
+                .and_then(|s| s["error"]["code"].as_str())
+                .map(str::to_owned);
+            let run = report["status"]
+                .as_str()
+                .map_or_else(|| report.to_string(), str::to_owned);
+            (status, run, error_code)
+        }
+    })
+    .await
+}
+
+/// What one request of a load came to: its HTTP status, its run's status (or the
+/// answer, when it has none) and the first failed step's error code.
+pub type Answer = (u16, String, Option<String>);
+
+/// Keeps `in_flight` requests going for `duration`, worker `w` sending to replica
+/// `w % replicas` with `request(replica)`; returns every request's outcome, timed, in
+/// the order the workers finished.
+pub async fn keep_in_flight<F, Fut>(
+    replicas: usize,
+    in_flight: usize,
+    duration: Duration,
+    request: F,
+) -> Vec<Outcome>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Answer> + Send,
+{
+    let start = Instant::now();
     let workers: Vec<_> = (0..in_flight)
         .map(|w| {
-            let replica = w % clients.len();
-            let client = clients[replica].clone();
-            let path = path.clone();
+            let replica = w % replicas.max(1);
+            let request = request.clone();
             tokio::spawn(async move {
                 let mut done = Vec::new();
                 while start.elapsed() < duration {
                     let sent = start.elapsed();
-                    let (status, report) = client.post(&path, &json!({})).await;
-                    let error_code = report["steps"]
-                        .as_array()
-                        .and_then(|steps| steps.iter().find(|s| s["status"] == "failed"))
-                        .and_then(|s| s["error"]["code"].as_str())
-                        .map(str::to_owned);
+                    let (status, run, error_code) = request(replica).await;
                     done.push(Outcome {
                         replica,
                         sent,
                         latency: start.elapsed() - sent,
                         status,
-                        run: report["status"]
-                            .as_str()
-                            .map_or_else(|| report.to_string(), str::to_owned),
+                        run,
                         error_code,
                     });
                 }
@@ -76,6 +105,14 @@ pub async fn sustain(
         all.extend(w.await.expect("load worker"));
     }
     all
+}
+
+/// A setting of a benchmark from the environment (`IN_FLIGHT=16`), or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Summary figures of a load: runs per second and latency percentiles.

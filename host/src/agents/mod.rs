@@ -145,6 +145,7 @@ impl Agents {
                 "tools must list 1 to {MAX_TOOLS} (connection, action) pairs"
             )));
         }
+        let catalog = self.connections.catalog();
         let mut tools: Vec<AgentTool> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         for (i, r) in requested.iter().enumerate() {
@@ -158,7 +159,6 @@ impl Agents {
                 Err(ConnectionError::Store(e)) => return Err(e.into()),
                 Err(e) => return Err(AgentError::Invalid(e.to_string())),
             };
-            let catalog = self.connections.catalog();
             let has_action = catalog
                 .get(&row.piece)
                 .is_some_and(|p| p.info().actions.iter().any(|a| a.name == r.action));

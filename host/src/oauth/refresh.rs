@@ -126,9 +126,15 @@ enum Mode {
 
 impl Mode {
     /// Whether, short of a refresh, the caller makes do with the current token: a run
-    /// while it is still usable, the background refresher always (it returns nothing).
-    fn keeps_current(self, usable: bool) -> bool {
-        usable || matches!(self, Mode::Background(_))
+    /// while the token (of `life`) is still usable at `now`, the background refresher
+    /// always (it returns nothing), a run whose session was refused never (it is
+    /// unusable whatever its expiry says).
+    fn keeps_current(self, life: Option<TokenLife>, now: i64) -> bool {
+        match self {
+            Mode::Run => life.is_some_and(|l| l.usable(now)),
+            Mode::Background(_) => true,
+            Mode::Refused { .. } => false,
+        }
     }
 }
 
@@ -309,12 +315,9 @@ impl OAuth {
             if !due {
                 return self.current(&read.row, &value, mode);
             }
-            // A refused session is unusable whatever its expiry says.
-            let usable =
-                !matches!(mode, Mode::Refused { .. }) && life.is_some_and(|l| l.usable(now));
             if read.failures > 0 && read.retry_at > now {
                 // The last attempt failed: one attempt per backoff step, for everyone.
-                if mode.keeps_current(usable) {
+                if mode.keeps_current(life, now) {
                     return self.current(&read.row, &value, mode);
                 }
                 return Err(TokenError::Transient(format!(
@@ -333,7 +336,7 @@ impl OAuth {
                 break (read, value, holder, interrupted);
             }
             // Another replica is refreshing, or already did since we read.
-            if mode.keeps_current(usable) {
+            if mode.keeps_current(life, now) {
                 return self.current(&read.row, &value, mode);
             }
             if now - started > WAIT_FOR_OTHER_MS {
@@ -388,9 +391,7 @@ impl OAuth {
                     .release_refresh_lease(id, &holder, None)
                     .await?;
                 tracing::warn!(connection = %row.id, reason = %why, "renewal deferred");
-                let still_usable = !matches!(mode, Mode::Refused { .. })
-                    && TokenLife::of(row).is_some_and(|l| l.usable(now_ms()));
-                if mode.keeps_current(still_usable) {
+                if mode.keeps_current(TokenLife::of(row), now_ms()) {
                     return self.current(row, &value, mode);
                 }
                 Err(TokenError::Deferred(why).into())
@@ -430,9 +431,7 @@ impl OAuth {
                 )
                 .await?;
                 tracing::warn!(connection = %row.id, error = %e, failures, "token refresh failed");
-                let still_usable = !matches!(mode, Mode::Refused { .. })
-                    && TokenLife::of(row).is_some_and(|l| l.usable(now_ms()));
-                if mode.keeps_current(still_usable) {
+                if mode.keeps_current(TokenLife::of(row), now_ms()) {
                     return self.current(row, &value, mode);
                 }
                 Err(e.into())

@@ -275,16 +275,37 @@ pub async fn create_api_token(
     let token = create_token(state.connections.store(), viewer.project())
         .await
         .map_err(|e| WebError::internal(&e))?;
+    showing_once(&state, &viewer, "api", token.token.expose_secret()).await
+}
+
+/// The page with a token this request made, shown this once (and never stored by a
+/// cache).
+async fn showing_once(
+    state: &AppState,
+    viewer: &Viewer,
+    kind: &'static str,
+    token: &str,
+) -> Result<Response, WebError> {
     let shown = Shown {
-        kind: "api",
-        token: token.token.expose_secret().to_owned(),
+        kind,
+        token: token.to_owned(),
     };
-    let mut response = page(&state, &viewer, StatusCode::OK, Some(shown), None, None).await?;
+    let mut response = page(state, viewer, StatusCode::OK, Some(shown), None, None).await?;
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+/// The answer to a revoke: back to Settings, or "not found" when there was nothing of
+/// that id to revoke.
+fn after_revoke<E: std::fmt::Display>(revoked: Result<bool, E>) -> Result<Response, WebError> {
+    match revoked {
+        Ok(true) => Ok(Redirect::to("/settings").into_response()),
+        Ok(false) => Err(WebError::NotFound),
+        Err(e) => Err(WebError::internal(&e)),
+    }
 }
 
 /// The project's agent tokens, and every (connection, action) one may be given.
@@ -375,16 +396,7 @@ pub async fn create_agent(
         Err(e) => return Err(WebError::internal(&e)),
     };
     tracing::info!(agent = %row.id, "agent token made in Settings");
-    let shown = Shown {
-        kind: "agent",
-        token: token.expose_secret().to_owned(),
-    };
-    let mut response = page(&state, &viewer, StatusCode::OK, Some(shown), None, None).await?;
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    showing_once(&state, &viewer, "agent", token.expose_secret()).await
 }
 
 /// `POST /settings/agents/{id}/revoke`.
@@ -396,15 +408,7 @@ pub async fn revoke_agent(
 ) -> Result<Response, WebError> {
     viewer.check_csrf(posted.text("csrf"))?;
     admin(&viewer)?;
-    if !state
-        .agents
-        .revoke(viewer.project(), &id)
-        .await
-        .map_err(|e| WebError::internal(&e))?
-    {
-        return Err(WebError::NotFound);
-    }
-    Ok(Redirect::to("/settings").into_response())
+    after_revoke(state.agents.revoke(viewer.project(), &id).await)
 }
 
 /// `POST /settings/tokens/{id}/revoke`.
@@ -416,13 +420,5 @@ pub async fn revoke_api_token(
 ) -> Result<Response, WebError> {
     viewer.check_csrf(posted.text("csrf"))?;
     admin(&viewer)?;
-    if !state
-        .auth
-        .revoke(viewer.project(), &id)
-        .await
-        .map_err(|e| WebError::internal(&e))?
-    {
-        return Err(WebError::NotFound);
-    }
-    Ok(Redirect::to("/settings").into_response())
+    after_revoke(state.auth.revoke(viewer.project(), &id).await)
 }
