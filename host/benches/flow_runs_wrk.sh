@@ -1,30 +1,91 @@
 #!/usr/bin/env bash
 # Load test of POST /api/v1/flows/{id}/runs against the real `thinkfleet serve` (release
-# build, SQLite in a temp data dir), driven by wrk from its own process. One-step flow:
-# the postgres piece's `connection_uri` (no outbound call; the connection is resolved and
-# decrypted, the use is recorded). Needs wrk (`apt-get install -y wrk`).
+# build), driven by wrk from its own process. One-step flow: the postgres piece's
+# `connection_uri` (no outbound call; the connection is resolved and decrypted, the use
+# and the run are recorded). Needs wrk (`apt-get install -y wrk`).
 #
 #   bash host/benches/flow_runs_wrk.sh [CONNECTIONS=16] [SECONDS=10] [RUST_LOG=warn]
+#
+# Environment:
+#   PG=postgres://postgres@127.0.0.1:5432   run on PostgreSQL: a fresh database on that
+#                                           server, dropped at the end (default: SQLite
+#                                           in a temp data dir)
+#   SERVERS=2                               two servers on the one database (PostgreSQL
+#                                           only), each loaded by its own wrk with half
+#                                           the connections; the runs/s are added up
+#   BIN=path/to/thinkfleet                  a binary built elsewhere (to compare builds)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 connections="${1:-16}"
 seconds="${2:-10}"
 log="${3:-warn}"
-cargo build --release --bin thinkfleet
-bin=target/release/thinkfleet
+servers="${SERVERS:-1}"
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --bin thinkfleet
+    BIN=target/release/thinkfleet
+fi
 data="$(mktemp -d)"
-port=18080
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
-token="$("$bin" project create bench --json --data-dir "$data" |
+pids=()
+database=""
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ -n "$database" ]; then
+        psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $database" >/dev/null || true
+    fi
+    rm -rf "$data"
+}
+trap cleanup EXIT
+if [ -n "${PG:-}" ]; then
+    database="tf_bench_$$"
+    psql "$PG/postgres" -qc "CREATE DATABASE $database" >/dev/null
+    export DATABASE_URL="$PG/$database"
+elif [ "$servers" != 1 ]; then
+    echo "SERVERS=$servers needs PG (several servers share one PostgreSQL database)" >&2
+    exit 2
+fi
+AP_ENCRYPTION_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+export AP_ENCRYPTION_KEY
+token="$("$BIN" project create bench --json --data-dir "$data" |
     python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')"
-RUST_LOG="$log" "$bin" serve --data-dir "$data" --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/api/v1/openapi.json" >/dev/null && break; sleep 0.2; done
+ports=()
+for i in $(seq 1 "$servers"); do
+    port=$((18079 + i))
+    ports+=("$port")
+    RUST_LOG="$log" "$BIN" serve --data-dir "$data" --listen "127.0.0.1:$port" \
+        >"$data/serve-$i.log" 2>&1 &
+    pids+=("$!")
+done
+for port in "${ports[@]}"; do
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
+        sleep 0.2
+    done
+done
+base="http://127.0.0.1:${ports[0]}/api/v1"
 api() { curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
 api -d '{"piece":"postgres","display_name":"db","value":{"type":"custom","props":{"host":"db.internal","database":"app","user":"svc","password":"pw"}}}' \
-    "http://127.0.0.1:$port/api/v1/connections" >/dev/null
+    "$base/connections" >/dev/null
 flow="$(api -d "{\"name\":\"bench\",\"steps\":[{\"name\":\"uri\",\"piece\":\"postgres\",\"action\":\"connection_uri\",\"auth\":\"{{connections['db']}}\"}]}" \
-    "http://127.0.0.1:$port/api/v1/flows" | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')"
+    "$base/flows" | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')"
 printf 'wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$data/run.lua"
-wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$data/run.lua" \
-    "http://127.0.0.1:$port/api/v1/flows/$flow/runs"
+per_server=$((connections / servers))
+wrks=()
+for i in "${!ports[@]}"; do
+    wrk -t1 -c"$per_server" -d"${seconds}s" --latency -s "$data/run.lua" \
+        "http://127.0.0.1:${ports[$i]}/api/v1/flows/$flow/runs" >"$data/wrk-$i.txt" &
+    wrks+=("$!")
+done
+for pid in "${wrks[@]}"; do wait "$pid"; done
+total=0
+for i in "${!ports[@]}"; do
+    echo "== server $((i + 1)) of $servers (${per_server} connections)"
+    cat "$data/wrk-$i.txt"
+    rate="$(awk '/^Requests\/sec/ {print $2}' "$data/wrk-$i.txt")"
+    total="$(python3 -c "print(round($total + $rate))")"
+done
+# Every answered run must be a success: a failed run (busy, database error) would
+# inflate the figure.
+failed="$(grep -h "Non-2xx" "$data"/wrk-*.txt || true)"
+[ -z "$failed" ] || { echo "runs failed: $failed" >&2; exit 1; }
+echo "== total: $total runs/s ($servers server(s), $([ -n "${PG:-}" ] && echo PostgreSQL || echo SQLite))"

@@ -3,7 +3,8 @@
 //! running the same component with no host logic: the default (on-demand) allocator, and
 //! pooling + copy-on-write (wasmtime's defaults, and the host's own pool settings). The
 //! host path with the pool's slot reset as shipped and its alternatives, each also on
-//! two threads at once.
+//! two threads at once; and bare wasmtime with the host's pool settings called
+//! synchronously (no async support in the call), to weigh sync against async.
 //!
 //! Run: `cargo bench -p thinkfleet --bench sandbox`.
 
@@ -23,7 +24,11 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 mod bare {
     wasmtime::component::bindgen!({ path: "../wit", world: "piece-world", exports: { default: async } });
 }
+mod bare_sync {
+    wasmtime::component::bindgen!({ path: "../wit", world: "piece-world" });
+}
 use bare::thinkfleet::piece::{host_log, types as wit};
+use bare_sync::thinkfleet::piece::{host_log as sync_log, types as sync_wit};
 
 struct BareState {
     wasi: WasiCtx,
@@ -54,16 +59,61 @@ impl host_log::Host for BareState {
     fn log(&mut self, _level: host_log::Level, _message: String) {}
 }
 
-fn bare_pre(
-    pool: Option<PoolingAllocationConfig>,
-    bytes: &[u8],
-) -> (Engine, bare::PieceWorldPre<BareState>) {
+impl sync_log::Host for BareState {
+    fn log(&mut self, _level: sync_log::Level, _message: String) {}
+}
+
+fn bare_engine(pool: Option<PoolingAllocationConfig>) -> Engine {
     let mut config = Config::new();
     if let Some(pool) = pool {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_init_cow(true);
     }
-    let engine = Engine::new(&config).expect("engine");
+    Engine::new(&config).expect("engine")
+}
+
+fn bare_state() -> BareState {
+    BareState {
+        wasi: WasiCtx::builder().build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+    }
+}
+
+fn bare_sync_pre(
+    pool: PoolingAllocationConfig,
+    bytes: &[u8],
+) -> (Engine, bare_sync::PieceWorldPre<BareState>) {
+    let engine = bare_engine(Some(pool));
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("wasi");
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).expect("http");
+    sync_log::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s).expect("log");
+    let component = Component::new(&engine, bytes).expect("compile");
+    let pre = bare_sync::PieceWorldPre::new(linker.instantiate_pre(&component).expect("pre"))
+        .expect("world");
+    (engine, pre)
+}
+
+fn bare_sync_call(
+    engine: &Engine,
+    pre: &bare_sync::PieceWorldPre<BareState>,
+    creds: &sync_wit::Credentials,
+) {
+    let mut store = Store::new(engine, bare_state());
+    let world = pre.instantiate(&mut store).expect("instantiate");
+    world
+        .thinkfleet_piece_piece()
+        .call_validate(&mut store, creds)
+        .expect("call")
+        .expect("valid");
+}
+
+fn bare_pre(
+    pool: Option<PoolingAllocationConfig>,
+    bytes: &[u8],
+) -> (Engine, bare::PieceWorldPre<BareState>) {
+    let engine = bare_engine(pool);
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).expect("http");
@@ -79,12 +129,7 @@ async fn bare_call(
     pre: &bare::PieceWorldPre<BareState>,
     creds: &wit::Credentials,
 ) {
-    let state = BareState {
-        wasi: WasiCtx::builder().build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-    };
-    let mut store = Store::new(engine, state);
+    let mut store = Store::new(engine, bare_state());
     let world = pre
         .instantiate_async(&mut store)
         .await
@@ -114,17 +159,20 @@ fn host_creds() -> Credentials {
     )
 }
 
-fn wit_creds() -> wit::Credentials {
-    let text = |s: &str| wit::CustomValue::Text(s.into());
-    wit::Credentials::Custom(vec![
-        ("database".into(), text("app")),
-        ("host".into(), text("db.example.com")),
-        (
-            "password".into(),
-            wit::CustomValue::Secret(wit::Secret::Value("pw".into())),
-        ),
-        ("user".into(), text("svc")),
-    ])
+/// The credentials of [`host_creds`] as the bindings of module `$wit` type them.
+macro_rules! wit_creds {
+    ($wit:ident) => {{
+        let text = |s: &str| $wit::CustomValue::Text(s.into());
+        $wit::Credentials::Custom(vec![
+            ("database".into(), text("app")),
+            ("host".into(), text("db.example.com")),
+            (
+                "password".into(),
+                $wit::CustomValue::Secret($wit::Secret::Value("pw".into())),
+            ),
+            ("user".into(), text("svc")),
+        ])
+    }};
 }
 
 /// Wall time of `iters` calls shared by two threads, each with its own current-thread
@@ -219,7 +267,7 @@ fn bench(c: &mut Criterion) {
         ),
     ] {
         let (engine, pre) = bare_pre(pool, &bytes);
-        let creds = wit_creds();
+        let creds = wit_creds!(wit);
         group.bench_function(name, |b| {
             b.iter(|| tokio.block_on(bare_call(&engine, &pre, &creds)))
         });
@@ -234,6 +282,23 @@ fn bench(c: &mut Criterion) {
             });
         });
     }
+    // The host's pool settings again, called synchronously.
+    let (engine, pre) = bare_sync_pre(
+        pool_config(&Limits::default(), PoolTuning::default()),
+        &bytes,
+    );
+    let creds = wit_creds!(sync_wit);
+    group.bench_function("bare_pooling_host_settings_sync", |b| {
+        b.iter(|| bare_sync_call(&engine, &pre, &creds))
+    });
+    group.bench_function("bare_pooling_host_settings_sync_2_threads_per_call", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, || {
+                let (engine, pre, creds) = (engine.clone(), pre.clone(), creds.clone());
+                move |_: &tokio::runtime::Runtime| bare_sync_call(&engine, &pre, &creds)
+            })
+        });
+    });
     group.finish();
 }
 

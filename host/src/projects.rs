@@ -1,8 +1,9 @@
 //! Projects and their API tokens, as the CLI (and tests) create them.
 
 use crate::local_cache::LocalCache;
-use crate::store::{Store, StoreError, TokenRow};
+use crate::store::{Backend, Revision, Store, StoreError, TokenRow};
 use crate::tokens::{self, NewToken};
+use std::sync::Arc;
 
 /// Why a project or token could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +61,9 @@ pub async fn create_token(store: &Store, project_id: &str) -> Result<NewToken, P
     Ok(token)
 }
 
-/// Checks presented bearer tokens. Token rows are cached (by id, hash included, never
-/// the secret) where the store allows process-local caches; the secret is verified
+/// Checks presented bearer tokens. On SQLite token rows are cached (by id, hash
+/// included, never the secret); on PostgreSQL each check reads the row with its
+/// project's revision, in one round trip (see [`LocalCache`]). The secret is verified
 /// against the hash on every request.
 pub struct Authenticator {
     store: Store,
@@ -72,25 +74,34 @@ impl Authenticator {
     /// An authenticator over `store`.
     pub fn new(store: Store) -> Self {
         Authenticator {
-            cache: LocalCache::new(store.process_local_caches()).watching(store.outside_writes()),
+            cache: LocalCache::new().watching(store.outside_writes()),
             store,
         }
     }
 
-    /// The project a presented bearer token acts for, if the token is valid.
-    pub async fn project_of(&self, bearer: &str) -> Result<Option<String>, StoreError> {
+    /// The project a presented bearer token acts for, if the token is valid, with the
+    /// revision at which the request may use cached rows of it.
+    pub async fn project_of(&self, bearer: &str) -> Result<Option<(String, Revision)>, StoreError> {
         let Some((id, secret)) = tokens::parse(bearer) else {
             return Ok(None);
         };
-        let stamp = self.cache.stamp();
-        let row = match self.cache.get(&id.to_owned()) {
-            Some(row) => row,
-            None => match self.store.token(id).await? {
-                Some(row) => self.cache.put(stamp, id.to_owned(), row),
+        let (row, at) = if self.store.backend() == Backend::Postgres {
+            match self.store.token_at(id).await? {
+                Some((row, at)) => (Arc::new(row), at),
                 None => return Ok(None),
-            },
+            }
+        } else {
+            let stamp = self.cache.stamp();
+            let row = match self.cache.get(&id.to_owned(), Revision::Local) {
+                Some(row) => row,
+                None => match self.store.token(id).await? {
+                    Some(row) => self.cache.put(stamp, id.to_owned(), row, Revision::Local),
+                    None => return Ok(None),
+                },
+            };
+            (row, Revision::Local)
         };
-        Ok(tokens::verify(secret, &row.secret_hash).then(|| row.project_id.clone()))
+        Ok(tokens::verify(secret, &row.secret_hash).then(|| (row.project_id.clone(), at)))
     }
 
     /// Revokes project `project_id`'s token `id` (and forgets its cached row); false

@@ -15,6 +15,7 @@ mod oauth;
 mod oauth_refresh;
 mod operations;
 mod piece_install;
+mod replica_caches;
 mod sandbox;
 mod scaffold;
 mod scrubbing;

@@ -10,7 +10,7 @@
 pub mod tools;
 
 use crate::connections::{ConnectionError, Connections};
-use crate::flows::run::{Caller, StepError, call_action, resolve};
+use crate::flows::run::{Caller, StepError, call_action, resolve, revision_of};
 use crate::oauth::OAuth;
 use crate::store::{
     AgentRow, AgentTool, BatchFuture, ConnectionRow, GroupCommit, Store, StoreError, UseRecord,
@@ -285,13 +285,19 @@ impl Agents {
                     format!("Piece not found: {}", tool.connection.piece),
                 )
             })?;
-        let resolved = resolve(
-            &self.oauth,
-            &agent.project,
-            &tool.connection.external_id,
-            &tool.connection.piece,
-        )
-        .await
+        let resolved = match revision_of(&self.connections, &agent.project).await {
+            Ok(at) => {
+                resolve(
+                    &self.oauth,
+                    &agent.project,
+                    at,
+                    &tool.connection.external_id,
+                    &tool.connection.piece,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        }
         .and_then(|(row, creds)| {
             // Deleted and made again under the same external id since the tools were
             // read: not the connection this agent was given.

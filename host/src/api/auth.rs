@@ -1,7 +1,9 @@
-//! Bearer-token authentication: the [`Project`] extractor (project API tokens) and the
-//! [`Admin`] extractor (the operators' token), over one reading of the header.
+//! Bearer-token authentication: the [`Project`] and [`ProjectAt`] extractors (project API
+//! tokens) and the [`Admin`] extractor (the operators' token), over one reading of the
+//! header.
 
 use super::{ApiError, AppState};
+use crate::store::Revision;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
@@ -63,9 +65,23 @@ impl FromRequestParts<AppState> for Project {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ProjectAt(project, _) = ProjectAt::from_request_parts(parts, state).await?;
+        Ok(Project(project))
+    }
+}
+
+/// [`Project`] with the revision at which the request may use cached rows of it, read
+/// with the token (for flow runs; see [`crate::local_cache`]).
+#[derive(Debug, Clone)]
+pub struct ProjectAt(pub String, pub Revision);
+
+impl FromRequestParts<AppState> for ProjectAt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let bearer = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         match state.auth.project_of(bearer).await {
-            Ok(Some(project)) => Ok(Project(project)),
+            Ok(Some((project, at))) => Ok(ProjectAt(project, at)),
             Ok(None) => Err(ApiError::unauthorized()),
             Err(e) => Err(ApiError::internal(&e)),
         }

@@ -2,7 +2,7 @@
 
 use super::extract::{ApiJson, ApiPath};
 use super::views::{ErrorBody, FlowList, FlowView, RunList, RunView};
-use super::{ApiError, ApiResult, AppState, Project};
+use super::{ApiError, ApiResult, AppState, Project, ProjectAt};
 use crate::flows::{FlowDefinition, RunReport};
 use crate::store::RUNS_KEPT;
 use axum::Json;
@@ -122,10 +122,10 @@ pub async fn delete(
     ))]
 pub async fn run(
     State(state): State<AppState>,
-    Project(project): Project,
+    ProjectAt(project, at): ProjectAt,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<RunReport>> {
-    Ok(Json(state.flows.run(&project, &id).await?.0))
+    Ok(Json(state.flows.run(&project, Some(at), &id).await?.0))
 }
 
 /// `GET /flows/{id}/runs`: the flow's recorded runs (the newest 50), newest first.

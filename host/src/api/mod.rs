@@ -20,7 +20,7 @@ mod tokens;
 mod views;
 mod webhook;
 
-pub use auth::{Project, bearer_of};
+pub use auth::{Project, ProjectAt, bearer_of};
 pub use error::{ApiError, ApiResult};
 pub use views::rfc3339;
 

@@ -15,7 +15,7 @@ use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
 use crate::store::{
     AuditEvent, AuditFilter, ConnectionRow, ConnectionStatus, FlowRef, NewAuditEvent,
-    NewConnection, Store, StoreError, UseRecord,
+    NewConnection, Revision, Store, StoreError, UseRecord,
 };
 use crate::vault::{Binding, RecordKind, Sealed, Vault, VaultError};
 use std::sync::Arc;
@@ -98,7 +98,7 @@ impl Connections {
     /// A service over this store, vault and catalog.
     pub fn new(store: Store, vault: Vault, catalog: Arc<Catalog>) -> Self {
         Connections {
-            by_reference: Arc::new(LocalCache::new(store.process_local_caches())),
+            by_reference: Arc::new(LocalCache::new()),
             store,
             vault,
             catalog,
@@ -339,16 +339,17 @@ impl Connections {
     }
 
     /// What a flow's `{{connections['external-id']}}` names in `project`: the
-    /// connection and its credentials. An expired connection is
-    /// [`ConnectionError::Expired`].
+    /// connection and its credentials, from the cache when it holds the row at
+    /// revision `at`. An expired connection is [`ConnectionError::Expired`].
     pub async fn resolve_reference(
         &self,
         project: &str,
+        at: Revision,
         external_id: &str,
     ) -> Result<(ConnectionRow, Credentials)> {
         let key = (project.to_owned(), external_id.to_owned());
         let stamp = self.by_reference.stamp();
-        let found = match self.by_reference.get(&key) {
+        let found = match self.by_reference.get(&key, at) {
             Some(found) => found,
             None => {
                 let found = self
@@ -356,7 +357,7 @@ impl Connections {
                     .find_by_external_id(project, external_id)
                     .await?
                     .ok_or(ConnectionError::NotFound)?;
-                self.by_reference.put(stamp, key, found)
+                self.by_reference.put(stamp, key, found, at)
             }
         };
         let (row, sealed) = &*found;

@@ -15,7 +15,8 @@ use crate::connections::Connections;
 use crate::local_cache::LocalCache;
 use crate::oauth::OAuth;
 use crate::store::{
-    BatchFuture, FlowRow, GroupCommit, NewRun, RunRecord, RunRow, Store, StoreError, now_ms,
+    BatchFuture, FlowRow, GroupCommit, NewRun, Revision, RunRecord, RunRow, Store, StoreError,
+    now_ms,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -110,7 +111,7 @@ impl Flows {
     pub fn new(connections: Connections, oauth: OAuth) -> Self {
         Flows {
             oauth,
-            cache: Arc::new(LocalCache::new(connections.store().process_local_caches())),
+            cache: Arc::new(LocalCache::new()),
             run_log: Arc::new(GroupCommit::new("flow runs", write_runs)),
             connections,
         }
@@ -207,16 +208,34 @@ impl Flows {
     /// its steps' uses of connections (`last_used_at`, status, `used` events), all in
     /// one group-committed transaction; answers once that is durable: the report and the
     /// run's number.
-    pub async fn run(&self, project: &str, id: &str) -> Result<(RunReport, i64), FlowError> {
+    ///
+    /// `at` is the project's revision when the caller read it with the API token (one
+    /// round trip for both); without it, it is read here. Cached rows (the flow, its
+    /// connections) serve the run only at that revision.
+    pub async fn run(
+        &self,
+        project: &str,
+        at: Option<Revision>,
+        id: &str,
+    ) -> Result<(RunReport, i64), FlowError> {
+        let at = match at {
+            Some(at) => at,
+            None => self
+                .connections
+                .store()
+                .revision(project)
+                .await?
+                .ok_or(FlowError::NotFound)?,
+        };
         let key = (project.to_owned(), id.to_owned());
         let stamp = self.cache.stamp();
-        let flow = match self.cache.get(&key) {
+        let flow = match self.cache.get(&key, at) {
             Some(flow) => flow,
-            None => self.cache.put(stamp, key, self.get(project, id).await?),
+            None => self.cache.put(stamp, key, self.get(project, id).await?, at),
         };
         let started_at = now_ms();
         let clock = std::time::Instant::now();
-        let (report, uses) = run::run(&self.connections, &self.oauth, project, &flow).await;
+        let (report, uses) = run::run(&self.connections, &self.oauth, project, at, &flow).await;
         // Busy before anything ran: the caller retries the whole run, so it is not one.
         if let Some(secs) = report
             .steps

@@ -10,7 +10,7 @@ use crate::connections::{ConnectionError, Connections};
 use crate::oauth::{OAuth, OAuthError};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
-use crate::store::{ConnectionRow, ConnectionStatus, UseRecord, now_ms};
+use crate::store::{ConnectionRow, ConnectionStatus, Revision, UseRecord, now_ms};
 use crate::trouble::Trouble;
 use serde::Serialize;
 use serde_json::Value;
@@ -77,11 +77,13 @@ impl StepError {
 /// A use of a connection by a step, to record, with the row it used.
 pub(super) type Use = (UseRecord, ConnectionRow);
 
-/// Runs `flow` in `project`: the report and the connections' uses.
+/// Runs `flow` in `project`, whose revision the run read (`at`): the report and the
+/// connections' uses.
 pub(super) async fn run(
     connections: &Connections,
     oauth: &OAuth,
     project: &str,
+    at: Revision,
     flow: &Flow,
 ) -> (RunReport, Vec<Use>) {
     let mut uses = Vec::new();
@@ -98,7 +100,16 @@ pub(super) async fn run(
             });
             continue;
         }
-        let result = run_step(connections, oauth, project, flow, step, &outputs, &mut uses).await;
+        let result = run_step(
+            connections,
+            oauth,
+            (project, at),
+            flow,
+            step,
+            &outputs,
+            &mut uses,
+        )
+        .await;
         match result {
             Ok(output) => {
                 outputs.insert(step.name.as_str(), output.clone());
@@ -130,7 +141,7 @@ pub(super) async fn run(
 async fn run_step(
     connections: &Connections,
     oauth: &OAuth,
-    project: &str,
+    (project, at): (&str, Revision),
     flow: &Flow,
     step: &super::StepDefinition,
     outputs: &HashMap<&str, Value>,
@@ -154,7 +165,7 @@ async fn run_step(
             // A malformed reference is "Connection not found" too: the fix is the same.
             let external_id =
                 template::parse_connection_ref(reference).map_err(|_| StepError::not_found())?;
-            let (row, creds) = resolve(oauth, project, &external_id, &step.piece).await?;
+            let (row, creds) = resolve(oauth, project, at, &external_id, &step.piece).await?;
             (Some(row), creds)
         }
     };
@@ -202,16 +213,18 @@ pub(crate) struct Caller<'a> {
     pub name: &'a str,
 }
 
-/// The connection `external_id` names in `project`, with the credentials a call may use
-/// now (refreshed, or a session opened, when due), for an action of `piece`.
+/// The connection `external_id` names in `project` (at revision `at`), with the
+/// credentials a call may use now (refreshed, or a session opened, when due), for an
+/// action of `piece`.
 pub(crate) async fn resolve(
     oauth: &OAuth,
     project: &str,
+    at: Revision,
     external_id: &str,
     piece: &str,
 ) -> Result<(ConnectionRow, Credentials), StepError> {
     let (row, creds) = oauth
-        .resolve_for_run(project, external_id)
+        .resolve_for_run(project, at, external_id)
         .await
         .map_err(resolve_error)?;
     if row.piece != piece {
@@ -224,6 +237,26 @@ pub(crate) async fn resolve(
         ));
     }
     Ok((row, creds))
+}
+
+/// The revision at which a run or call in `project` may use cached rows, for a caller
+/// that did not read it with an API token (the web UI, an agent); a project that is
+/// gone is "Connection not found".
+pub(crate) async fn revision_of(
+    connections: &Connections,
+    project: &str,
+) -> Result<Revision, StepError> {
+    match connections.store().revision(project).await {
+        Ok(Some(at)) => Ok(at),
+        Ok(None) => Err(StepError::not_found()),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a project's revision failed");
+            Err(StepError::new(
+                "internal",
+                "the connection could not be read",
+            ))
+        }
+    }
 }
 
 /// The outcome of one call: the use's outcome code, the connection status it sets, and

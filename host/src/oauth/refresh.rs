@@ -30,7 +30,7 @@ use crate::connections::{ConnectionError, ConnectionValue, session};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::CallError;
 use crate::store::{
-    ConnectionRow, RefreshFailure, RefreshRow, Store, background_refresh_after, now_ms,
+    ConnectionRow, RefreshFailure, RefreshRow, Revision, Store, background_refresh_after, now_ms,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use std::collections::BTreeMap;
@@ -166,17 +166,18 @@ fn keep_lease(store: Store, id: String, holder: String) -> LeaseKeeper {
 }
 
 impl OAuth {
-    /// What a run's `{{connections['external-id']}}` names in `project`: the connection
-    /// and credentials a run may use now — for OAuth2, refreshed first when the token
-    /// is due (see [`OAuth::fresh`]).
+    /// What a run's `{{connections['external-id']}}` names in `project` (whose revision
+    /// the run read: `at`): the connection and credentials a run may use now — for
+    /// OAuth2, refreshed first when the token is due (see [`OAuth::fresh`]).
     pub async fn resolve_for_run(
         &self,
         project: &str,
+        at: Revision,
         external_id: &str,
     ) -> Result<(ConnectionRow, Credentials), OAuthError> {
         let (row, creds) = self
             .connections
-            .resolve_reference(project, external_id)
+            .resolve_reference(project, at, external_id)
             .await?;
         let creds = self.fresh(&row, creds).await?;
         Ok((row, creds))

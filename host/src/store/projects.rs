@@ -1,6 +1,18 @@
 //! Projects and their API tokens.
 
-use super::{Result, Store, now_ms};
+use super::{Backend, Result, Store, now_ms};
+
+/// How current a process's cached rows of a project (flows, connections) must be to
+/// serve a request; see `host/migrations/postgres/0011_project_revision.sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revision {
+    /// SQLite: this process is the only server on the file and forgets what it writes
+    /// itself, so whatever it holds is current.
+    Local,
+    /// PostgreSQL: the project's revision, read during this request; a row cached at
+    /// another revision is read again.
+    At(i64),
+}
 
 /// A stored token: its project and the hash of its secret.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -56,6 +68,43 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?,
         )
+    }
+
+    /// The token with id `id` and its project's current revision, in one round trip
+    /// (PostgreSQL, where no server caches tokens: a token revoked on one replica is
+    /// refused by every other at once).
+    pub async fn token_at(&self, id: &str) -> Result<Option<(TokenRow, Revision)>> {
+        let row: Option<(String, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT t.project_id, t.secret_hash, p.revision FROM api_tokens t \
+             JOIN projects p ON p.id = t.project_id WHERE t.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(project_id, secret_hash, revision)| {
+            (
+                TokenRow {
+                    project_id,
+                    secret_hash,
+                },
+                Revision::At(revision),
+            )
+        }))
+    }
+
+    /// The revision at which rows of project `id` may be served from caches (`None`:
+    /// no such project). No query on SQLite, where a missing project shows later, as
+    /// missing rows.
+    pub async fn revision(&self, id: &str) -> Result<Option<Revision>> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(Some(Revision::Local));
+        }
+        let revision: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(revision.map(Revision::At))
     }
 
     /// The project's API tokens (id, created), newest first. Never a hash.

@@ -444,7 +444,7 @@ pub async fn run(
     Form(posted): Form<Posted>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(posted.text("csrf"))?;
-    let (_, run) = state.flows.run(viewer.project(), &id).await?;
+    let (_, run) = state.flows.run(viewer.project(), None, &id).await?;
     Ok(Redirect::to(&format!("/flows/{id}/runs/{run}")).into_response())
 }
 

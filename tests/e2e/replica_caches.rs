@@ -1,0 +1,182 @@
+//! What one replica keeps for flow runs (flows, connections' sealed rows) never
+//! outlives a write made on another: two servers on one PostgreSQL database, the cache
+//! of the second warmed by runs, then a change through the first, and the second's very
+//! next run sees it. (SQLite has one server per file; its caches are checked in
+//! `flows.rs` and `tokens.rs`.)
+
+use serde_json::{Value, json};
+use thinkfleet_tests::app::{Settings, TestApp};
+use thinkfleet_tests::client::Client;
+use thinkfleet_tests::home::DataHome;
+
+/// Two replicas of one project, with a `db` connection and a flow that prints its URI.
+struct Replicas {
+    home: DataHome,
+    project: String,
+    token: String,
+    one: TestApp,
+    two: TestApp,
+    flow: String,
+}
+
+fn postgres_value(host: &str) -> Value {
+    json!({"type": "custom",
+           "props": {"host": host, "database": "app", "user": "svc", "password": "pw-replica-planted"}})
+}
+
+/// What the flow prints for a connection to `host`.
+fn uri(host: &str) -> String {
+    format!("postgresql://svc@{host}:5432/app?sslmode=require")
+}
+
+fn uri_flow(connection: &str) -> Value {
+    json!({"name": "Print the URI", "steps": [
+        {"name": "uri", "piece": "postgres", "action": "connection_uri",
+         "auth": format!("{{{{connections['{connection}']}}}}")}
+    ]})
+}
+
+impl Replicas {
+    /// `None` on SQLite.
+    async fn start() -> Option<Replicas> {
+        let home = DataHome::new().await;
+        if home.database_url.is_none() {
+            eprintln!(
+                "SQLite run: replicas share PostgreSQL; this test runs in the PostgreSQL pass"
+            );
+            return None;
+        }
+        let (project, token) = home.project("acme").await;
+        let one = TestApp::spawn(&home, Settings::default()).await;
+        let two = TestApp::spawn(&home, Settings::default()).await;
+        let api = one.client(&token);
+        for (name, host) in [("db", "one.internal"), ("db-two", "two.internal")] {
+            let (status, body) = api
+                .post(
+                    "/connections",
+                    &json!({"piece": "postgres", "display_name": name, "external_id": name,
+                            "value": postgres_value(host)}),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let (status, flow) = api.post("/flows", &uri_flow("db")).await;
+        assert_eq!(status, 201, "{flow}");
+        let replicas = Replicas {
+            flow: flow["id"].as_str().expect("flow id").to_owned(),
+            home,
+            project,
+            token,
+            one,
+            two,
+        };
+        // The second replica's caches hold the flow and the connection.
+        for _ in 0..3 {
+            assert_eq!(replicas.run_on_two().await, (uri("one.internal"), 200));
+        }
+        Some(replicas)
+    }
+
+    fn one(&self) -> Client {
+        self.one.client(&self.token)
+    }
+
+    /// A run on the second replica: the URI printed, or the step's error code.
+    async fn run_on_two(&self) -> (String, u16) {
+        let (status, report) = self
+            .two
+            .client(&self.token)
+            .post(&format!("/flows/{}/runs", self.flow), &json!({}))
+            .await;
+        let step = &report["steps"][0];
+        let said = step["output"]["uri"]
+            .as_str()
+            .or(step["error"]["code"].as_str())
+            .or(report["code"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        (said, status)
+    }
+
+    /// The project's revision, read from the database.
+    async fn revision(&self) -> i64 {
+        let mut conn = self.home.connect().await;
+        sqlx::query_scalar("SELECT revision FROM projects WHERE id = $1")
+            .bind(&self.project)
+            .fetch_one(&mut conn)
+            .await
+            .expect("the project's revision")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_deleted_on_one_replica_is_not_found_by_the_other_at_once() {
+    let Some(r) = Replicas::start().await else {
+        return;
+    };
+    let (status, body) = r.one().delete("/connections/db?confirm=true").await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(r.run_on_two().await, ("connection_not_found".into(), 200));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_reconnected_on_one_replica_runs_with_its_new_credential_on_the_other() {
+    let Some(r) = Replicas::start().await else {
+        return;
+    };
+    let (status, body) = r
+        .one()
+        .post(
+            "/connections/db/reconnect",
+            &json!({"value": postgres_value("moved.internal")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(r.run_on_two().await, (uri("moved.internal"), 200));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_changed_or_deleted_on_one_replica_runs_as_it_now_is_on_the_other() {
+    let Some(r) = Replicas::start().await else {
+        return;
+    };
+    let (status, body) = r
+        .one()
+        .send(
+            "PUT",
+            &format!("/flows/{}", r.flow),
+            Some(&uri_flow("db-two")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(r.run_on_two().await, (uri("two.internal"), 200));
+    // Pointed back by replacing the connection everywhere it is used.
+    let (status, body) = r
+        .one()
+        .post("/connections/db-two/replace", &json!({"with": "db"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(r.run_on_two().await, (uri("one.internal"), 200));
+    let (status, _) = r.one().delete(&format!("/flows/{}", r.flow)).await;
+    assert_eq!(status, 204);
+    assert_eq!(r.run_on_two().await, ("flow_not_found".into(), 404));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_leave_the_project_revision_where_it_is_and_a_rename_moves_it() {
+    let Some(r) = Replicas::start().await else {
+        return;
+    };
+    let before = r.revision().await;
+    for _ in 0..5 {
+        assert_eq!(r.run_on_two().await.1, 200);
+    }
+    // Every run wrote `last_used_at` and its record: the caches stay good.
+    assert_eq!(r.revision().await, before);
+    let (status, body) = r
+        .one()
+        .patch("/connections/db", &json!({"display_name": "Main database"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(r.revision().await > before);
+}
