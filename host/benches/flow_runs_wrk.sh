@@ -68,7 +68,16 @@ api -d '{"piece":"postgres","display_name":"db","value":{"type":"custom","props"
     "$base/connections" >/dev/null
 flow="$(api -d "{\"name\":\"bench\",\"steps\":[{\"name\":\"uri\",\"piece\":\"postgres\",\"action\":\"connection_uri\",\"auth\":\"{{connections['db']}}\"}]}" \
     "$base/flows" | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')"
+# A failed run still answers 200 (its report says why): the first one must succeed, or
+# the figures would count failures.
+status="$(api -X POST "$base/flows/$flow/runs" |
+    python3 -c 'import sys, json; print(json.load(sys.stdin)["status"])')"
+[ "$status" = succeeded ] || { echo "the flow's first run did not succeed: $status" >&2; exit 1; }
 printf 'wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$data/run.lua"
+if [ $((connections % servers)) -ne 0 ]; then
+    echo "CONNECTIONS ($connections) must be a multiple of SERVERS ($servers)" >&2
+    exit 2
+fi
 per_server=$((connections / servers))
 wrks=()
 for i in "${!ports[@]}"; do
@@ -84,8 +93,8 @@ for i in "${!ports[@]}"; do
     rate="$(awk '/^Requests\/sec/ {print $2}' "$data/wrk-$i.txt")"
     total="$(python3 -c "print(round($total + $rate))")"
 done
-# Every answered run must be a success: a failed run (busy, database error) would
-# inflate the figure.
-failed="$(grep -h "Non-2xx" "$data"/wrk-*.txt || true)"
+# Every request must be answered 2xx: a refused one (busy, database error) or a socket
+# error would distort the figure.
+failed="$(grep -h "Non-2xx\|Socket errors" "$data"/wrk-*.txt || true)"
 [ -z "$failed" ] || { echo "runs failed: $failed" >&2; exit 1; }
 echo "== total: $total runs/s ($servers server(s), $([ -n "${PG:-}" ] && echo PostgreSQL || echo SQLite))"

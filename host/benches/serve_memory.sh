@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Memory of `thinkfleet serve` (release build, SQLite): resident set size idle and with
+# Memory of `thinkfleet serve` (release build, SQLite): resident set size at rest and with
 # every sandbox slot held by an in-flight call. Each call is a flow run whose `openai`
 # step waits on a loopback server that answers after HOLD seconds, so SLOTS clients keep
-# SLOTS sandboxed calls in flight at once; (peak − idle) / SLOTS is the memory one
-# in-flight call costs. Needs wrk (`apt-get install -y wrk`).
+# SLOTS sandboxed calls in flight at once; (peak − rest) / SLOTS is the memory one
+# in-flight call costs (the baseline is taken after one run). Needs wrk (`apt-get install -y wrk`).
 #
 #   bash host/benches/serve_memory.sh [SLOTS=64] [HOLD=3]
 set -euo pipefail
@@ -54,13 +54,18 @@ RUST_LOG=warn THINKFLEET_MAX_CONCURRENT_CALLS="$slots" THINKFLEET_MAX_CALLS_PER_
 server=$!
 pids+=("$server")
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
-idle="$(rss "$server")"
 base="http://127.0.0.1:$port/api/v1"
 api() { curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
 api -d '{"piece":"openai","display_name":"ai","value":{"type":"secret_text","secret_text":"sk-memory-bench"}}' \
     "$base/connections" >/dev/null
 flow="$(api -d "{\"name\":\"models\",\"steps\":[{\"name\":\"list\",\"piece\":\"openai\",\"action\":\"list_models\",\"auth\":\"{{connections['ai']}}\"}]}" \
     "$base/flows" | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')"
+# One run first (it must succeed: a failed run answers 200 too, and would hold no slot
+# for long); the baseline is taken after it, so first-use costs are not counted per call.
+status="$(api -X POST "$base/flows/$flow/runs" |
+    python3 -c 'import sys, json; print(json.load(sys.stdin)["status"])')"
+[ "$status" = succeeded ] || { echo "the flow's first run did not succeed: $status" >&2; exit 1; }
+idle="$(rss "$server")"
 printf 'wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$data/run.lua"
 # SLOTS clients for two holds: every slot busy. Two rounds; the second one's peak is
 # the figure (the first one's includes first-use allocations).
@@ -81,8 +86,8 @@ full="$(peak_during)"
 sleep "$hold"
 after="$(rss "$server")"
 echo "SLOTS=$slots HOLD=$hold (RSS in KiB)"
-echo "idle, started, nothing run:              $idle"
+echo "after one run, nothing in flight:       $idle"
 echo "peak, first round of $slots in flight:       $first"
 echo "peak, second round of $slots in flight:      $full"
 echo "quiet after the rounds:                  $after"
-echo "per in-flight call, (peak - idle) / $slots:  $(((full - idle) / slots))"
+echo "per in-flight call, (peak - rest) / $slots:  $(((full - idle) / slots))"

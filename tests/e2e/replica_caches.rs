@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::DataHome;
+use thinkfleet_tests::mcp;
 
 /// Two replicas of one project, with a `db` connection and a flow that prints its URI.
 struct Replicas {
@@ -179,4 +180,50 @@ async fn runs_leave_the_project_revision_where_it_is_and_a_rename_moves_it() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(r.revision().await > before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_tool_on_the_other_replica_calls_with_the_connection_as_it_now_is() {
+    let Some(r) = Replicas::start().await else {
+        return;
+    };
+    let (status, made) = r
+        .one()
+        .post(
+            "/agents",
+            &json!({"name": "ops", "tools": [{"connection": "db", "action": "connection_uri"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let agent = made["token"].as_str().expect("agent token");
+    let mcp_url = format!("{}/mcp", r.two.base);
+    let call = json!([["db__connection_uri", {}], ["db__connection_uri", {}]]);
+    let report = mcp::client(&mcp_url, agent, &call).await;
+    assert!(
+        report.to_string().contains(&uri("one.internal")),
+        "{report}"
+    );
+
+    let (status, body) = r
+        .one()
+        .post(
+            "/connections/db/reconnect",
+            &json!({"value": postgres_value("moved.internal")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let report = mcp::client(&mcp_url, agent, &call).await;
+    let text = report.to_string();
+    assert!(text.contains(&uri("moved.internal")), "{report}");
+    assert!(!text.contains(&uri("one.internal")), "{report}");
+
+    let (status, _) = r.one().delete("/connections/db?confirm=true").await;
+    assert_eq!(status, 204);
+    let report = mcp::client(&mcp_url, agent, &call).await;
+    let text = report.to_string();
+    assert!(!text.contains("postgresql://"), "{report}");
+    assert!(
+        text.contains("no tool named") || text.contains("Connection not found"),
+        "{report}"
+    );
 }

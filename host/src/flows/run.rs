@@ -90,7 +90,7 @@ pub(super) async fn run(
     let mut outputs: HashMap<&str, Value> = HashMap::new();
     let mut steps = Vec::with_capacity(flow.definition.steps.len());
     let mut failed = false;
-    for step in &flow.definition.steps {
+    for (i, step) in flow.definition.steps.iter().enumerate() {
         if failed {
             steps.push(StepReport {
                 name: step.name.clone(),
@@ -100,16 +100,28 @@ pub(super) async fn run(
             });
             continue;
         }
-        let result = run_step(
-            connections,
-            oauth,
-            (project, at),
-            flow,
-            step,
-            &outputs,
-            &mut uses,
-        )
-        .await;
+        // A later step's connection is read at the project's revision now, not at the
+        // run's start: a connection deleted or changed meanwhile on another replica is
+        // seen by the next step (no query on SQLite).
+        let at = match (i, &step.auth) {
+            (0, _) | (_, None) => Ok(at),
+            _ => revision_of(connections, project).await,
+        };
+        let result = match at {
+            Ok(at) => {
+                run_step(
+                    connections,
+                    oauth,
+                    (project, at),
+                    flow,
+                    step,
+                    &outputs,
+                    &mut uses,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         match result {
             Ok(output) => {
                 outputs.insert(step.name.as_str(), output.clone());

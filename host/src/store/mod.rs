@@ -102,6 +102,9 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// How long `/readyz` waits for the database before calling it unreachable.
 pub const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -234,11 +237,20 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(30))
-            // No ping before each checkout: it doubled the round trips of every query
-            // (a flow run on PostgreSQL went 3.2k → 3.95k runs/s without it). A
-            // connection the server closed fails its next query, which the caller
-            // reports, and the pool drops it.
-            .test_before_acquire(false);
+            // No ping before each checkout of a busy connection: it doubled the round
+            // trips of every query (a flow run on PostgreSQL went 3.2k → 3.95k runs/s
+            // without it). One idle for a while is pinged first, so a connection the
+            // server closed meanwhile (a restart, an idle timeout) is dropped and
+            // another taken instead of failing a request.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            });
         let options = if backend == Backend::Sqlite {
             options.after_connect(|conn, _| {
                 Box::pin(async move {
