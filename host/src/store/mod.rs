@@ -512,35 +512,53 @@ mod tests {
             .await
             .expect("open");
         store.create_project("p1", "One").await.expect("project");
-        let flow = FlowRow {
-            id: "f1".into(),
-            project_id: "p1".into(),
-            name: "x".into(),
-            definition: "{}".into(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        store.insert_flow(&flow, &[]).await.expect("flow");
-        let run = |flow: &str| RunRecord {
+        for id in ["f1", "f2"] {
+            let flow = FlowRow {
+                id: id.into(),
+                project_id: "p1".into(),
+                name: "x".into(),
+                definition: "{}".into(),
+                created_at: 0,
+                updated_at: 0,
+            };
+            store.insert_flow(&flow, &[]).await.expect("flow");
+        }
+        let run = |flow: &str, started_at: i64| RunRecord {
             uses: Vec::new(),
             run: NewRun {
                 project_id: "p1".into(),
                 flow_id: flow.into(),
                 status: "succeeded",
-                report: "{}".into(),
-                started_at: 1,
-                finished_at: 2,
+                report: format!("{{\"n\":{started_at}}}"),
+                started_at,
+                finished_at: started_at + 1,
             },
         };
-        let ids = store
-            .record_runs(&[run("gone"), run("f1")])
-            .await
-            .expect("the batch commits");
-        assert_eq!(ids[0], 0);
-        assert!(ids[1] > 0);
+        let batch = [
+            run("gone", 1),
+            run("f1", 2),
+            run("f2", 3),
+            run("gone", 4),
+            run("f1", 5),
+        ];
+        let ids = store.record_runs(&batch).await.expect("the batch commits");
+        assert_eq!((ids[0], ids[3]), (0, 0));
+        // Each run's number is its own row's.
+        for (i, record) in batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ![0, 3].contains(i))
+        {
+            let row = store
+                .get_run("p1", &record.run.flow_id, ids[i])
+                .await
+                .expect("read")
+                .unwrap_or_else(|| panic!("run {i} has a row"));
+            assert_eq!(row.started_at, record.run.started_at);
+        }
         assert_eq!(
             store.list_runs("p1", "f1", 10).await.expect("runs").len(),
-            1
+            2
         );
     }
 
