@@ -63,17 +63,10 @@ for port in "${ports[@]}"; do
     done
 done
 base="http://127.0.0.1:${ports[0]}/api/v1"
-api() { curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
-api -d '{"piece":"postgres","display_name":"db","value":{"type":"custom","props":{"host":"db.internal","database":"app","user":"svc","password":"pw"}}}' \
-    "$base/connections" >/dev/null
-flow="$(api -d "{\"name\":\"bench\",\"steps\":[{\"name\":\"uri\",\"piece\":\"postgres\",\"action\":\"connection_uri\",\"auth\":\"{{connections['db']}}\"}]}" \
-    "$base/flows" | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')"
-# A failed run still answers 200 (its report says why): the first one must succeed, or
-# the figures would count failures.
-status="$(api -X POST "$base/flows/$flow/runs" |
-    python3 -c 'import sys, json; print(json.load(sys.stdin)["status"])')"
-[ "$status" = succeeded ] || { echo "the flow's first run did not succeed: $status" >&2; exit 1; }
-printf 'wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$data/run.lua"
+# shellcheck source=host/benches/flow_setup.sh
+source host/benches/flow_setup.sh
+flow_setup "$base" postgres connection_uri \
+    '{"type":"custom","props":{"host":"db.internal","database":"app","user":"svc","password":"pw"}}'
 if [ $((connections % servers)) -ne 0 ]; then
     echo "CONNECTIONS ($connections) must be a multiple of SERVERS ($servers)" >&2
     exit 2

@@ -15,6 +15,9 @@
 
 #![allow(missing_docs)]
 
+mod common;
+use common::postgres_creds;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Bytes;
@@ -24,7 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
-use thinkfleet::piece::{Credentials, CustomValue};
+use thinkfleet::piece::Credentials;
 use thinkfleet::runtime::{OutboundPolicy, Runtime, RuntimeConfig};
 
 const MODELS: &str = r#"{"data":[{"id":"gpt-4o-mini"}]}"#;
@@ -64,23 +67,6 @@ fn server() -> SocketAddr {
         });
     });
     addr
-}
-
-fn postgres_creds() -> Credentials {
-    let text = |s: &str| CustomValue::Text(s.into());
-    Credentials::Custom(
-        [
-            ("host".to_string(), text("db.example.com")),
-            ("database".to_string(), text("app")),
-            ("user".to_string(), text("svc")),
-            (
-                "password".to_string(),
-                CustomValue::Secret(SecretString::from("pw")),
-            ),
-        ]
-        .into_iter()
-        .collect(),
-    )
 }
 
 async fn get_models(client: &Client<HttpConnector, Empty<Bytes>>, url: &hyper::Uri) {

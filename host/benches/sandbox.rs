@@ -10,10 +10,11 @@
 
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
+mod common;
+use common::postgres_creds;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use secrecy::SecretString;
 use std::time::{Duration, Instant};
-use thinkfleet::piece::{Credentials, CustomValue};
 use thinkfleet::runtime::pool::pool_config;
 use thinkfleet::runtime::{Limits, PoolTuning, Runtime, RuntimeConfig, SlotReset};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -142,24 +143,7 @@ async fn bare_call(
         .expect("valid");
 }
 
-fn host_creds() -> Credentials {
-    let text = |s: &str| CustomValue::Text(s.into());
-    Credentials::Custom(
-        [
-            ("host".to_string(), text("db.example.com")),
-            ("database".to_string(), text("app")),
-            ("user".to_string(), text("svc")),
-            (
-                "password".to_string(),
-                CustomValue::Secret(SecretString::from("pw")),
-            ),
-        ]
-        .into_iter()
-        .collect(),
-    )
-}
-
-/// The credentials of [`host_creds`] as the bindings of module `$wit` type them.
+/// The credentials of [`postgres_creds`] as the bindings of module `$wit` type them.
 macro_rules! wit_creds {
     ($wit:ident) => {{
         let text = |s: &str| $wit::CustomValue::Text(s.into());
@@ -207,7 +191,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("tokio");
 
-    let creds = host_creds();
+    let creds = postgres_creds();
     let mut group = c.benchmark_group("validate_no_http");
     group.measurement_time(Duration::from_secs(6));
     // The host's real call path, with the pool's slot reset as shipped (PAGEMAP_SCAN

@@ -55,18 +55,12 @@ server=$!
 pids+=("$server")
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
 base="http://127.0.0.1:$port/api/v1"
-api() { curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' "$@"; }
-api -d '{"piece":"openai","display_name":"ai","value":{"type":"secret_text","secret_text":"sk-memory-bench"}}' \
-    "$base/connections" >/dev/null
-flow="$(api -d "{\"name\":\"models\",\"steps\":[{\"name\":\"list\",\"piece\":\"openai\",\"action\":\"list_models\",\"auth\":\"{{connections['ai']}}\"}]}" \
-    "$base/flows" | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')"
-# One run first (it must succeed: a failed run answers 200 too, and would hold no slot
-# for long); the baseline is taken after it, so first-use costs are not counted per call.
-status="$(api -X POST "$base/flows/$flow/runs" |
-    python3 -c 'import sys, json; print(json.load(sys.stdin)["status"])')"
-[ "$status" = succeeded ] || { echo "the flow's first run did not succeed: $status" >&2; exit 1; }
+# One run first (flow_setup checks it succeeds); the baseline is taken after it, so
+# first-use costs are not counted per call.
+# shellcheck source=host/benches/flow_setup.sh
+source host/benches/flow_setup.sh
+flow_setup "$base" openai list_models '{"type":"secret_text","secret_text":"sk-memory-bench"}'
 idle="$(rss "$server")"
-printf 'wrk.method = "POST"\nwrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$data/run.lua"
 # SLOTS clients for two holds: every slot busy. Two rounds; the second one's peak is
 # the figure (the first one's includes first-use allocations).
 peak_during() {

@@ -78,6 +78,18 @@ impl Replicas {
         Some(replicas)
     }
 
+    /// Points `db` at `host`, through the first replica.
+    async fn reconnect_db(&self, host: &str) {
+        let (status, body) = self
+            .one()
+            .post(
+                "/connections/db/reconnect",
+                &json!({"value": postgres_value(host)}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     fn one(&self) -> Client {
         self.one.client(&self.token)
     }
@@ -125,14 +137,7 @@ async fn a_connection_reconnected_on_one_replica_runs_with_its_new_credential_on
     let Some(r) = Replicas::start().await else {
         return;
     };
-    let (status, body) = r
-        .one()
-        .post(
-            "/connections/db/reconnect",
-            &json!({"value": postgres_value("moved.internal")}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    r.reconnect_db("moved.internal").await;
     assert_eq!(r.run_on_two().await, (uri("moved.internal"), 200));
 }
 
@@ -204,14 +209,7 @@ async fn an_agents_tool_on_the_other_replica_calls_with_the_connection_as_it_now
         "{report}"
     );
 
-    let (status, body) = r
-        .one()
-        .post(
-            "/connections/db/reconnect",
-            &json!({"value": postgres_value("moved.internal")}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    r.reconnect_db("moved.internal").await;
     let report = mcp::client(&mcp_url, agent, &call).await;
     let text = report.to_string();
     assert!(text.contains(&uri("moved.internal")), "{report}");
