@@ -79,7 +79,12 @@ impl ResponseMask {
         if needles.is_empty() {
             return None;
         }
+        // Built for every call that applies a credential: a noncontiguous NFA builds
+        // in a few microseconds, where the DFA the builder picks by default for a few
+        // needles took most of a call with one request (`cargo bench --bench
+        // outbound`); answers are small, so its slower scan does not show.
         let finder = AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
             .match_kind(aho_corasick::MatchKind::LeftmostLongest)
             .build(&needles)
             .ok()?;
