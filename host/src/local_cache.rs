@@ -28,10 +28,12 @@ use crate::store::Revision;
 /// At most this many entries; past it the cache starts over (simple and bounded).
 const CAPACITY: usize = 10_000;
 
-/// A bounded map from keys to shared values, each with the revision it was read at
-/// (`None`: [`Revision::Local`]).
+/// A cached value with the revision it was read at (`None`: [`Revision::Local`]).
+type Entry<V> = (Arc<V>, Option<i64>);
+
+/// A bounded map from keys to shared values, each with the revision it was read at.
 pub struct LocalCache<K, V> {
-    map: RwLock<HashMap<K, (Arc<V>, Option<i64>)>>,
+    map: RwLock<HashMap<K, Entry<V>>>,
     /// Bumped by every removal, so a value read from the store before a concurrent
     /// write is not cached after that write invalidated its key.
     generation: AtomicU64,
