@@ -69,6 +69,11 @@ impl StepError {
         Self::trouble(Trouble::ConnectionNotFound)
     }
 
+    /// The store failed while reading the connection (the log says why).
+    fn unreadable() -> Self {
+        Self::new("internal", "the connection could not be read")
+    }
+
     fn trouble(t: Trouble) -> Self {
         Self::new(t.code(), t.message())
     }
@@ -103,25 +108,23 @@ pub(super) async fn run(
         // A later step's connection is read at the project's revision now, not at the
         // run's start: a connection deleted or changed meanwhile on another replica is
         // seen by the next step (no query on SQLite).
-        let at = match (i, &step.auth) {
-            (0, _) | (_, None) => Ok(at),
-            _ => revision_of(connections, project).await,
-        };
-        let result = match at {
-            Ok(at) => {
-                run_step(
-                    connections,
-                    oauth,
-                    (project, at),
-                    flow,
-                    step,
-                    &outputs,
-                    &mut uses,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
+        let result = async {
+            let at = match (i, &step.auth) {
+                (0, _) | (_, None) => at,
+                _ => revision_of(connections, project).await?,
+            };
+            run_step(
+                connections,
+                oauth,
+                (project, at),
+                flow,
+                step,
+                &outputs,
+                &mut uses,
+            )
+            .await
+        }
+        .await;
         match result {
             Ok(output) => {
                 outputs.insert(step.name.as_str(), output.clone());
@@ -263,10 +266,7 @@ pub(crate) async fn revision_of(
         Ok(None) => Err(StepError::not_found()),
         Err(e) => {
             tracing::error!(error = %e, "reading a project's revision failed");
-            Err(StepError::new(
-                "internal",
-                "the connection could not be read",
-            ))
+            Err(StepError::unreadable())
         }
     }
 }
@@ -372,7 +372,7 @@ fn resolve_error(e: OAuthError) -> StepError {
         ),
         other => {
             tracing::error!(error = %other, "resolving a connection failed");
-            StepError::new("internal", "the connection could not be read")
+            StepError::unreadable()
         }
     }
 }
