@@ -1,7 +1,7 @@
 //! Projects and their API tokens, as the CLI (and tests) create them.
 
 use crate::local_cache::LocalCache;
-use crate::store::{Backend, Revision, Store, StoreError, TokenRow};
+use crate::store::{Backend, BatchFuture, GroupCommit, Revision, Store, StoreError, TokenRow};
 use crate::tokens::{self, NewToken};
 use std::sync::Arc;
 
@@ -63,11 +63,17 @@ pub async fn create_token(store: &Store, project_id: &str) -> Result<NewToken, P
 
 /// Checks presented bearer tokens. On SQLite token rows are cached (by id, hash
 /// included, never the secret); on PostgreSQL each check reads the row with its
-/// project's revision, in one round trip (see [`LocalCache`]). The secret is verified
-/// against the hash on every request.
+/// project's revision, in one query shared by the checks waiting at that moment (see
+/// [`LocalCache`] and [`GroupCommit`]). The secret is verified against the hash on
+/// every request.
 pub struct Authenticator {
     store: Store,
     cache: LocalCache<String, TokenRow>,
+    reads: GroupCommit<String, Option<(TokenRow, Revision)>>,
+}
+
+fn read_tokens(store: Store, ids: Vec<String>) -> BatchFuture<Option<(TokenRow, Revision)>> {
+    Box::pin(async move { store.tokens_at(&ids).await })
 }
 
 impl Authenticator {
@@ -75,6 +81,7 @@ impl Authenticator {
     pub fn new(store: Store) -> Self {
         Authenticator {
             cache: LocalCache::new().watching(store.outside_writes()),
+            reads: GroupCommit::new("API token reads", read_tokens),
             store,
         }
     }
@@ -86,7 +93,7 @@ impl Authenticator {
             return Ok(None);
         };
         let (row, at) = if self.store.backend() == Backend::Postgres {
-            match self.store.token_at(id).await? {
+            match self.reads.submit(&self.store, id.to_owned()).await? {
                 Some((row, at)) => (Arc::new(row), at),
                 None => return Ok(None),
             }

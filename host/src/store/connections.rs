@@ -456,9 +456,15 @@ fn used_event_values(rows: usize) -> String {
         .join(", ")
 }
 
+/// How far `last_used_at` may lag the latest use: a use that changes no status and
+/// comes within this long of the recorded one leaves the row alone (no write, no row
+/// lock: replicas running the same connection do not queue on its row).
+pub const LAST_USE_STEP_MS: i64 = 1000;
+
 /// Records uses on `conn`, inside the caller's transaction: per connection one
 /// `last_used_at` / status update (the latest use wins; a refusal anywhere in the batch
-/// sticks), and a `used` audit event per use, inserted many rows per statement.
+/// sticks; see [`LAST_USE_STEP_MS`]), and a `used` audit event per use, inserted many
+/// rows per statement.
 pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord]) -> Result<()> {
     let mut latest: Vec<&UseRecord> = Vec::new();
     for u in uses {
@@ -481,7 +487,8 @@ pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord])
              WHEN status = $5 THEN status \
              WHEN $4 <> '' THEN $4 \
              WHEN status = $6 AND refresh_failures = 0 THEN $7 ELSE status END \
-             WHERE project_id = $1 AND id = $2",
+             WHERE project_id = $1 AND id = $2 AND (last_used_at IS NULL \
+             OR last_used_at < $3 - $8 OR $4 <> '' OR status = $6)",
         )
         .bind(&u.project_id)
         .bind(&u.connection_id)
@@ -490,6 +497,7 @@ pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord])
         .bind(ConnectionStatus::Expired.as_str())
         .bind(ConnectionStatus::Error.as_str())
         .bind(ConnectionStatus::Active.as_str())
+        .bind(LAST_USE_STEP_MS)
         .execute(&mut *conn)
         .await?;
     }

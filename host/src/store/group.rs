@@ -3,6 +3,10 @@
 //! A caller is answered only after its row is committed, so nothing answered is lost,
 //! and a busy server pays one commit per batch rather than one per row. Connection uses
 //! and flow runs are written this way.
+//!
+//! The same writer serves batched reads (API tokens on PostgreSQL): a batch is taken
+//! only after every request in it was queued, so its one query sees every write
+//! committed before any of them arrived — as exact as a query per request.
 
 use super::{Store, StoreError};
 use std::future::Future;
@@ -77,7 +81,7 @@ async fn run<I, O: Clone>(
                     Err(e) => e,
                     Ok(_) => StoreError::WriterStopped,
                 });
-                tracing::error!(error = %error, rows = count, "group commit of {what} failed");
+                tracing::error!(error = %error, rows = count, "batch of {what} failed");
                 for done in waiting {
                     let _ = done.send(Err(error.clone()));
                 }

@@ -25,7 +25,8 @@ pub use agents::{AgentRow, AgentTool};
 pub use audit::{AuditEvent, AuditFilter, EVENT_KINDS, NewAuditEvent};
 pub use connection_page::{PageQuery, SortKey};
 pub use connections::{
-    ConnectionRow, ConnectionStatus, NewConnection, SealedRow, UnknownStatus, UseRecord,
+    ConnectionRow, ConnectionStatus, LAST_USE_STEP_MS, NewConnection, SealedRow, UnknownStatus,
+    UseRecord,
 };
 pub use copy::{CopyReport, TABLES};
 pub use flows::{FlowRef, FlowRewrite, FlowRow};
@@ -502,9 +503,54 @@ mod tests {
         format!("{server}/{name}")
     }
 
-    /// Every row type reads back by column name through the `Any` driver, and every
-    /// status the store writes is a [`ConnectionStatus`] word. SQLite, or PostgreSQL
-    /// when `THINKFLEET_TEST_DATABASE` names a server.
+    /// A batched token read answers each id with its own row, whatever the batch's
+    /// size (several queries past [`projects::TOKENS_PER_READ`], padded lists),
+    /// repeats and unknown ids included, with the project's revision.
+    #[tokio::test]
+    async fn a_batch_of_token_reads_answers_each_id_with_its_own_row() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&fresh_database(dir.path()).await)
+            .await
+            .expect("open");
+        for project in ["p1", "p2"] {
+            store.create_project(project, "x").await.expect("project");
+        }
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            let id = format!("t{i}");
+            let project = if i % 2 == 0 { "p1" } else { "p2" };
+            store
+                .create_token(&id, project, &[i as u8; 4])
+                .await
+                .expect("token");
+            ids.push(id);
+        }
+        for n in [1, 3, 32, 33, 40] {
+            let mut asked: Vec<String> = ids[..n].to_vec();
+            asked.push("unknown".into());
+            asked.push(ids[0].clone());
+            let answers = store.tokens_at(&asked).await.expect("read");
+            assert_eq!(answers.len(), asked.len());
+            for (id, answer) in asked.iter().zip(&answers) {
+                match id.strip_prefix('t').and_then(|n| n.parse::<u8>().ok()) {
+                    Some(i) => {
+                        let (row, at) = answer.as_ref().expect("a known token");
+                        assert_eq!(row.secret_hash, vec![i; 4], "{id}");
+                        let project = if i % 2 == 0 { "p1" } else { "p2" };
+                        assert_eq!(row.project_id, project, "{id}");
+                        assert!(matches!(at, Revision::At(_)), "{id}");
+                    }
+                    None => assert!(answer.is_none(), "{id}"),
+                }
+            }
+        }
+        // A revoked token is gone from the next read.
+        assert!(store.delete_token("p1", "t0").await.expect("revoke"));
+        let answers = store.tokens_at(&ids[..2]).await.expect("read");
+        assert!(answers[0].is_none());
+        assert!(answers[1].is_some());
+    }
+
     #[tokio::test]
     async fn a_run_of_a_deleted_flow_is_dropped_without_failing_its_batch() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -562,6 +608,58 @@ mod tests {
         );
     }
 
+    /// A flow keeps its newest RUNS_KEPT runs, and never many more than that.
+    #[tokio::test]
+    async fn a_flow_keeps_its_newest_runs_and_not_many_more() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&fresh_database(dir.path()).await)
+            .await
+            .expect("open");
+        store.create_project("p1", "One").await.expect("project");
+        let flow = FlowRow {
+            id: "f1".into(),
+            project_id: "p1".into(),
+            name: "x".into(),
+            definition: "{}".into(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.insert_flow(&flow, &[]).await.expect("flow");
+        let mut newest = 0;
+        for batch in 0..30 {
+            let records: Vec<RunRecord> = (0..7)
+                .map(|i| RunRecord {
+                    uses: Vec::new(),
+                    run: NewRun {
+                        project_id: "p1".into(),
+                        flow_id: "f1".into(),
+                        status: "succeeded",
+                        report: "{}".into(),
+                        started_at: batch * 7 + i,
+                        finished_at: batch * 7 + i,
+                    },
+                })
+                .collect();
+            newest = *store
+                .record_runs(&records)
+                .await
+                .expect("runs")
+                .last()
+                .expect("ids");
+            let kept = store.list_runs("p1", "f1", 10_000).await.expect("runs");
+            let total = (batch + 1) * 7;
+            assert!(kept.len() as i64 >= RUNS_KEPT.min(total), "{}", kept.len());
+            assert!(
+                kept.len() as i64 <= RUNS_KEPT + runs::PRUNE_EVERY + 7,
+                "{} rows kept",
+                kept.len()
+            );
+        }
+        let listed = store.list_runs("p1", "f1", RUNS_KEPT).await.expect("runs");
+        assert_eq!(listed.len() as i64, RUNS_KEPT);
+        assert_eq!(listed[0].id, newest);
+    }
+
     #[tokio::test]
     async fn a_migrated_store_is_ready_and_a_closed_one_is_not() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -578,6 +676,9 @@ mod tests {
         assert_eq!(store.readiness().await, (false, false));
     }
 
+    /// Every row type reads back by column name through the `Any` driver, and every
+    /// status the store writes is a [`ConnectionStatus`] word. SQLite, or PostgreSQL
+    /// when `THINKFLEET_TEST_DATABASE` names a server.
     #[tokio::test]
     async fn rows_read_back_by_column_name() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -649,6 +750,39 @@ mod tests {
         assert_eq!(row.last_used_at, Some(5));
         store.record_uses(&[used(None, 7)]).await.expect("uses");
         let row = store.find_connection("p1", "c1").await.expect("find");
+        let row = row.expect("row");
+        assert!(row.has_status(ConnectionStatus::Active));
+        assert_eq!(row.last_used_at, Some(7));
+        // An active connection's `last_used_at` moves by steps of at least
+        // LAST_USE_STEP_MS; a refusal always lands.
+        let last_used = |store: Store| async move {
+            let row = store.find_connection("p1", "c1").await.expect("find");
+            row.expect("row").last_used_at
+        };
+        store.record_uses(&[used(None, 8)]).await.expect("uses");
+        assert_eq!(last_used(store.clone()).await, Some(7));
+        store
+            .record_uses(&[used(None, 7 + LAST_USE_STEP_MS + 1)])
+            .await
+            .expect("uses");
+        assert_eq!(
+            last_used(store.clone()).await,
+            Some(7 + LAST_USE_STEP_MS + 1)
+        );
+        store
+            .record_uses(&[used(
+                Some(ConnectionStatus::Error),
+                7 + LAST_USE_STEP_MS + 2,
+            )])
+            .await
+            .expect("uses");
+        let row = store.find_connection("p1", "c1").await.expect("find");
+        assert!(row.expect("row").has_status(ConnectionStatus::Error));
+        store
+            .record_uses(&[used(None, 7 + LAST_USE_STEP_MS + 3)])
+            .await
+            .expect("uses");
+        let row = store.find_connection("p1", "c1").await.expect("find");
         assert!(row.expect("row").has_status(ConnectionStatus::Active));
         let events = store
             .filter_audit(
@@ -663,9 +797,17 @@ mod tests {
             .await
             .expect("audit");
         let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
-        assert_eq!(names, ["used", "used", "used", "created"]);
+        assert_eq!(
+            names,
+            [
+                "used", "used", "used", "used", "used", "used", "used", "created"
+            ]
+        );
         assert_eq!(events[0].flow_id.as_deref(), Some("f1"));
-        assert_eq!((events[0].at, events[0].detail.as_deref()), (7, Some("{}")));
+        assert_eq!(
+            (events[0].at, events[0].detail.as_deref()),
+            (7 + LAST_USE_STEP_MS + 3, Some("{}"))
+        );
 
         // The refresh path: a grant that is gone makes the connection `expired`.
         let due = store.refresh_candidates(10, 10).await.expect("due");

@@ -1,6 +1,10 @@
 //! Projects and their API tokens.
 
 use super::{Backend, Result, Store, now_ms};
+use std::collections::HashMap;
+
+/// The most token ids one query of [`Store::tokens_at`] looks up.
+pub const TOKENS_PER_READ: usize = 32;
 
 /// How current a process's cached rows of a project (flows, connections) must be to
 /// serve a request; see `host/migrations/postgres/0011_project_revision.sql`.
@@ -70,26 +74,42 @@ impl Store {
         )
     }
 
-    /// The token with id `id` and its project's current revision, in one round trip
-    /// (PostgreSQL, where no server caches tokens: a token revoked on one replica is
-    /// refused by every other at once).
-    pub async fn token_at(&self, id: &str) -> Result<Option<(TokenRow, Revision)>> {
-        let row: Option<(String, Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT t.project_id, t.secret_hash, p.revision FROM api_tokens t \
-             JOIN projects p ON p.id = t.project_id WHERE t.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|(project_id, secret_hash, revision)| {
-            (
-                TokenRow {
-                    project_id,
-                    secret_hash,
-                },
-                Revision::At(revision),
-            )
-        }))
+    /// The tokens with these ids, each with its project's current revision, in one
+    /// round trip per [`TOKENS_PER_READ`] ids (PostgreSQL, where no server caches tokens:
+    /// a token revoked on one replica is refused by every other at once). One answer per
+    /// id, in order.
+    pub async fn tokens_at(&self, ids: &[String]) -> Result<Vec<Option<(TokenRow, Revision)>>> {
+        let mut found: HashMap<&str, (TokenRow, Revision)> = HashMap::new();
+        for chunk in ids.chunks(TOKENS_PER_READ) {
+            // The list is padded to a power of two with its last id, so a few prepared
+            // statements serve every batch size.
+            let width = chunk.len().next_power_of_two();
+            let sql = format!(
+                "SELECT t.id, t.project_id, t.secret_hash, p.revision FROM api_tokens t \
+                 JOIN projects p ON p.id = t.project_id WHERE t.id IN ({})",
+                (1..=width)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, String, Vec<u8>, i64)>(&sql);
+            for i in 0..width {
+                query = query.bind(&chunk[i.min(chunk.len() - 1)]);
+            }
+            for (id, project_id, secret_hash, revision) in query.fetch_all(self.pool()).await? {
+                if let Some(key) = chunk.iter().find(|c| **c == id) {
+                    let row = TokenRow {
+                        project_id,
+                        secret_hash,
+                    };
+                    found.insert(key.as_str(), (row, Revision::At(revision)));
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| found.get(id.as_str()).cloned())
+            .collect())
     }
 
     /// The revision at which rows of project `id` may be served from caches (`None`:

@@ -5,8 +5,13 @@
 use super::connections::record_uses_in;
 use super::{Result, Store, UseRecord};
 
-/// How many runs of a flow are kept.
+/// How many runs of a flow are kept (listed); older ones are deleted within about
+/// [`PRUNE_EVERY`] more runs.
 pub const RUNS_KEPT: i64 = 50;
+
+/// Runs are numbered across flows; a batch prunes the flows whose new runs' numbers
+/// include a multiple of this.
+pub(super) const PRUNE_EVERY: i64 = 16;
 
 /// A run to record.
 #[derive(Debug, Clone)]
@@ -54,9 +59,9 @@ pub struct RunRow {
 const COLUMNS: &str = "id, flow_id, status, report, started_at, finished_at";
 
 impl Store {
-    /// Records finished runs and their uses in one transaction (and forgets each of
-    /// their flows' runs beyond the newest [`RUNS_KEPT`]); the runs' sequence numbers,
-    /// in order.
+    /// Records finished runs and their uses in one transaction (and, now and then,
+    /// forgets each of their flows' runs beyond the newest [`RUNS_KEPT`]); the runs'
+    /// sequence numbers, in order.
     pub async fn record_runs(&self, records: &[RunRecord]) -> Result<Vec<i64>> {
         let uses: Vec<UseRecord> = records.iter().flat_map(|r| r.uses.clone()).collect();
         let mut tx = self.pool().begin().await?;
@@ -80,7 +85,15 @@ impl Store {
             .await?;
             ids.push(id.map_or(0, |(id,)| id));
         }
-        let mut flows: Vec<&str> = records.iter().map(|r| r.run.flow_id.as_str()).collect();
+        // Pruning is a statement per flow: a flow is pruned when one of its new runs'
+        // numbers is a multiple of PRUNE_EVERY, so a busy flow's batches mostly skip it
+        // and the table holds about PRUNE_EVERY rows more per flow than are ever listed.
+        let mut flows: Vec<&str> = records
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| **id != 0 && **id % PRUNE_EVERY == 0)
+            .map(|(r, _)| r.run.flow_id.as_str())
+            .collect();
         flows.sort_unstable();
         flows.dedup();
         for flow in flows {
