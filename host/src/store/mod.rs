@@ -153,6 +153,8 @@ pub struct Store {
     /// SQLite only: the file other processes (the CLI) touch after a write that a
     /// server's process-local caches must not outlive (see [`Store::outside_writes`]).
     outside_writes: Option<Arc<Path>>,
+    /// Runs this process recorded per flow since it last pruned that flow's history.
+    unpruned: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 /// The SQLite URL of the default database file in `data_dir`.
@@ -296,6 +298,7 @@ impl Store {
             pool,
             backend,
             outside_writes,
+            unpruned: Arc::default(),
         })
     }
 
@@ -608,7 +611,8 @@ mod tests {
         );
     }
 
-    /// A flow keeps its newest RUNS_KEPT runs, and never many more than that.
+    /// Each flow keeps its newest RUNS_KEPT runs, and never many more than that, however
+    /// the runs of several flows interleave.
     #[tokio::test]
     async fn a_flow_keeps_its_newest_runs_and_not_many_more() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -625,35 +629,39 @@ mod tests {
             updated_at: 0,
         };
         store.insert_flow(&flow, &[]).await.expect("flow");
+        let other = FlowRow {
+            id: "f2".into(),
+            ..flow
+        };
+        store.insert_flow(&other, &[]).await.expect("flow");
         let mut newest = 0;
         for batch in 0..30 {
-            let records: Vec<RunRecord> = (0..7)
+            // Runs of two flows take turns (f1 every other run number), seven a batch.
+            let records: Vec<RunRecord> = (0..14)
                 .map(|i| RunRecord {
                     uses: Vec::new(),
                     run: NewRun {
                         project_id: "p1".into(),
-                        flow_id: "f1".into(),
+                        flow_id: if i % 2 == 0 { "f1" } else { "f2" }.into(),
                         status: "succeeded",
                         report: "{}".into(),
-                        started_at: batch * 7 + i,
-                        finished_at: batch * 7 + i,
+                        started_at: batch * 14 + i,
+                        finished_at: batch * 14 + i,
                     },
                 })
                 .collect();
-            newest = *store
-                .record_runs(&records)
-                .await
-                .expect("runs")
-                .last()
-                .expect("ids");
-            let kept = store.list_runs("p1", "f1", 10_000).await.expect("runs");
-            let total = (batch + 1) * 7;
-            assert!(kept.len() as i64 >= RUNS_KEPT.min(total), "{}", kept.len());
-            assert!(
-                kept.len() as i64 <= RUNS_KEPT + runs::PRUNE_EVERY + 7,
-                "{} rows kept",
-                kept.len()
-            );
+            let ids = store.record_runs(&records).await.expect("runs");
+            newest = ids[12];
+            for flow in ["f1", "f2"] {
+                let kept = store.list_runs("p1", flow, 10_000).await.expect("runs");
+                let total = (batch + 1) * 7;
+                assert!(kept.len() as i64 >= RUNS_KEPT.min(total), "{}", kept.len());
+                assert!(
+                    kept.len() as i64 <= RUNS_KEPT + runs::PRUNE_EVERY + 7,
+                    "{flow}: {} rows kept",
+                    kept.len()
+                );
+            }
         }
         let listed = store.list_runs("p1", "f1", RUNS_KEPT).await.expect("runs");
         assert_eq!(listed.len() as i64, RUNS_KEPT);

@@ -9,9 +9,11 @@ use super::{Result, Store, UseRecord};
 /// [`PRUNE_EVERY`] more runs.
 pub const RUNS_KEPT: i64 = 50;
 
-/// Runs are numbered across flows; a batch prunes the flows whose new runs' numbers
-/// include a multiple of this.
+/// A server prunes a flow's history once per this many of its runs it recorded.
 pub(super) const PRUNE_EVERY: i64 = 16;
+
+/// Flows whose unpruned runs are counted; past it the counts start over.
+const UNPRUNED_TRACKED: usize = 100_000;
 
 /// A run to record.
 #[derive(Debug, Clone)]
@@ -85,17 +87,30 @@ impl Store {
             .await?;
             ids.push(id.map_or(0, |(id,)| id));
         }
-        // Pruning is a statement per flow: a flow is pruned when one of its new runs'
-        // numbers is a multiple of PRUNE_EVERY, so a busy flow's batches mostly skip it
-        // and the table holds about PRUNE_EVERY rows more per flow than are ever listed.
-        let mut flows: Vec<&str> = records
-            .iter()
-            .zip(&ids)
-            .filter(|(_, id)| **id != 0 && **id % PRUNE_EVERY == 0)
-            .map(|(r, _)| r.run.flow_id.as_str())
-            .collect();
-        flows.sort_unstable();
-        flows.dedup();
+        // Pruning is a statement per flow: this process prunes a flow once it has
+        // recorded PRUNE_EVERY of its runs since the last time, so a busy flow's batches
+        // mostly skip it and the table holds at most about PRUNE_EVERY rows more per flow
+        // and server than are ever listed.
+        let flows: Vec<String> = {
+            let mut unpruned = self.unpruned.lock().unwrap_or_else(|p| p.into_inner());
+            if unpruned.len() > UNPRUNED_TRACKED {
+                unpruned.clear();
+            }
+            let mut due = Vec::new();
+            for (record, id) in records.iter().zip(&ids) {
+                let flow = &record.run.flow_id;
+                if *id == 0 {
+                    continue;
+                }
+                let count = unpruned.entry(flow.clone()).or_insert(0);
+                *count += 1;
+                if *count >= PRUNE_EVERY {
+                    unpruned.remove(flow);
+                    due.push(flow.clone());
+                }
+            }
+            due
+        };
         for flow in flows {
             sqlx::query(
                 "DELETE FROM flow_runs WHERE flow_id = $1 AND id < \
