@@ -554,12 +554,9 @@ mod tests {
         assert!(answers[1].is_some());
     }
 
-    #[tokio::test]
-    async fn a_run_of_a_deleted_flow_is_dropped_without_failing_its_batch() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&fresh_database(dir.path()).await)
-            .await
-            .expect("open");
+    /// A fresh store with project `p1` and its flows `f1` and `f2`.
+    async fn store_with_two_flows(dir: &Path) -> Store {
+        let store = Store::open(&fresh_database(dir).await).await.expect("open");
         store.create_project("p1", "One").await.expect("project");
         for id in ["f1", "f2"] {
             let flow = FlowRow {
@@ -572,7 +569,12 @@ mod tests {
             };
             store.insert_flow(&flow, &[]).await.expect("flow");
         }
-        let run = |flow: &str, started_at: i64| RunRecord {
+        store
+    }
+
+    /// A succeeded run of project `p1`'s `flow`, with no uses.
+    fn run_of(flow: &str, started_at: i64) -> RunRecord {
+        RunRecord {
             uses: Vec::new(),
             run: NewRun {
                 project_id: "p1".into(),
@@ -582,7 +584,14 @@ mod tests {
                 started_at,
                 finished_at: started_at + 1,
             },
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_of_a_deleted_flow_is_dropped_without_failing_its_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_two_flows(dir.path()).await;
+        let run = run_of;
         let batch = [
             run("gone", 1),
             run("f1", 2),
@@ -616,39 +625,12 @@ mod tests {
     #[tokio::test]
     async fn a_flow_keeps_its_newest_runs_and_not_many_more() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&fresh_database(dir.path()).await)
-            .await
-            .expect("open");
-        store.create_project("p1", "One").await.expect("project");
-        let flow = FlowRow {
-            id: "f1".into(),
-            project_id: "p1".into(),
-            name: "x".into(),
-            definition: "{}".into(),
-            created_at: 0,
-            updated_at: 0,
-        };
-        store.insert_flow(&flow, &[]).await.expect("flow");
-        let other = FlowRow {
-            id: "f2".into(),
-            ..flow
-        };
-        store.insert_flow(&other, &[]).await.expect("flow");
+        let store = store_with_two_flows(dir.path()).await;
         let mut newest = 0;
         for batch in 0..30 {
             // Runs of two flows take turns (f1 every other run number), seven a batch.
             let records: Vec<RunRecord> = (0..14)
-                .map(|i| RunRecord {
-                    uses: Vec::new(),
-                    run: NewRun {
-                        project_id: "p1".into(),
-                        flow_id: if i % 2 == 0 { "f1" } else { "f2" }.into(),
-                        status: "succeeded",
-                        report: "{}".into(),
-                        started_at: batch * 14 + i,
-                        finished_at: batch * 14 + i,
-                    },
-                })
+                .map(|i| run_of(if i % 2 == 0 { "f1" } else { "f2" }, batch * 14 + i))
                 .collect();
             let ids = store.record_runs(&records).await.expect("runs");
             newest = ids[12];

@@ -79,7 +79,7 @@ impl Store {
     /// a token revoked on one replica is refused by every other at once). One answer per
     /// id, in order.
     pub async fn tokens_at(&self, ids: &[String]) -> Result<Vec<Option<(TokenRow, Revision)>>> {
-        let mut found: HashMap<&str, (TokenRow, Revision)> = HashMap::new();
+        let mut found: HashMap<String, (TokenRow, Revision)> = HashMap::new();
         for chunk in ids.chunks(TOKENS_PER_READ) {
             // The list is padded to a power of two with its last id, so a few prepared
             // statements serve every batch size.
@@ -97,13 +97,11 @@ impl Store {
                 query = query.bind(&chunk[i.min(chunk.len() - 1)]);
             }
             for (id, project_id, secret_hash, revision) in query.fetch_all(self.pool()).await? {
-                if let Some(key) = chunk.iter().find(|c| **c == id) {
-                    let row = TokenRow {
-                        project_id,
-                        secret_hash,
-                    };
-                    found.insert(key.as_str(), (row, Revision::At(revision)));
-                }
+                let row = TokenRow {
+                    project_id,
+                    secret_hash,
+                };
+                found.insert(id, (row, Revision::At(revision)));
             }
         }
         Ok(ids
