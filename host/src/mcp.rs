@@ -25,6 +25,9 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
+/// The most characters of an unknown tool's name the log keeps.
+const MAX_LOGGED_NAME: usize = 100;
+
 /// The `/mcp` route.
 ///
 /// rmcp's Host and Origin checks (against DNS rebinding of a local server that trusts
@@ -128,6 +131,10 @@ impl ServerHandler for AgentTools {
         let agent = agent_of(&context)?;
         let tools = self.agents.tools(&agent).await.map_err(|e| internal(&e))?;
         let Some(tool) = tools.iter().find(|t| t.name == request.name) else {
+            // Not a use of any connection (nothing to audit), but an agent asking for
+            // what it was not given is worth a line for whoever watches it.
+            let asked: String = request.name.chars().take(MAX_LOGGED_NAME).collect();
+            tracing::warn!(agent_id = %agent.id, tool = ?asked, "an agent called a tool it does not have");
             return Err(McpError::invalid_params(
                 format!("no tool named {:?} for this agent", request.name),
                 None,
@@ -136,18 +143,26 @@ impl ServerHandler for AgentTools {
         let input = Value::Object(request.arguments.unwrap_or_default());
         let result = match self.agents.call(&agent, tool, &input).await {
             Ok(output) => CallToolResult::structured(wrap(output)),
-            // The stable code, its words and, for the three connection errors, the fix.
-            Err(e) => {
-                let fix = crate::trouble::Trouble::from_code(e.code).map(|t| t.fix());
-                CallToolResult::structured_error(json!({
-                    "code": e.code,
-                    "message": e.message,
-                    "fix": fix,
-                }))
-            }
+            Err(e) => CallToolResult::structured_error(tool_error(&e)),
         };
         Ok(result.into())
     }
+}
+
+/// A failed call as the agent sees it: the stable code, its words, for the three
+/// connection errors the fix and, for `busy`, when a retry is sensible (what an HTTP
+/// answer says in `Retry-After`).
+fn tool_error(e: &crate::flows::run::StepError) -> Value {
+    let fix = crate::trouble::Trouble::from_code(e.code).map(|t| t.fix());
+    let mut error = json!({
+        "code": e.code,
+        "message": e.message,
+        "fix": fix,
+    });
+    if let Some(secs) = e.retry_after_secs {
+        error["retry_after_secs"] = secs.into();
+    }
+    error
 }
 
 /// Structured content must be a JSON object: other outputs are wrapped as `result`.
@@ -164,4 +179,27 @@ fn mcp_tool(tool: crate::agents::Tool) -> Tool {
         _ => serde_json::Map::new(),
     };
     Tool::new(tool.name, tool.description, schema).with_title(tool.title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::run::StepError;
+
+    #[test]
+    fn a_busy_tool_error_says_when_to_retry_and_a_connection_error_how_to_fix_it() {
+        let mut busy = StepError::new("busy", "the sandbox is busy");
+        busy.retry_after_secs = Some(3);
+        assert_eq!(
+            tool_error(&busy),
+            json!({"code": "busy", "message": "the sandbox is busy", "fix": null,
+                   "retry_after_secs": 3})
+        );
+        let expired = StepError::new("connection_expired", "Connection expired");
+        assert_eq!(
+            tool_error(&expired),
+            json!({"code": "connection_expired", "message": "Connection expired",
+                   "fix": "Open the connection and click Reconnect."})
+        );
+    }
 }

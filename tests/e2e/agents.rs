@@ -207,6 +207,14 @@ async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applie
             .is_some_and(|f| f.contains("no tool named")),
         "{report_b}"
     );
+    // Nothing was used, so nothing is audited; the log names the agent that asked.
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("an agent called a tool it does not have")
+                && l.contains("openai-prod__list_models")),
+        "{log}"
+    );
     let listed_b = mcp::client(&mcp_url, &token_b_agent, &json!([])).await;
     assert_eq!(names(&listed_b), ["db__connection_uri"]);
     // B cannot give its agent A's connection, even by its id.

@@ -312,8 +312,8 @@ impl Agents {
         });
         let (row, outcome, status, answer) = match resolved {
             Ok((row, creds)) => {
-                let caller = Caller {
-                    flow: None,
+                let caller = Caller::Agent {
+                    id: &agent.id,
                     name: &agent.name,
                 };
                 let (outcome, status, answer) = call_action(

@@ -184,9 +184,9 @@ async fn run_step(
             (Some(row), creds)
         }
     };
-    let caller = Caller {
-        flow: Some(&flow.id),
-        name: &step.name,
+    let caller = Caller::Step {
+        flow: &flow.id,
+        step: &step.name,
     };
     let (outcome, status, answer) = call_action(
         oauth,
@@ -221,11 +221,12 @@ async fn run_step(
 }
 
 /// Who calls an action, for the log: a flow's step or an agent's tool.
-pub(crate) struct Caller<'a> {
-    /// The flow, for a step.
-    pub flow: Option<&'a str>,
-    /// The step's name, or the agent's.
-    pub name: &'a str,
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Caller<'a> {
+    /// A step of a flow: the flow's id and the step's name.
+    Step { flow: &'a str, step: &'a str },
+    /// An agent's tool call: the agent token's id and its name.
+    Agent { id: &'a str, name: &'a str },
 }
 
 /// The connection `external_id` names in `project` (at revision `at`), with the
@@ -325,13 +326,15 @@ fn call_outcome(piece: &str, caller: &Caller<'_>, result: Result<Value, CallErro
         Err(CallError::Piece(PieceError::InvalidCredentials(why))) => {
             // The report says "Invalid API key"; the piece's own words (scrubbed by the
             // sandbox) go to the log, for whoever has to find out why.
-            tracing::warn!(
-                flow = caller.flow.unwrap_or("-"),
-                step = %caller.name,
-                piece = %piece,
-                reason = %why,
-                "the service refused the connection's credential"
-            );
+            const REFUSED: &str = "the service refused the connection's credential";
+            match *caller {
+                Caller::Step { flow, step } => {
+                    tracing::warn!(flow, step, piece, reason = %why, "{REFUSED}");
+                }
+                Caller::Agent { id, name } => {
+                    tracing::warn!(agent_id = id, agent = name, piece, reason = %why, "{REFUSED}");
+                }
+            }
             (
                 Trouble::InvalidApiKey.code(),
                 Some(ConnectionStatus::Error),
