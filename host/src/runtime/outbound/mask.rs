@@ -15,9 +15,9 @@
 
 use super::credential::Applied;
 use crate::piece::Credentials;
-use aho_corasick::AhoCorasick;
 use base64::Engine as _;
 use hyper::body::{Body, Bytes, Frame};
+use memchr::memmem::Finder;
 use secrecy::ExposeSecret as _;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,10 +30,14 @@ const MASK: &[u8] = b"[REDACTED]";
 const MIN_SECRET: usize = 8;
 
 /// The forms of one call's applied secret, ready to be found in responses.
+///
+/// Each form has its own `memmem` finder. A handful of short needles is searched
+/// faster this way than an Aho-Corasick automaton is built: that build, for every call
+/// that applies a credential, was a third of the host's instructions in a call with one
+/// request (`cargo bench --bench outbound` under callgrind, docs/PERFORMANCE.md).
 pub struct ResponseMask {
-    finder: AhoCorasick,
-    /// Every form searched for.
-    needles: Vec<Vec<u8>>,
+    /// One finder per form searched for (each holds its needle).
+    finders: Vec<Finder<'static>>,
 }
 
 impl ResponseMask {
@@ -79,27 +83,26 @@ impl ResponseMask {
         if needles.is_empty() {
             return None;
         }
-        // Built for every call that applies a credential: a noncontiguous NFA builds
-        // in a few microseconds, where the DFA the builder picks by default for a few
-        // needles took most of a call with one request (`cargo bench --bench
-        // outbound`); answers are small, so its slower scan does not show.
-        let finder = AhoCorasick::builder()
-            .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
-            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-            .build(&needles)
-            .ok()?;
-        Some(Arc::new(ResponseMask { finder, needles }))
+        let finders = needles
+            .iter()
+            .map(|n| Finder::new(n).into_owned())
+            .collect();
+        Some(Arc::new(ResponseMask { finders }))
+    }
+
+    fn needles(&self) -> impl Iterator<Item = &[u8]> {
+        self.finders.iter().map(Finder::needle)
     }
 
     /// How many bytes at the end of `bytes` could begin a form of the secret that the
     /// next chunk completes: the longest end of it that starts some form.
     fn open_tail(&self, bytes: &[u8]) -> usize {
-        let longest = self.needles.iter().map(Vec::len).max().unwrap_or(1);
+        let longest = self.needles().map(<[u8]>::len).max().unwrap_or(1);
         (1..longest.min(bytes.len() + 1))
             .rev()
             .find(|&k| {
                 let tail = &bytes[bytes.len() - k..];
-                self.needles.iter().any(|n| n.starts_with(tail))
+                self.needles().any(|n| n.starts_with(tail))
             })
             .unwrap_or(0)
     }
@@ -131,16 +134,45 @@ impl ResponseMask {
         headers.remove(http::header::IF_RANGE);
     }
 
-    /// `bytes` with every form of the secret masked.
+    /// `bytes` with every form of the secret masked: every place any form is found, and
+    /// places that overlap merged into one mask (no piece of a secret is left between
+    /// two).
     pub fn mask(&self, bytes: &[u8]) -> Vec<u8> {
-        self.finder
-            .replace_all_bytes(bytes, &vec![MASK; self.finder.patterns_len()])
+        let mut found: Vec<(usize, usize)> = self
+            .finders
+            .iter()
+            .flat_map(|f| f.find_iter(bytes).map(|at| (at, at + f.needle().len())))
+            .collect();
+        if found.is_empty() {
+            return bytes.to_vec();
+        }
+        found.sort_unstable();
+        let mut out = Vec::with_capacity(bytes.len());
+        // `bytes[..copied]` is in `out`, masked where it had to be.
+        let mut copied = 0;
+        for (start, end) in found {
+            if start < copied {
+                // Overlaps the mask just written: that mask covers this one too.
+                copied = copied.max(end);
+                continue;
+            }
+            out.extend_from_slice(&bytes[copied..start]);
+            out.extend_from_slice(MASK);
+            copied = end;
+        }
+        out.extend_from_slice(&bytes[copied..]);
+        out
+    }
+
+    /// Whether any form of the secret is in `bytes`.
+    fn is_match(&self, bytes: &[u8]) -> bool {
+        self.finders.iter().any(|f| f.find(bytes).is_some())
     }
 
     /// The response's header values masked.
     pub fn mask_headers(&self, headers: &mut http::HeaderMap) {
         for value in headers.values_mut() {
-            if self.finder.is_match(value.as_bytes())
+            if self.is_match(value.as_bytes())
                 && let Ok(masked) = http::HeaderValue::from_bytes(&self.mask(value.as_bytes()))
             {
                 *value = masked;
@@ -282,6 +314,24 @@ mod tests {
             masked,
             "raw [REDACTED] hex [REDACTED] HEX [REDACTED] b64 [REDACTED] url [REDACTED] end"
         );
+    }
+
+    #[test]
+    fn overlapping_forms_are_masked_as_one_and_nothing_else_changes() {
+        let mask = ResponseMask {
+            finders: ["aaaabbbb", "bbbbcccc", "zzzzzzzz"]
+                .iter()
+                .map(|n| Finder::new(n.as_bytes()).into_owned())
+                .collect(),
+        };
+        assert_eq!(mask.mask(b"x aaaabbbbcccc y"), b"x [REDACTED] y");
+        assert_eq!(
+            mask.mask(b"aaaabbbbzzzzzzzz bbbbcccc"),
+            b"[REDACTED][REDACTED] [REDACTED]"
+        );
+        assert_eq!(mask.mask(b"nothing here"), b"nothing here");
+        assert!(mask.is_match(b"..zzzzzzzz.."));
+        assert!(!mask.is_match(b"zzzzzzz"));
     }
 
     #[test]
