@@ -8,7 +8,10 @@
 //! The body is masked as it streams: each chunk is searched together with the tail held
 //! back from the one before (the longest end that could begin a form of the secret), so
 //! a secret split across chunks is found whole and nothing of it is passed on before it
-//! is masked, while a stream of events is not delayed by more than such a tail. The
+//! is masked, while a stream of events is not delayed by more than such a tail. Finds
+//! that overlap (two forms, or copies of one form) become one mask, also when the
+//! chunk ended inside the first: the bytes under a mask already passed on are kept
+//! with the tail, so a form starting among them extends that mask. The
 //! request asks for an uncompressed whole body (`Accept-Encoding: identity`, no
 //! `Range`); a compressed answer is refused rather than passed on unsearched; trailers
 //! are masked like headers; `Content-Length` is dropped (masking changes the length).
@@ -134,25 +137,45 @@ impl ResponseMask {
         headers.remove(http::header::IF_RANGE);
     }
 
+    /// Every place a form of the secret is in `bytes`, overlapping ones included (also
+    /// a form overlapping itself), as (start, end), sorted.
+    fn finds(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        for finder in &self.finders {
+            let len = finder.needle().len();
+            let mut from = 0;
+            while let Some(at) = finder.find(&bytes[from..]) {
+                found.push((from + at, from + at + len));
+                from += at + 1;
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+
     /// `bytes` with every form of the secret masked: every place any form is found, and
     /// places that overlap merged into one mask (no piece of a secret is left between
     /// two).
     pub fn mask(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut found: Vec<(usize, usize)> = self
-            .finders
-            .iter()
-            .flat_map(|f| f.find_iter(bytes).map(|at| (at, at + f.needle().len())))
-            .collect();
-        if found.is_empty() {
-            return bytes.to_vec();
-        }
-        found.sort_unstable();
         let mut out = Vec::with_capacity(bytes.len());
-        // `bytes[..copied]` is in `out`, masked where it had to be.
-        let mut copied = 0;
-        for (start, end) in found {
+        self.mask_into(bytes, 0, bytes.len(), &mut out);
+        out
+    }
+
+    /// Appends to `out` what `bytes[..cut]` becomes masked, where the first `covered`
+    /// bytes lie under a mask already passed on (a find that starts there extends that
+    /// mask); finds starting at `cut` or later are left for later. Returns where the
+    /// bytes passed on or covered end: `cut`, or further when the last mask reaches
+    /// past it.
+    fn mask_into(&self, bytes: &[u8], covered: usize, cut: usize, out: &mut Vec<u8>) -> usize {
+        // `bytes[..copied]` is passed on, masked where it had to be.
+        let mut copied = covered;
+        for (start, end) in self.finds(bytes) {
+            if start >= cut {
+                break;
+            }
             if start < copied {
-                // Overlaps the mask just written: that mask covers this one too.
+                // Overlaps the mask already written: that mask covers this one too.
                 copied = copied.max(end);
                 continue;
             }
@@ -160,8 +183,11 @@ impl ResponseMask {
             out.extend_from_slice(MASK);
             copied = end;
         }
-        out.extend_from_slice(&bytes[copied..]);
-        out
+        if copied < cut {
+            out.extend_from_slice(&bytes[copied..cut]);
+            copied = cut;
+        }
+        copied
     }
 
     /// Whether any form of the secret is in `bytes`.
@@ -185,8 +211,12 @@ impl ResponseMask {
 pub struct MaskedBody<B> {
     inner: B,
     mask: Arc<ResponseMask>,
-    /// Bytes searched but not yet passed on (a possible start of a secret).
+    /// Bytes received but not yet passed on, unmasked: the end of what came that could
+    /// begin a form of the secret, or lies under a mask already passed on.
     held: Vec<u8>,
+    /// How many of `held`'s first bytes lie under a mask already passed on: a form
+    /// that starts there, overlapping that mask, extends it rather than showing.
+    covered: usize,
     /// Trailers that came while bytes were held: passed on after them.
     trailers: Option<Frame<Bytes>>,
     done: bool,
@@ -199,9 +229,23 @@ impl<B> MaskedBody<B> {
             inner,
             mask,
             held: Vec::new(),
+            covered: 0,
             trailers: None,
             done: false,
         }
+    }
+
+    /// Everything held, masked, as the last data (the body or its data ended).
+    fn flush(&mut self) -> Option<Frame<Bytes>> {
+        let held = std::mem::take(&mut self.held);
+        let mut out = Vec::new();
+        self.mask.mask_into(
+            &held,
+            std::mem::take(&mut self.covered),
+            held.len(),
+            &mut out,
+        );
+        (!out.is_empty()).then(|| Frame::data(Bytes::from(out)))
     }
 }
 
@@ -230,13 +274,14 @@ where
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => {
                         this.held.extend_from_slice(&data);
-                        let masked = this.mask.mask(&this.held);
-                        // Keep back only what could begin a secret the next chunk ends.
-                        let keep = this.mask.open_tail(&masked);
-                        let (out, rest) = masked.split_at(masked.len() - keep);
-                        this.held = rest.to_vec();
+                        // Hold back only what could begin a form the next chunk ends.
+                        let cut = this.held.len() - this.mask.open_tail(&this.held);
+                        let mut out = Vec::new();
+                        let reached = this.mask.mask_into(&this.held, this.covered, cut, &mut out);
+                        this.covered = reached - cut;
+                        this.held.drain(..cut);
                         if !out.is_empty() {
-                            return Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(out)))));
+                            return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
                         }
                     }
                     // Trailers end the data: masked like headers, after what is held.
@@ -248,21 +293,18 @@ where
                             }
                             Err(other) => other,
                         };
-                        if this.held.is_empty() {
-                            return Poll::Ready(Some(Ok(trailers)));
+                        match this.flush() {
+                            None => return Poll::Ready(Some(Ok(trailers))),
+                            Some(data) => {
+                                this.trailers = Some(trailers);
+                                return Poll::Ready(Some(Ok(data)));
+                            }
                         }
-                        this.trailers = Some(trailers);
-                        let held = std::mem::take(&mut this.held);
-                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(held)))));
                     }
                 },
                 Poll::Ready(None) => {
                     this.done = true;
-                    if this.held.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    let held = std::mem::take(&mut this.held);
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(held)))));
+                    return Poll::Ready(this.flush().map(Ok));
                 }
             }
         }
@@ -316,14 +358,58 @@ mod tests {
         );
     }
 
-    #[test]
-    fn overlapping_forms_are_masked_as_one_and_nothing_else_changes() {
-        let mask = ResponseMask {
-            finders: ["aaaabbbb", "bbbbcccc", "zzzzzzzz"]
+    fn mask_of(forms: &[&str]) -> Arc<ResponseMask> {
+        Arc::new(ResponseMask {
+            finders: forms
                 .iter()
                 .map(|n| Finder::new(n.as_bytes()).into_owned())
                 .collect(),
-        };
+        })
+    }
+
+    /// `text` streamed through the mask in the chunks `cuts` makes of it.
+    async fn streamed(mask: &Arc<ResponseMask>, text: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for &cut in cuts.iter().chain([&text.len()]) {
+            chunks.push(Bytes::copy_from_slice(&text[from..cut]));
+            from = cut;
+        }
+        MaskedBody::new(Chunks(chunks.into_iter()), mask.clone())
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn overlapping_forms_are_masked_whole_wherever_the_chunks_end() {
+        let mask = mask_of(&["aaaabbbb", "bbbbcccc", "xy123456xy"]);
+        for (text, whole) in [
+            (&b"x aaaabbbbcccc y"[..], &b"x [REDACTED] y"[..]),
+            // A form overlapping itself: every copy is found.
+            (b"<xy123456xy123456xy>", b"<[REDACTED]>"),
+        ] {
+            assert_eq!(mask.mask(text), whole);
+            for i in 0..=text.len() {
+                assert_eq!(streamed(&mask, text, &[i]).await, whole, "cut at {i}");
+                for j in i..=text.len() {
+                    assert_eq!(
+                        streamed(&mask, text, &[i, j]).await,
+                        whole,
+                        "cut at {i} and {j}"
+                    );
+                }
+            }
+            let every_byte: Vec<usize> = (1..text.len()).collect();
+            assert_eq!(streamed(&mask, text, &every_byte).await, whole);
+        }
+    }
+
+    #[test]
+    fn overlapping_forms_are_masked_as_one_and_nothing_else_changes() {
+        let mask = mask_of(&["aaaabbbb", "bbbbcccc", "zzzzzzzz"]);
         assert_eq!(mask.mask(b"x aaaabbbbcccc y"), b"x [REDACTED] y");
         assert_eq!(
             mask.mask(b"aaaabbbbzzzzzzzz bbbbcccc"),
