@@ -408,6 +408,11 @@ impl Store {
 
     /// Records many uses in one transaction (see [`record_uses_in`]).
     pub async fn record_uses(&self, uses: &[UseRecord]) -> Result<()> {
+        if self.backend() == super::Backend::Postgres && uses.len() <= super::runs::AT_ONCE_USES {
+            let mut conn = self.pool().acquire().await?;
+            super::runs::record_runs_at_once(&mut conn, &[], uses).await?;
+            return Ok(());
+        }
         let mut tx = self.pool().begin().await?;
         record_uses_in(&mut tx, uses).await?;
         tx.commit().await?;
@@ -434,13 +439,14 @@ impl Store {
 }
 
 /// The VALUES list of a `rows`-row INSERT of `used` events, seven `$N` parameters a
-/// row: `($1, $2, $3, 'used', $4, $5, $6, $7), ($8, …)`. Built here rather than with
-/// `sqlx::QueryBuilder::push_values` because under the `Any` driver QueryBuilder writes
-/// `?` placeholders, which PostgreSQL rejects (sqlx issue #3000); `$N` suits both.
-fn used_event_values(rows: usize) -> String {
+/// row numbered from `$first + 1`: `($1, $2, $3, 'used', $4, $5, $6, $7), ($8, …)`.
+/// Built here rather than with `sqlx::QueryBuilder::push_values` because under the
+/// `Any` driver QueryBuilder writes `?` placeholders, which PostgreSQL rejects (sqlx
+/// issue #3000); `$N` suits both.
+pub(super) fn used_event_values(rows: usize, first: usize) -> String {
     (0..rows)
         .map(|i| {
-            let p = |k: usize| format!("${}", i * 7 + k);
+            let p = |k: usize| format!("${}", first + i * 7 + k);
             format!(
                 "({}, {}, {}, 'used', {}, {}, {}, {})",
                 p(1),
@@ -461,27 +467,32 @@ fn used_event_values(rows: usize) -> String {
 /// lock: replicas running the same connection do not queue on its row).
 pub const LAST_USE_STEP_MS: i64 = 1000;
 
-/// Records uses on `conn`, inside the caller's transaction: per connection one
-/// `last_used_at` / status update (the latest use wins; a refusal anywhere in the batch
-/// sticks; see [`LAST_USE_STEP_MS`]), and a `used` audit event per use, inserted many
-/// rows per statement.
-pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord]) -> Result<()> {
+/// The use of each connection that sets its row: the latest, but a refusal (`error`)
+/// anywhere in the batch sticks; in one order (project, connection) for every writer,
+/// so replicas' batches lock rows in the same order and cannot deadlock.
+pub(super) fn latest_uses(uses: &[UseRecord]) -> Vec<&UseRecord> {
     let mut latest: Vec<&UseRecord> = Vec::new();
     for u in uses {
         match latest
             .iter_mut()
             .find(|l| l.connection_id == u.connection_id && l.project_id == u.project_id)
         {
-            // A refusal (`error`) anywhere in the batch sticks; otherwise the last use.
             Some(l) if l.status.is_none() || u.status.is_some() => *l = u,
             Some(_) => {}
             None => latest.push(u),
         }
     }
-    // One lock order for every writer, so replicas' batches cannot deadlock.
     latest
         .sort_by(|a, b| (&a.project_id, &a.connection_id).cmp(&(&b.project_id, &b.connection_id)));
-    for u in latest {
+    latest
+}
+
+/// Records uses on `conn`, inside the caller's transaction: per connection one
+/// `last_used_at` / status update (the latest use wins; a refusal anywhere in the batch
+/// sticks; see [`LAST_USE_STEP_MS`]), and a `used` audit event per use, inserted many
+/// rows per statement.
+pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord]) -> Result<()> {
+    for u in latest_uses(uses) {
         sqlx::query(
             "UPDATE connections SET last_used_at = $3, status = CASE \
              WHEN status = $5 THEN status \
@@ -505,7 +516,7 @@ pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord])
         let sql = format!(
             "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
              flow_id, agent_id, detail, at) VALUES {}",
-            used_event_values(chunk.len())
+            used_event_values(chunk.len(), 0)
         );
         let mut q = sqlx::query(&sql);
         for u in chunk {
@@ -541,9 +552,16 @@ mod tests {
 
     #[test]
     fn used_event_values_number_seven_parameters_a_row() {
-        assert_eq!(used_event_values(1), "($1, $2, $3, 'used', $4, $5, $6, $7)");
         assert_eq!(
-            used_event_values(2),
+            used_event_values(1, 0),
+            "($1, $2, $3, 'used', $4, $5, $6, $7)"
+        );
+        assert_eq!(
+            used_event_values(1, 4),
+            "($5, $6, $7, 'used', $8, $9, $10, $11)"
+        );
+        assert_eq!(
+            used_event_values(2, 0),
             "($1, $2, $3, 'used', $4, $5, $6, $7), ($8, $9, $10, 'used', $11, $12, $13, $14)"
         );
     }

@@ -587,6 +587,95 @@ mod tests {
         }
     }
 
+    /// An active connection `id` of project `p1`, never used.
+    async fn add_connection(store: &Store, id: &str) {
+        let row = ConnectionRow {
+            id: id.into(),
+            project_id: "p1".into(),
+            external_id: id.into(),
+            display_name: id.into(),
+            piece: "slack".into(),
+            auth_type: "secret_text".into(),
+            status: ConnectionStatus::Active.as_str().into(),
+            created_at: 0,
+            updated_at: 0,
+            last_used_at: None,
+            expires_at: None,
+            token_issued_at: None,
+        };
+        let created = NewAuditEvent::for_connection(&row, "created", None);
+        let new = NewConnection {
+            row: &row,
+            sealed: &sealed("k1", 1),
+        };
+        store.insert_connection(new, created).await.expect("insert");
+    }
+
+    /// A batch whose runs use two connections, one refused in one run and fine in a
+    /// later one, with a run of a deleted flow among them: every use is audited, each
+    /// connection's row takes its latest use (the refusal sticking), and the runs get
+    /// rising numbers in the batch's order.
+    #[tokio::test]
+    async fn a_batch_of_runs_over_two_connections_records_every_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_two_flows(dir.path()).await;
+        add_connection(&store, "c1").await;
+        add_connection(&store, "c2").await;
+        let use_of = |connection: &str, status: Option<ConnectionStatus>, at: i64| UseRecord {
+            connection_id: connection.into(),
+            external_id: connection.into(),
+            ..used(status, at)
+        };
+        let with_uses = |flow: &str, at: i64, uses: Vec<UseRecord>| RunRecord {
+            uses,
+            ..run_of(flow, at)
+        };
+        let batch = [
+            with_uses("f1", 1, vec![use_of("c2", None, 10)]),
+            with_uses(
+                "gone",
+                2,
+                vec![use_of("c1", Some(ConnectionStatus::Error), 11)],
+            ),
+            with_uses(
+                "f2",
+                3,
+                vec![use_of("c1", None, 12), use_of("c2", None, 13)],
+            ),
+        ];
+        let ids = store.record_runs(&batch).await.expect("the batch commits");
+        assert_eq!(ids[1], 0, "the deleted flow's run has no row");
+        assert!(ids[0] > 0 && ids[2] > ids[0], "{ids:?}");
+        let row = |id: &'static str| {
+            let store = store.clone();
+            async move {
+                let row = store.find_connection("p1", id).await.expect("find");
+                let row = row.expect("row");
+                (row.status, row.last_used_at)
+            }
+        };
+        assert_eq!(row("c1").await, ("error".to_owned(), Some(11)));
+        assert_eq!(row("c2").await, ("active".to_owned(), Some(13)));
+        let used_events = store
+            .filter_audit(
+                "p1",
+                &AuditFilter {
+                    event: Some("used"),
+                    ..AuditFilter::default()
+                },
+                None,
+                100,
+            )
+            .await
+            .expect("audit");
+        assert_eq!(used_events.len(), 4);
+        // A later run that works turns the refused connection back to active.
+        let later = [with_uses("f1", 4, vec![use_of("c1", None, 14)])];
+        let later_ids = store.record_runs(&later).await.expect("commits");
+        assert!(later_ids[0] > ids[2]);
+        assert_eq!(row("c1").await, ("active".to_owned(), Some(14)));
+    }
+
     #[tokio::test]
     async fn a_run_of_a_deleted_flow_is_dropped_without_failing_its_batch() {
         let dir = tempfile::tempdir().expect("tempdir");
