@@ -676,6 +676,27 @@ mod tests {
         assert_eq!(row("c1").await, ("active".to_owned(), Some(14)));
     }
 
+    /// On PostgreSQL a batch's one statement that lost a flow to a delete after its
+    /// snapshot (a foreign-key violation) is tried again; a conflict is not.
+    #[tokio::test]
+    async fn a_batch_statement_is_tried_again_only_after_losing_a_race() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_two_flows(dir.path()).await;
+        let orphan = sqlx::query(
+            "INSERT INTO flow_runs (project_id, flow_id, status, report, started_at, \
+             finished_at) VALUES ('p1', 'deleted-meanwhile', 'succeeded', '{}', 0, 0)",
+        )
+        .execute(store.pool())
+        .await;
+        if store.backend() == Backend::Postgres {
+            let e = StoreError::from(orphan.expect_err("the foreign key holds"));
+            assert!(runs::worth_retrying(&e), "{e}");
+        }
+        let twice = store.create_project("p1", "Again").await;
+        let e = twice.expect_err("the project exists");
+        assert!(!runs::worth_retrying(&e), "{e}");
+    }
+
     #[tokio::test]
     async fn a_run_of_a_deleted_flow_is_dropped_without_failing_its_batch() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -19,6 +19,9 @@ const UNPRUNED_TRACKED: usize = 100_000;
 /// The most runs a batch on PostgreSQL writes in one statement; a bigger batch takes
 /// the transaction of statements.
 const AT_ONCE_RUNS: usize = 64;
+/// How often the one statement is tried. It is its own transaction, so a failed try
+/// leaves nothing behind: see [`worth_retrying`].
+const AT_ONCE_ATTEMPTS: u32 = 3;
 /// The most uses a batch on PostgreSQL writes in one statement (7 parameters each).
 pub(super) const AT_ONCE_USES: usize = 128;
 
@@ -78,10 +81,20 @@ impl Store {
             && uses.len() <= AT_ONCE_USES
         {
             let mut conn = self.pool().acquire().await?;
-            let ids = record_runs_at_once(&mut conn, records, &uses).await?;
-            // Pruning needs no atomicity with the runs: its own statement, when due.
+            let mut attempt = 1;
+            let ids = loop {
+                match record_runs_at_once(&mut conn, records, &uses).await {
+                    Err(e) if attempt < AT_ONCE_ATTEMPTS && worth_retrying(&e) => attempt += 1,
+                    done => break done?,
+                }
+            };
+            // Pruning needs no atomicity with the runs: its own statement, when due. The
+            // runs are committed by now, so a failed pruning is only logged (the next
+            // one catches up); the callers are told their runs were recorded.
             for flow in self.prune_due(records, &ids) {
-                prune(&mut conn, &flow).await?;
+                if let Err(e) = prune(&mut conn, &flow).await {
+                    tracing::warn!(error = %e, "pruning a flow's old runs failed");
+                }
             }
             return Ok(ids);
         }
@@ -187,6 +200,18 @@ impl Store {
     }
 }
 
+/// Whether the one statement failed only because of what ran beside it, so that the
+/// same statement tried again (with a new snapshot) will do: PostgreSQL chose it as a
+/// deadlock's victim (`40P01`; its connection rows are locked in one order, but the
+/// deferred revision triggers update projects in the order of its updates), or a
+/// flow was deleted after its snapshot saw it (`23503`: the next try drops that run).
+pub(super) fn worth_retrying(e: &super::StoreError) -> bool {
+    let super::StoreError::Db(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("40P01" | "23503"))
+}
+
 /// Forgets `flow`'s runs beyond the newest [`RUNS_KEPT`].
 async fn prune(conn: &mut AnyConnection, flow: &str) -> Result<()> {
     sqlx::query(
@@ -245,7 +270,7 @@ pub(super) async fn record_runs_at_once(
                JOIN u ON c.project_id = u.project_id AND c.id = u.id \
                WHERE c.last_used_at IS NULL OR c.last_used_at < u.at - {LAST_USE_STEP_MS} \
                OR u.status <> '' OR c.status = '{error}' \
-               ORDER BY c.project_id, c.id FOR UPDATE OF c), \
+               ORDER BY c.project_id COLLATE \"C\", c.id COLLATE \"C\" FOR UPDATE OF c), \
              up AS (UPDATE connections c SET last_used_at = lk.at, status = CASE \
                WHEN c.status = '{expired}' THEN c.status \
                WHEN lk.next <> '' THEN lk.next \
