@@ -676,6 +676,58 @@ mod tests {
         assert_eq!(row("c1").await, ("active".to_owned(), Some(14)));
     }
 
+    /// Two servers pruning one flow at once: on PostgreSQL the second does not wait for
+    /// the first (it skips the rows the first is deleting; they used to deadlock, a
+    /// second each time), and the flow ends with its newest runs.
+    #[tokio::test]
+    async fn a_pruning_does_not_wait_for_another_servers_pruning_of_the_flow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_two_flows(dir.path()).await;
+        let records: Vec<RunRecord> = (0..40).map(|i| run_of("f1", i)).collect();
+        for _ in 0..2 {
+            store.record_runs(&records).await.expect("runs");
+        }
+        // Runs no pruning has seen yet: what both prunings below go for.
+        for i in 0..10 {
+            sqlx::query(
+                "INSERT INTO flow_runs (project_id, flow_id, status, report, started_at, \
+                 finished_at) VALUES ('p1', 'f1', 'succeeded', '{}', $1, $1)",
+            )
+            .bind(100 + i)
+            .execute(store.pool())
+            .await
+            .expect("run");
+        }
+        assert!(store.list_runs("p1", "f1", 1000).await.expect("runs").len() as i64 > RUNS_KEPT);
+        let newest = store.list_runs("p1", "f1", 1).await.expect("runs")[0].id;
+        if store.backend() == Backend::Postgres {
+            let mut first = store.pool().begin().await.expect("begin");
+            runs::prune(&mut first, Backend::Postgres, "f1")
+                .await
+                .expect("first pruning");
+            let mut second = store.pool().acquire().await.expect("connection");
+            // Not a timing: a pruning that waits on the first never ends before it does.
+            let alone = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                runs::prune(&mut second, Backend::Postgres, "f1"),
+            )
+            .await;
+            assert!(
+                matches!(alone, Ok(Ok(()))),
+                "the second pruning waited for the first"
+            );
+            first.commit().await.expect("commit");
+        } else {
+            let mut conn = store.pool().acquire().await.expect("connection");
+            runs::prune(&mut conn, Backend::Sqlite, "f1")
+                .await
+                .expect("pruning");
+        }
+        let kept = store.list_runs("p1", "f1", 1000).await.expect("runs");
+        assert_eq!(kept.len() as i64, RUNS_KEPT);
+        assert_eq!(kept[0].id, newest);
+    }
+
     /// On PostgreSQL a batch's one statement that lost a flow to a delete after its
     /// snapshot (a foreign-key violation) is tried again; a conflict is not.
     #[tokio::test]

@@ -92,7 +92,7 @@ impl Store {
             // runs are committed by now, so a failed pruning is only logged (the next
             // one catches up); the callers are told their runs were recorded.
             for flow in self.prune_due(records, &ids) {
-                if let Err(e) = prune(&mut conn, &flow).await {
+                if let Err(e) = prune(&mut conn, Backend::Postgres, &flow).await {
                     tracing::warn!(error = %e, "pruning a flow's old runs failed");
                 }
             }
@@ -120,7 +120,7 @@ impl Store {
             ids.push(id.map_or(0, |(id,)| id));
         }
         for flow in self.prune_due(records, &ids) {
-            prune(&mut tx, &flow).await?;
+            prune(&mut tx, self.backend(), &flow).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -213,16 +213,28 @@ pub(super) fn worth_retrying(e: &super::StoreError) -> bool {
 }
 
 /// Forgets `flow`'s runs beyond the newest [`RUNS_KEPT`].
-async fn prune(conn: &mut AnyConnection, flow: &str) -> Result<()> {
-    sqlx::query(
-        "DELETE FROM flow_runs WHERE flow_id = $1 AND id < \
-         (SELECT MIN(id) FROM (SELECT id FROM flow_runs WHERE flow_id = $1 \
-          ORDER BY id DESC LIMIT $2) AS kept)",
-    )
-    .bind(flow)
-    .bind(RUNS_KEPT)
-    .execute(&mut *conn)
-    .await?;
+///
+/// On PostgreSQL the rows another server is deleting at that moment are skipped (`FOR
+/// UPDATE SKIP LOCKED`): two replicas pruning one busy flow used to delete the same
+/// rows in different orders and deadlock, each stall lasting PostgreSQL's
+/// `deadlock_timeout` (a second) and, while pruning shared the batch's transaction,
+/// losing that batch. What one skips the other deletes, or the next pruning does.
+pub(super) async fn prune(conn: &mut AnyConnection, backend: Backend, flow: &str) -> Result<()> {
+    const OLD_RUNS: &str = "flow_id = $1 AND id < (SELECT MIN(id) FROM (SELECT id FROM \
+         flow_runs WHERE flow_id = $1 ORDER BY id DESC LIMIT $2) AS kept)";
+    let sql = match backend {
+        Backend::Postgres => format!(
+            "DELETE FROM flow_runs WHERE id IN \
+             (SELECT id FROM flow_runs WHERE {OLD_RUNS} FOR UPDATE SKIP LOCKED)"
+        ),
+        // One server per SQLite file: nothing prunes beside it.
+        Backend::Sqlite => format!("DELETE FROM flow_runs WHERE {OLD_RUNS}"),
+    };
+    sqlx::query(&sql)
+        .bind(flow)
+        .bind(RUNS_KEPT)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
