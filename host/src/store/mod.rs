@@ -1086,4 +1086,55 @@ mod tests {
         );
         store.close().await;
     }
+
+    /// A callback's sweep of expired states does not wait for another replica's sweep
+    /// (on PostgreSQL; one server per SQLite file), and the expired states go.
+    #[tokio::test]
+    async fn an_oauth_callback_does_not_wait_for_another_servers_sweep() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&fresh_database(dir.path()).await)
+            .await
+            .expect("open");
+        store.create_project("p1", "One").await.expect("project");
+        for (id, expires_at) in [("old1", 1), ("old2", 2), ("live", i64::MAX)] {
+            let state = StateRow {
+                id: id.into(),
+                secret_hash: id.as_bytes().to_vec(),
+                project_id: "p1".into(),
+                request: "{}".into(),
+                sealed: sealed("k1", 4),
+                expires_at,
+            };
+            store.insert_oauth_state(&state).await.expect("state");
+        }
+        let other_sweep = if store.backend() == Backend::Postgres {
+            let mut tx = store.pool().begin().await.expect("begin");
+            sqlx::query("DELETE FROM oauth_states WHERE id = 'old1'")
+                .execute(&mut *tx)
+                .await
+                .expect("sweep");
+            Some(tx)
+        } else {
+            None
+        };
+        // Not a timing: a sweep that waits on the other never ends before it does.
+        let taken = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            store.take_oauth_state("live", b"live"),
+        )
+        .await;
+        assert!(
+            matches!(taken, Ok(Ok(Some(_)))),
+            "the callback waited for the other sweep"
+        );
+        if let Some(tx) = other_sweep {
+            tx.commit().await.expect("commit");
+        }
+        let left: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM oauth_states")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(left.0, 0);
+        store.close().await;
+    }
 }

@@ -121,12 +121,20 @@ impl Store {
     /// Removes and returns a pending authorization when `secret_hash` is its secret's
     /// hash: a state is used at most once, whatever the outcome, and only by whoever
     /// holds its secret (knowing the id alone burns nothing). Expired states are swept
-    /// on the way.
+    /// on the way, as a chore: on PostgreSQL it skips the rows another replica's sweep
+    /// holds (two sweeps deleting the same rows in their own orders can deadlock), and
+    /// a failed sweep is logged, never the callback's failure.
     pub async fn take_oauth_state(&self, id: &str, secret_hash: &[u8]) -> Result<Option<StateRow>> {
-        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
-            .bind(now_ms())
-            .execute(self.pool())
-            .await?;
+        let sweep = match self.backend() {
+            super::Backend::Postgres => {
+                "DELETE FROM oauth_states WHERE id IN (SELECT id FROM oauth_states \
+                 WHERE expires_at < $1 FOR UPDATE SKIP LOCKED)"
+            }
+            super::Backend::Sqlite => "DELETE FROM oauth_states WHERE expires_at < $1",
+        };
+        if let Err(e) = sqlx::query(sweep).bind(now_ms()).execute(self.pool()).await {
+            tracing::warn!(error = %e, "sweeping expired OAuth states failed");
+        }
         Ok(sqlx::query_as(
             "DELETE FROM oauth_states WHERE id = $1 AND secret_hash = $2 RETURNING id, \
              secret_hash, project_id, request, key_version, nonce, ciphertext, expires_at",
