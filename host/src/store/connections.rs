@@ -443,7 +443,7 @@ impl Store {
 /// Built here rather than with `sqlx::QueryBuilder::push_values` because under the
 /// `Any` driver QueryBuilder writes `?` placeholders, which PostgreSQL rejects (sqlx
 /// issue #3000); `$N` suits both.
-pub(super) fn used_event_values(rows: usize, first: usize) -> String {
+fn used_event_values(rows: usize, first: usize) -> String {
     (0..rows)
         .map(|i| {
             let p = |k: usize| format!("${}", first + i * 7 + k);
@@ -461,6 +461,32 @@ pub(super) fn used_event_values(rows: usize, first: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The INSERT of `rows` `used` events, parameters numbered from `$first + 1`, bound
+/// by [`bind_used_event`].
+pub(super) fn insert_used_events(rows: usize, first: usize) -> String {
+    format!(
+        "INSERT INTO audit_events (project_id, connection_id, external_id, event, flow_id, \
+         agent_id, detail, at) VALUES {}",
+        used_event_values(rows, first)
+    )
+}
+
+/// Binds a [`UseRecord`]'s seven values of [`insert_used_events`], in its order, to a
+/// `query` or a `query_as` (which share no trait for `bind`).
+macro_rules! bind_used_event {
+    ($query:expr, $record:expr) => {
+        $query
+            .bind(&$record.project_id)
+            .bind(&$record.connection_id)
+            .bind(&$record.external_id)
+            .bind(&$record.flow_id)
+            .bind(&$record.agent_id)
+            .bind(&$record.detail)
+            .bind($record.at)
+    };
+}
+pub(super) use bind_used_event;
 
 /// How far `last_used_at` may lag the latest use: a use that changes no status and
 /// comes within this long of the recorded one leaves the row alone (no write, no row
@@ -513,21 +539,10 @@ pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord])
         .await?;
     }
     for chunk in uses.chunks(AUDIT_ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO audit_events (project_id, connection_id, external_id, event, \
-             flow_id, agent_id, detail, at) VALUES {}",
-            used_event_values(chunk.len(), 0)
-        );
+        let sql = insert_used_events(chunk.len(), 0);
         let mut q = sqlx::query(&sql);
         for u in chunk {
-            q = q
-                .bind(&u.project_id)
-                .bind(&u.connection_id)
-                .bind(&u.external_id)
-                .bind(&u.flow_id)
-                .bind(&u.agent_id)
-                .bind(&u.detail)
-                .bind(u.at);
+            q = bind_used_event!(q, u);
         }
         q.execute(&mut *conn).await?;
     }

@@ -2,7 +2,9 @@
 //! [`RUNS_KEPT`] per flow kept, written in the same transaction as the run's uses of
 //! connections.
 
-use super::connections::{LAST_USE_STEP_MS, latest_uses, record_uses_in, used_event_values};
+use super::connections::{
+    LAST_USE_STEP_MS, bind_used_event, insert_used_events, latest_uses, record_uses_in,
+};
 use super::{Backend, ConnectionStatus, Result, Store, UseRecord};
 use sqlx::AnyConnection;
 
@@ -81,13 +83,7 @@ impl Store {
             && uses.len() <= AT_ONCE_USES
         {
             let mut conn = self.pool().acquire().await?;
-            let mut attempt = 1;
-            let ids = loop {
-                match record_runs_at_once(&mut conn, records, &uses).await {
-                    Err(e) if attempt < AT_ONCE_ATTEMPTS && worth_retrying(&e) => attempt += 1,
-                    done => break done?,
-                }
-            };
+            let ids = record_runs_at_once(&mut conn, records, &uses).await?;
             // Pruning needs no atomicity with the runs: its own statement, when due. The
             // runs are committed by now, so a failed pruning is only logged (the next
             // one catches up); the callers are told their runs were recorded.
@@ -251,6 +247,21 @@ pub(super) async fn record_runs_at_once(
     records: &[RunRecord],
     uses: &[UseRecord],
 ) -> Result<Vec<i64>> {
+    let mut attempt = 1;
+    loop {
+        match one_statement(conn, records, uses).await {
+            Err(e) if attempt < AT_ONCE_ATTEMPTS && worth_retrying(&e) => attempt += 1,
+            done => return done,
+        }
+    }
+}
+
+/// One try of [`record_runs_at_once`].
+async fn one_statement(
+    conn: &mut AnyConnection,
+    records: &[RunRecord],
+    uses: &[UseRecord],
+) -> Result<Vec<i64>> {
     let latest = latest_uses(uses);
     let (expired, error, active) = (
         ConnectionStatus::Expired.as_str(),
@@ -293,11 +304,7 @@ pub(super) async fn record_runs_at_once(
         ));
     }
     if !uses.is_empty() {
-        ctes.push(format!(
-            "a AS (INSERT INTO audit_events (project_id, connection_id, external_id, event, \
-             flow_id, agent_id, detail, at) VALUES {})",
-            used_event_values(uses.len(), next)
-        ));
+        ctes.push(format!("a AS ({})", insert_used_events(uses.len(), next)));
         next += uses.len() * 7;
     }
     let mut param = |cast: &str| {
@@ -341,14 +348,7 @@ pub(super) async fn record_runs_at_once(
             .bind(u.status.map_or("", ConnectionStatus::as_str));
     }
     for u in uses {
-        query = query
-            .bind(&u.project_id)
-            .bind(&u.connection_id)
-            .bind(&u.external_id)
-            .bind(&u.flow_id)
-            .bind(&u.agent_id)
-            .bind(&u.detail)
-            .bind(u.at);
+        query = bind_used_event!(query, u);
     }
     for (ord, run) in records.iter().map(|r| &r.run).enumerate() {
         query = query
