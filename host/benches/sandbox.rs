@@ -4,7 +4,9 @@
 //! pooling + copy-on-write (wasmtime's defaults, and the host's own pool settings). The
 //! host path with the pool's slot reset as shipped and its alternatives, each also on
 //! two threads at once; and bare wasmtime with the host's pool settings called
-//! synchronously (no async support in the call), to weigh sync against async.
+//! synchronously (no async support in the call), to weigh sync against async. The bare
+//! calls type-check only `validate`, as the host does; `…_all_exports` goes through the
+//! generated bindings, which check every export on each instantiation.
 //!
 //! Run: `cargo bench -p thinkfleet --bench sandbox`.
 
@@ -17,7 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 use thinkfleet::runtime::pool::pool_config;
 use thinkfleet::runtime::{Limits, PoolTuning, Runtime, RuntimeConfig, SlotReset};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -96,18 +98,34 @@ fn bare_sync_pre(
     (engine, pre)
 }
 
+/// `validate`'s index among a component's exports.
+fn validate_index(component: &Component) -> ComponentExportIndex {
+    let piece = component
+        .get_export_index(None, "thinkfleet:piece/piece@0.2.0")
+        .expect("piece interface");
+    component
+        .get_export_index(Some(&piece), "validate")
+        .expect("validate")
+}
+
 fn bare_sync_call(
     engine: &Engine,
     pre: &bare_sync::PieceWorldPre<BareState>,
+    validate: &ComponentExportIndex,
     creds: &sync_wit::Credentials,
 ) {
     let mut store = Store::new(engine, bare_state());
-    let world = pre.instantiate(&mut store).expect("instantiate");
-    world
-        .thinkfleet_piece_piece()
-        .call_validate(&mut store, creds)
-        .expect("call")
-        .expect("valid");
+    let instance = pre
+        .instance_pre()
+        .instantiate(&mut store)
+        .expect("instantiate");
+    let func = instance
+        .get_typed_func::<(&sync_wit::Credentials,), (Result<(), sync_wit::PieceError>,)>(
+            &mut store, validate,
+        )
+        .expect("typed");
+    let (result,) = func.call(&mut store, (creds,)).expect("call");
+    result.expect("valid");
 }
 
 fn bare_pre(
@@ -125,7 +143,32 @@ fn bare_pre(
     (engine, pre)
 }
 
+/// Instantiates and calls `validate`, type-checking only that export, as the host does
+/// (`host/src/runtime/exports.rs`).
 async fn bare_call(
+    engine: &Engine,
+    pre: &bare::PieceWorldPre<BareState>,
+    validate: &ComponentExportIndex,
+    creds: &wit::Credentials,
+) {
+    let mut store = Store::new(engine, bare_state());
+    let instance = pre
+        .instance_pre()
+        .instantiate_async(&mut store)
+        .await
+        .expect("instantiate");
+    let func = instance
+        .get_typed_func::<(&wit::Credentials,), (Result<(), wit::PieceError>,)>(
+            &mut store, validate,
+        )
+        .expect("typed");
+    let (result,) = func.call_async(&mut store, (creds,)).await.expect("call");
+    result.expect("valid");
+}
+
+/// The same through the generated bindings, which load and type-check every export of
+/// the world on each instantiation.
+async fn bare_call_all_exports(
     engine: &Engine,
     pre: &bare::PieceWorldPre<BareState>,
     creds: &wit::Credentials,
@@ -251,35 +294,42 @@ fn bench(c: &mut Criterion) {
         ),
     ] {
         let (engine, pre) = bare_pre(pool, &bytes);
+        let validate = validate_index(pre.instance_pre().component());
         let creds = wit_creds!(wit);
         group.bench_function(name, |b| {
-            b.iter(|| tokio.block_on(bare_call(&engine, &pre, &creds)))
+            b.iter(|| tokio.block_on(bare_call(&engine, &pre, &validate, &creds)))
         });
         group.bench_function(format!("{name}_2_threads_per_call"), |b| {
             b.iter_custom(|iters| {
                 two_threads(iters, || {
                     let (engine, pre, creds) = (engine.clone(), pre.clone(), creds.clone());
                     move |rt: &tokio::runtime::Runtime| {
-                        rt.block_on(bare_call(&engine, &pre, &creds));
+                        rt.block_on(bare_call(&engine, &pre, &validate, &creds));
                     }
                 })
             });
         });
+        if name == "bare_pooling_host_settings" {
+            group.bench_function(format!("{name}_all_exports"), |b| {
+                b.iter(|| tokio.block_on(bare_call_all_exports(&engine, &pre, &creds)))
+            });
+        }
     }
     // The host's pool settings again, called synchronously.
     let (engine, pre) = bare_sync_pre(
         pool_config(&Limits::default(), PoolTuning::default()),
         &bytes,
     );
+    let validate = validate_index(pre.instance_pre().component());
     let creds = wit_creds!(sync_wit);
     group.bench_function("bare_pooling_host_settings_sync", |b| {
-        b.iter(|| bare_sync_call(&engine, &pre, &creds))
+        b.iter(|| bare_sync_call(&engine, &pre, &validate, &creds))
     });
     group.bench_function("bare_pooling_host_settings_sync_2_threads_per_call", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, || {
                 let (engine, pre, creds) = (engine.clone(), pre.clone(), creds.clone());
-                move |_: &tokio::runtime::Runtime| bare_sync_call(&engine, &pre, &creds)
+                move |_: &tokio::runtime::Runtime| bare_sync_call(&engine, &pre, &validate, &creds)
             })
         });
     });

@@ -11,6 +11,7 @@ mod bindings;
 mod cache;
 mod convert;
 mod error;
+mod exports;
 mod fair;
 pub mod outbound;
 pub mod pool;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 
 /// How often the epoch ticks; deadlines are counted in these.
@@ -117,19 +118,20 @@ pub struct Runtime {
 #[derive(Clone)]
 pub struct LoadedPiece {
     shared: Arc<Shared>,
-    pre: Pre,
-    /// The same component's `session` export, when it has one.
-    session: Option<v0_2_session::SessionWorldPre<HostState>>,
+    pre: InstancePre<HostState>,
+    contract: Contract,
+    /// Its exports' indices (`session.refresh` among them when it opens sessions).
+    exports: Arc<exports::Exports>,
     info: Arc<PieceInfo>,
     allowed_hosts: Arc<[String]>,
     digest: Arc<str>,
 }
 
-/// A pre-instantiated component, by the contract version it was built against.
-#[derive(Clone)]
-enum Pre {
-    V0_2(v0_2::PieceWorldPre<HostState>),
-    V0_1(v0_1::PieceWorldPre<HostState>),
+/// The contract version a component was built against.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Contract {
+    V0_2,
+    V0_1,
 }
 
 enum Call<'a> {
@@ -154,36 +156,50 @@ enum Output {
 /// The name of the optional `session` export in a component.
 const SESSION_EXPORT: &str = "thinkfleet:piece/session@0.2.0";
 
-/// One call on a pre-instantiated component: the same code for each contract version's
-/// generated module (`$version` names its conversions in [`convert`]).
+/// The piece interface's full name in each contract version.
+const PIECE_EXPORT_0_2: &str = "thinkfleet:piece/piece@0.2.0";
+const PIECE_EXPORT_0_1: &str = "thinkfleet:piece/piece@0.1.0";
+
+/// One call of the piece interface on a fresh instance: the same code for each contract
+/// version's generated types (`$version` names its bindings and its conversions in
+/// [`convert`]).
 macro_rules! call_world {
-    ($pre:expr, $store:expr, $call:expr, $withheld:expr, $version:ident) => {{
+    ($pre:expr, $exports:expr, $store:expr, $call:expr, $withheld:expr, $version:ident) => {{
+        use bindings::$version::wit;
         use convert::$version::{guest_credentials, piece_error, piece_info};
-        let world = $pre.instantiate_async(&mut $store).await?;
-        let piece = world.thinkfleet_piece_piece();
+        let (pre, exports, store) = ($pre, $exports, &mut $store);
         match $call {
-            Call::Info => Ok(Output::Info(Box::new(piece_info(
-                piece.call_info(&mut $store).await?,
-            )))),
-            Call::Validate(c) => piece
-                .call_validate(&mut $store, &guest_credentials(c, &$withheld))
-                .await?
-                .map(|()| Output::Validated)
-                .map_err(piece_error),
+            Call::Info => {
+                let (info,) =
+                    exports::call::<(), (wit::PieceInfo,)>(pre, store, &exports.info, ()).await?;
+                Ok(Output::Info(Box::new(piece_info(info))))
+            }
+            Call::Validate(c) => {
+                let creds = guest_credentials(c, &$withheld);
+                let (result,) =
+                    exports::call::<(&wit::Credentials,), (Result<(), wit::PieceError>,)>(
+                        pre,
+                        store,
+                        &exports.validate,
+                        (&creds,),
+                    )
+                    .await?;
+                result.map(|()| Output::Validated).map_err(piece_error)
+            }
             Call::Run {
                 action,
                 input,
                 creds,
-            } => piece
-                .call_run_action(
-                    &mut $store,
-                    action,
-                    &input,
-                    &guest_credentials(creds, &$withheld),
-                )
-                .await?
-                .map(Output::Ran)
-                .map_err(piece_error),
+            } => {
+                let creds = guest_credentials(creds, &$withheld);
+                let (result,) =
+                    exports::call::<
+                        (&str, &str, &wit::Credentials),
+                        (Result<String, wit::PieceError>,),
+                    >(pre, store, &exports.run_action, (action, &input, &creds))
+                    .await?;
+                result.map(Output::Ran).map_err(piece_error)
+            }
             // Sent to the session export before this; never reaches a piece world.
             Call::Refresh(_) => {
                 return Err(wasmtime::Error::msg("the piece exports no session"));
@@ -276,12 +292,12 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(EngineError::new(e)))?;
-        let instance_pre_for_session = instance_pre.clone();
-        // The current contract first; a piece built against 0.1.0 still loads.
-        let pre = match v0_2::PieceWorldPre::new(instance_pre.clone()) {
-            Ok(pre) => Pre::V0_2(pre),
-            Err(current) => match v0_1::PieceWorldPre::new(instance_pre) {
-                Ok(pre) => Pre::V0_1(pre),
+        // The whole world is type-checked here, once: the current contract first; a piece
+        // built against 0.1.0 still loads. A call then checks only the function it calls.
+        let (contract, interface) = match v0_2::PieceWorldPre::new(instance_pre.clone()) {
+            Ok(_) => (Contract::V0_2, PIECE_EXPORT_0_2),
+            Err(current) => match v0_1::PieceWorldPre::new(instance_pre.clone()) {
+                Ok(_) => (Contract::V0_1, PIECE_EXPORT_0_1),
                 Err(older) => {
                     let both = current.context(format!(
                         "not a thinkfleet:piece@0.2.0 component, nor a 0.1.0 one ({older})"
@@ -295,18 +311,20 @@ impl Runtime {
             .component_type()
             .exports(&shared.engine)
             .any(|(name, _)| name == SESSION_EXPORT);
-        let session = if exports_session && matches!(pre, Pre::V0_2(_)) {
-            Some(
-                v0_2_session::SessionWorldPre::new(instance_pre_for_session.clone())
-                    .map_err(|e| LoadError::NotAPiece(EngineError::new(e)))?,
-            )
+        let session = if exports_session && contract == Contract::V0_2 {
+            v0_2_session::SessionWorldPre::new(instance_pre.clone())
+                .map_err(|e| LoadError::NotAPiece(EngineError::new(e)))?;
+            Some(SESSION_EXPORT)
         } else {
             None
         };
+        let exports = exports::Exports::find(&component, interface, session)
+            .map_err(|e| LoadError::NotAPiece(EngineError::new(e)))?;
         let mut piece = LoadedPiece {
             shared: shared.clone(),
-            pre,
-            session,
+            pre: instance_pre,
+            contract,
+            exports: Arc::new(exports),
             info: Arc::new(PieceInfo::default()),
             allowed_hosts: Arc::from(Vec::new()),
             digest: digest.into(),
@@ -322,7 +340,7 @@ impl Runtime {
                 "piece built against thinkfleet:piece@0.1.0: its credential goes to every host it declares; rebuild it against 0.2.0 to name the hosts that receive it"
             );
         }
-        if piece.session.is_some() {
+        if piece.exports.refresh.is_some() {
             session::check_declared(&info.auth, info.placement.as_ref())
                 .map_err(LoadError::BadInfo)?;
             info.sessions = true;
@@ -413,7 +431,7 @@ impl LoadedPiece {
         project: Option<&str>,
         entered: &Credentials,
     ) -> Result<OpenedSession, CallError> {
-        if self.session.is_none() {
+        if self.exports.refresh.is_none() {
             return Err(CallError::Host(format!(
                 "piece {} opens no sessions",
                 self.info.name
@@ -567,14 +585,23 @@ impl LoadedPiece {
         store.epoch_deadline_trap();
 
         let run = async {
-            wasmtime::Result::Ok(match (&self.pre, &self.session, call) {
-                (_, Some(pre), Call::Refresh(c)) => {
+            let (pre, exports) = (&self.pre, &*self.exports);
+            wasmtime::Result::Ok(match (self.contract, call) {
+                (_, Call::Refresh(c)) => {
+                    use bindings::v0_2::wit;
                     use convert::v0_2::{guest_credentials, piece_error};
-                    let world = pre.instantiate_async(&mut store).await?;
-                    world
-                        .thinkfleet_piece_session()
-                        .call_refresh(&mut store, &guest_credentials(c, &withheld))
-                        .await?
+                    use v0_2_session::exports::thinkfleet::piece::session::SessionToken;
+                    let index = exports
+                        .refresh
+                        .as_ref()
+                        .ok_or_else(|| wasmtime::Error::msg("the piece exports no session"))?;
+                    let creds = guest_credentials(c, &withheld);
+                    let (result,) = exports::call::<
+                        (&wit::Credentials,),
+                        (Result<SessionToken, wit::PieceError>,),
+                    >(pre, &mut store, index, (&creds,))
+                    .await?;
+                    result
                         .map(|t| {
                             Output::Session(OpenedSession {
                                 fields: t
@@ -587,8 +614,12 @@ impl LoadedPiece {
                         })
                         .map_err(piece_error)
                 }
-                (Pre::V0_2(pre), _, call) => call_world!(pre, store, call, withheld, v0_2),
-                (Pre::V0_1(pre), _, call) => call_world!(pre, store, call, withheld, v0_1),
+                (Contract::V0_2, call) => {
+                    call_world!(pre, exports, store, call, withheld, v0_2)
+                }
+                (Contract::V0_1, call) => {
+                    call_world!(pre, exports, store, call, withheld, v0_1)
+                }
             })
         };
         let outcome = tokio::time::timeout(limits.call_timeout, run).await;
