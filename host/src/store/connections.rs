@@ -408,9 +408,9 @@ impl Store {
 
     /// Records many uses in one transaction (see [`record_uses_in`]).
     pub async fn record_uses(&self, uses: &[UseRecord]) -> Result<()> {
-        if self.backend() == super::Backend::Postgres && uses.len() <= super::runs::AT_ONCE_USES {
+        if self.backend() == super::Backend::Postgres {
             let mut conn = self.pool().acquire().await?;
-            super::runs::record_runs_at_once(&mut conn, &[], uses).await?;
+            super::batch_pg::record(&mut conn, &[], uses).await?;
             return Ok(());
         }
         let mut tx = self.pool().begin().await?;
@@ -439,14 +439,14 @@ impl Store {
 }
 
 /// The VALUES list of a `rows`-row INSERT of `used` events, seven `$N` parameters a
-/// row numbered from `$first + 1`: `($1, $2, $3, 'used', $4, $5, $6, $7), ($8, …)`.
+/// row: `($1, $2, $3, 'used', $4, $5, $6, $7), ($8, …)`.
 /// Built here rather than with `sqlx::QueryBuilder::push_values` because under the
 /// `Any` driver QueryBuilder writes `?` placeholders, which PostgreSQL rejects (sqlx
 /// issue #3000); `$N` suits both.
-fn used_event_values(rows: usize, first: usize) -> String {
+fn used_event_values(rows: usize) -> String {
     (0..rows)
         .map(|i| {
-            let p = |k: usize| format!("${}", first + i * 7 + k);
+            let p = |k: usize| format!("${}", i * 7 + k);
             format!(
                 "({}, {}, {}, 'used', {}, {}, {}, {})",
                 p(1),
@@ -461,32 +461,6 @@ fn used_event_values(rows: usize, first: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// The INSERT of `rows` `used` events, parameters numbered from `$first + 1`, bound
-/// by [`bind_used_event`].
-pub(super) fn insert_used_events(rows: usize, first: usize) -> String {
-    format!(
-        "INSERT INTO audit_events (project_id, connection_id, external_id, event, flow_id, \
-         agent_id, detail, at) VALUES {}",
-        used_event_values(rows, first)
-    )
-}
-
-/// Binds a [`UseRecord`]'s seven values of [`insert_used_events`], in its order, to a
-/// `query` or a `query_as` (which share no trait for `bind`).
-macro_rules! bind_used_event {
-    ($query:expr, $record:expr) => {
-        $query
-            .bind(&$record.project_id)
-            .bind(&$record.connection_id)
-            .bind(&$record.external_id)
-            .bind(&$record.flow_id)
-            .bind(&$record.agent_id)
-            .bind(&$record.detail)
-            .bind($record.at)
-    };
-}
-pub(super) use bind_used_event;
 
 /// How far `last_used_at` may lag the latest use: a use that changes no status and
 /// comes within this long of the recorded one leaves the row alone (no write, no row
@@ -539,10 +513,21 @@ pub(super) async fn record_uses_in(conn: &mut AnyConnection, uses: &[UseRecord])
         .await?;
     }
     for chunk in uses.chunks(AUDIT_ROWS_PER_INSERT) {
-        let sql = insert_used_events(chunk.len(), 0);
+        let sql = format!(
+            "INSERT INTO audit_events (project_id, connection_id, external_id, event, flow_id, \
+             agent_id, detail, at) VALUES {}",
+            used_event_values(chunk.len())
+        );
         let mut q = sqlx::query(&sql);
         for u in chunk {
-            q = bind_used_event!(q, u);
+            q = q
+                .bind(&u.project_id)
+                .bind(&u.connection_id)
+                .bind(&u.external_id)
+                .bind(&u.flow_id)
+                .bind(&u.agent_id)
+                .bind(&u.detail)
+                .bind(u.at);
         }
         q.execute(&mut *conn).await?;
     }
@@ -567,16 +552,9 @@ mod tests {
 
     #[test]
     fn used_event_values_number_seven_parameters_a_row() {
+        assert_eq!(used_event_values(1), "($1, $2, $3, 'used', $4, $5, $6, $7)");
         assert_eq!(
-            used_event_values(1, 0),
-            "($1, $2, $3, 'used', $4, $5, $6, $7)"
-        );
-        assert_eq!(
-            used_event_values(1, 4),
-            "($5, $6, $7, 'used', $8, $9, $10, $11)"
-        );
-        assert_eq!(
-            used_event_values(2, 0),
+            used_event_values(2),
             "($1, $2, $3, 'used', $4, $5, $6, $7), ($8, $9, $10, 'used', $11, $12, $13, $14)"
         );
     }

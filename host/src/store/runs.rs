@@ -2,10 +2,8 @@
 //! [`RUNS_KEPT`] per flow kept, written in the same transaction as the run's uses of
 //! connections.
 
-use super::connections::{
-    LAST_USE_STEP_MS, bind_used_event, insert_used_events, latest_uses, record_uses_in,
-};
-use super::{Backend, ConnectionStatus, Result, Store, UseRecord};
+use super::connections::record_uses_in;
+use super::{Backend, Result, Store, UseRecord};
 use sqlx::AnyConnection;
 
 /// How many runs of a flow are kept (listed); older ones are deleted within about
@@ -17,15 +15,6 @@ pub(super) const PRUNE_EVERY: i64 = 16;
 
 /// Flows whose unpruned runs are counted; past it the counts start over.
 const UNPRUNED_TRACKED: usize = 100_000;
-
-/// The most runs a batch on PostgreSQL writes in one statement; a bigger batch takes
-/// the transaction of statements.
-const AT_ONCE_RUNS: usize = 64;
-/// How often the one statement is tried. It is its own transaction, so a failed try
-/// leaves nothing behind: see [`worth_retrying`].
-const AT_ONCE_ATTEMPTS: u32 = 3;
-/// The most uses a batch on PostgreSQL writes in one statement (7 parameters each).
-pub(super) const AT_ONCE_USES: usize = 128;
 
 /// A run to record.
 #[derive(Debug, Clone)]
@@ -78,12 +67,9 @@ impl Store {
     /// sequence numbers, in order.
     pub async fn record_runs(&self, records: &[RunRecord]) -> Result<Vec<i64>> {
         let uses: Vec<UseRecord> = records.iter().flat_map(|r| r.uses.clone()).collect();
-        if self.backend() == Backend::Postgres
-            && (1..=AT_ONCE_RUNS).contains(&records.len())
-            && uses.len() <= AT_ONCE_USES
-        {
+        if self.backend() == Backend::Postgres {
             let mut conn = self.pool().acquire().await?;
-            let ids = record_runs_at_once(&mut conn, records, &uses).await?;
+            let ids = super::batch_pg::record(&mut conn, records, &uses).await?;
             // Pruning needs no atomicity with the runs: its own statement, when due. The
             // runs are committed by now, so a failed pruning is only logged (the next
             // one catches up); the callers are told their runs were recorded.
@@ -196,18 +182,6 @@ impl Store {
     }
 }
 
-/// Whether the one statement failed only because of what ran beside it, so that the
-/// same statement tried again (with a new snapshot) will do: PostgreSQL chose it as a
-/// deadlock's victim (`40P01`; its connection rows are locked in one order, but the
-/// deferred revision triggers update projects in the order of its updates), or a
-/// flow was deleted after its snapshot saw it (`23503`: the next try drops that run).
-pub(super) fn worth_retrying(e: &super::StoreError) -> bool {
-    let super::StoreError::Db(sqlx::Error::Database(db)) = e else {
-        return false;
-    };
-    matches!(db.code().as_deref(), Some("40P01" | "23503"))
-}
-
 /// Forgets `flow`'s runs beyond the newest [`RUNS_KEPT`].
 ///
 /// On PostgreSQL the rows another server is deleting at that moment are skipped (`FOR
@@ -232,139 +206,4 @@ pub(super) async fn prune(conn: &mut AnyConnection, backend: Backend, flow: &str
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-/// PostgreSQL: a batch's uses and runs (or uses alone) in one statement, so one round
-/// trip and its own transaction instead of BEGIN, a statement per connection and per run, and COMMIT.
-/// The same writes as [`record_uses_in`] and the INSERT per run: a connection's row is
-/// locked (in the one order of [`latest_uses`]) and updated only when the use moves
-/// its status or its `last_used_at` by [`LAST_USE_STEP_MS`]; a run whose flow is gone
-/// gets no row (0). Run ids are drawn before the insert, in the batch's order (the
-/// sorted subquery is not flattened into the one that draws them), so each is matched
-/// to its record and later runs get higher numbers.
-pub(super) async fn record_runs_at_once(
-    conn: &mut AnyConnection,
-    records: &[RunRecord],
-    uses: &[UseRecord],
-) -> Result<Vec<i64>> {
-    let mut attempt = 1;
-    loop {
-        match one_statement(conn, records, uses).await {
-            Err(e) if attempt < AT_ONCE_ATTEMPTS && worth_retrying(&e) => attempt += 1,
-            done => return done,
-        }
-    }
-}
-
-/// One try of [`record_runs_at_once`].
-async fn one_statement(
-    conn: &mut AnyConnection,
-    records: &[RunRecord],
-    uses: &[UseRecord],
-) -> Result<Vec<i64>> {
-    let latest = latest_uses(uses);
-    let (expired, error, active) = (
-        ConnectionStatus::Expired.as_str(),
-        ConnectionStatus::Error.as_str(),
-        ConnectionStatus::Active.as_str(),
-    );
-    let mut next = 0;
-    let mut param = |cast: &str| {
-        next += 1;
-        format!("${next}::{cast}")
-    };
-    let mut ctes: Vec<String> = Vec::new();
-    if !latest.is_empty() {
-        let rows: Vec<String> = latest
-            .iter()
-            .map(|_| {
-                format!(
-                    "({}, {}, {}, {})",
-                    param("text"),
-                    param("text"),
-                    param("bigint"),
-                    param("text")
-                )
-            })
-            .collect();
-        ctes.push(format!(
-            "u (project_id, id, at, status) AS (VALUES {}), \
-             lk AS (SELECT c.project_id, c.id, u.at, u.status AS next FROM connections c \
-               JOIN u ON c.project_id = u.project_id AND c.id = u.id \
-               WHERE c.last_used_at IS NULL OR c.last_used_at < u.at - {LAST_USE_STEP_MS} \
-               OR u.status <> '' OR c.status = '{error}' \
-               ORDER BY c.project_id COLLATE \"C\", c.id COLLATE \"C\" FOR UPDATE OF c), \
-             up AS (UPDATE connections c SET last_used_at = lk.at, status = CASE \
-               WHEN c.status = '{expired}' THEN c.status \
-               WHEN lk.next <> '' THEN lk.next \
-               WHEN c.status = '{error}' AND c.refresh_failures = 0 THEN '{active}' \
-               ELSE c.status END \
-               FROM lk WHERE c.project_id = lk.project_id AND c.id = lk.id)",
-            rows.join(", ")
-        ));
-    }
-    if !uses.is_empty() {
-        ctes.push(format!("a AS ({})", insert_used_events(uses.len(), next)));
-        next += uses.len() * 7;
-    }
-    let mut param = |cast: &str| {
-        next += 1;
-        format!("${next}::{cast}")
-    };
-    let runs: Vec<String> = (0..records.len())
-        .map(|_| {
-            let columns = ["bigint", "text", "text", "text", "text", "bigint", "bigint"];
-            let values: Vec<String> = columns.iter().map(|c| param(c)).collect();
-            format!("({})", values.join(", "))
-        })
-        .collect();
-    let answer = if runs.is_empty() {
-        "SELECT 0::bigint, 0::bigint WHERE false".to_owned()
-    } else {
-        ctes.push(format!(
-            "v (ord, project_id, flow_id, status, report, started_at, finished_at) AS \
-             (VALUES {}), \
-             k AS MATERIALIZED (SELECT s.*, nextval(pg_get_serial_sequence('flow_runs', 'id')) \
-               AS id FROM (SELECT v.* FROM v WHERE EXISTS \
-               (SELECT 1 FROM flows f WHERE f.id = v.flow_id AND f.project_id = v.project_id) \
-               ORDER BY v.ord) AS s), \
-             r AS (INSERT INTO flow_runs (id, project_id, flow_id, status, report, started_at, \
-               finished_at) SELECT id, project_id, flow_id, status, report, started_at, \
-               finished_at FROM k)",
-            runs.join(", ")
-        ));
-        "SELECT ord, id FROM k".to_owned()
-    };
-    if ctes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!("WITH {} {answer}", ctes.join(", "));
-    let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
-    for u in &latest {
-        query = query
-            .bind(&u.project_id)
-            .bind(&u.connection_id)
-            .bind(u.at)
-            .bind(u.status.map_or("", ConnectionStatus::as_str));
-    }
-    for u in uses {
-        query = bind_used_event!(query, u);
-    }
-    for (ord, run) in records.iter().map(|r| &r.run).enumerate() {
-        query = query
-            .bind(ord as i64)
-            .bind(&run.project_id)
-            .bind(&run.flow_id)
-            .bind(run.status)
-            .bind(&run.report)
-            .bind(run.started_at)
-            .bind(run.finished_at);
-    }
-    let mut ids = vec![0; records.len()];
-    for (ord, id) in query.fetch_all(&mut *conn).await? {
-        if let Some(slot) = usize::try_from(ord).ok().and_then(|o| ids.get_mut(o)) {
-            *slot = id;
-        }
-    }
-    Ok(ids)
 }
