@@ -3,15 +3,18 @@
 //! The generated `…WorldPre::instantiate_async` loads every export of the world after
 //! instantiating, and `get_typed_func` type-checks each of them again on every call
 //! (`GuestIndices::load`): `info`'s large `piece-info` record included, though a call
-//! uses one function. Here the world is still checked whole, once, when the piece loads
-//! (the generated `…WorldPre::new`); the export indices are looked up then; and a call
+//! uses one function. Here the export indices are looked up once, when the piece loads
+//! (after the generated `…WorldPre::new` found every name); the load's one `info` call
+//! type-checks every export (`validate`, `run-action`, `refresh` beside `info`), so a
+//! component with a mistyped export is refused at install; and every later call
 //! instantiates and type-checks only the function it calls. Type-checking stays on
 //! every call, as wasmtime's safe API requires (a `TypedFunc` belongs to one store).
 
+use super::bindings::{v0_2, v0_2_session};
 use super::state::HostState;
 use wasmtime::Store;
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentNamedList, InstancePre, Lift, Lower,
+    Component, ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower,
 };
 
 /// The piece interface's exports, and the optional session export's, by index.
@@ -63,4 +66,19 @@ where
     let instance = pre.instantiate_async(&mut *store).await?;
     let func = instance.get_typed_func::<P, R>(&mut *store, index)?;
     func.call_async(&mut *store, params).await
+}
+
+/// Checks the type of `session.refresh` (a 0.2.0 export only) in `instance`.
+pub(super) fn check_refresh(
+    instance: &Instance,
+    store: &mut Store<HostState>,
+    index: &ComponentExportIndex,
+) -> wasmtime::Result<()> {
+    use v0_2::wit::{Credentials, PieceError};
+    use v0_2_session::exports::thinkfleet::piece::session::SessionToken;
+    instance.get_typed_func::<(&Credentials,), (Result<SessionToken, PieceError>,)>(
+        &mut *store,
+        index,
+    )?;
+    Ok(())
 }

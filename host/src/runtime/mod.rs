@@ -169,9 +169,23 @@ macro_rules! call_world {
         use convert::$version::{guest_credentials, piece_error, piece_info};
         let (pre, exports, store) = ($pre, $exports, &mut $store);
         match $call {
+            // Called once, at load: the instance checks every export's type first.
             Call::Info => {
-                let (info,) =
-                    exports::call::<(), (wit::PieceInfo,)>(pre, store, &exports.info, ()).await?;
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance.get_typed_func::<(&wit::Credentials,), (Result<(), wit::PieceError>,)>(
+                    &mut *store,
+                    &exports.validate,
+                )?;
+                instance.get_typed_func::<
+                                (&str, &str, &wit::Credentials),
+                                (Result<String, wit::PieceError>,),
+                            >(&mut *store, &exports.run_action)?;
+                if let Some(refresh) = &exports.refresh {
+                    exports::check_refresh(&instance, &mut *store, refresh)?;
+                }
+                let info =
+                    instance.get_typed_func::<(), (wit::PieceInfo,)>(&mut *store, &exports.info)?;
+                let (info,) = info.call_async(&mut *store, ()).await?;
                 Ok(Output::Info(Box::new(piece_info(info))))
             }
             Call::Validate(c) => {
@@ -292,8 +306,9 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(EngineError::new(e)))?;
-        // The whole world is type-checked here, once: the current contract first; a piece
-        // built against 0.1.0 still loads. A call then checks only the function it calls.
+        // The world's exports by name: the current contract first; a piece built against
+        // 0.1.0 still loads. Their types are checked by the `info` call below, once; a
+        // call then checks only the function it calls.
         let (contract, interface) = match v0_2::PieceWorldPre::new(instance_pre.clone()) {
             Ok(_) => (Contract::V0_2, PIECE_EXPORT_0_2),
             Err(current) => match v0_1::PieceWorldPre::new(instance_pre.clone()) {
@@ -306,7 +321,8 @@ impl Runtime {
                 }
             },
         };
-        // The optional `session` export: present means it must have the contract's type.
+        // The optional `session` export: present means it must have the contract's
+        // names (here) and types (with the others', by the `info` call below).
         let exports_session = component
             .component_type()
             .exports(&shared.engine)

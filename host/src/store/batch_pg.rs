@@ -8,13 +8,28 @@
 //! PostgreSQL plans it from its cache. A text per shape, as the VALUES lists were,
 //! turned sqlx's 100-statement cache over (a parse and a plan, and a round trip to
 //! prepare, per new shape) as soon as batches came in many sizes, and bounded a batch
-//! by PostgreSQL's 65,535 parameters.
+//! by PostgreSQL's 65,535 parameters. A batch is bounded by its bytes instead
+//! ([`fits`]); a bigger one takes the transaction of statements SQLite uses.
 
 use super::connections::{LAST_USE_STEP_MS, latest_uses};
 use super::runs::RunRecord;
 use super::{ConnectionStatus, Result, StoreError, UseRecord};
 use serde::Serialize;
 use sqlx::AnyConnection;
+
+/// The most bytes of rows one statement carries (about: the JSON adds its keys and
+/// escapes); a bigger batch (a few hundred runs with large reports) takes the
+/// transaction of statements instead, so no statement holds hundreds of megabytes
+/// in the host, on the wire and in PostgreSQL's parser, and a retry resends little.
+const MAX_BYTES: usize = 8 << 20;
+
+/// Whether `records` and `uses` are small enough for one statement ([`MAX_BYTES`]).
+pub(super) fn fits(records: &[RunRecord], uses: &[UseRecord]) -> bool {
+    const ROW: usize = 160;
+    let runs: usize = records.iter().map(|r| ROW + r.run.report.len()).sum();
+    let uses: usize = uses.iter().map(|u| 2 * ROW + u.detail.len()).sum();
+    runs + uses <= MAX_BYTES
+}
 
 /// How often the one statement is tried. It is its own transaction, so a failed try
 /// leaves nothing behind: see [`worth_retrying`].

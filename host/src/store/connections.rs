@@ -406,9 +406,10 @@ impl Store {
         )
     }
 
-    /// Records many uses in one transaction (see [`record_uses_in`]).
+    /// Records many uses in one transaction: on PostgreSQL one statement when the batch
+    /// fits one (`batch_pg`), else [`record_uses_in`].
     pub async fn record_uses(&self, uses: &[UseRecord]) -> Result<()> {
-        if self.backend() == super::Backend::Postgres {
+        if self.backend() == super::Backend::Postgres && super::batch_pg::fits(&[], uses) {
             let mut conn = self.pool().acquire().await?;
             super::batch_pg::record(&mut conn, &[], uses).await?;
             return Ok(());

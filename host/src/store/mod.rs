@@ -692,15 +692,24 @@ mod tests {
             "quote \" backslash \\ newline \n tab \t 'single' é ✓ \u{1F600} </script> $1 \u{7f}",
         )
         .expect("json");
-        let flow_of = |i: i64| if i % 2 == 0 { "f1" } else { "f2" };
+        // Runs of two flows and of one deleted (every 50th), each using a connection;
+        // every 7th use an agent's (no flow).
+        let flow_of = |i: i64| match (i % 50, i % 2) {
+            (25, _) => "gone",
+            (_, 0) => "f1",
+            _ => "f2",
+        };
         let records: Vec<RunRecord> = (0..150)
             .map(|i| {
                 let connection = format!("c{}", i % 3 + 1);
+                let agent = i % 7 == 0;
                 RunRecord {
                     uses: vec![UseRecord {
                         connection_id: connection.clone(),
                         external_id: connection,
                         detail: format!("{{\"i\":{i},\"s\":{odd}}}"),
+                        flow_id: (!agent).then(|| flow_of(i).to_owned()),
+                        agent_id: agent.then(|| format!("agent-{i}")),
                         ..used(None, 100 + i)
                     }],
                     run: NewRun {
@@ -714,16 +723,32 @@ mod tests {
             .record_runs(&records)
             .await
             .expect("the batch commits");
-        assert!(ids[0] > 0 && ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let (gone, kept): (Vec<_>, Vec<_>) = (0..150).partition(|i| flow_of(*i) == "gone");
+        assert!(gone.iter().all(|&i| ids[i as usize] == 0), "{ids:?}");
+        let kept: Vec<i64> = kept.iter().map(|&i| ids[i as usize]).collect();
+        assert!(
+            kept[0] > 0 && kept.windows(2).all(|w| w[0] < w[1]),
+            "{ids:?}"
+        );
         // The newest runs of each flow are kept past the pruning: each reads back whole.
         for (i, record) in records.iter().enumerate().skip(100) {
+            if record.run.flow_id == "gone" {
+                continue;
+            }
             let row = store
                 .get_run("p1", &record.run.flow_id, ids[i])
                 .await
                 .expect("read")
                 .unwrap_or_else(|| panic!("run {i} has a row"));
             assert_eq!(row.report, record.run.report);
-            assert_eq!(row.started_at, record.run.started_at);
+            assert_eq!(
+                (row.status.as_str(), row.started_at, row.finished_at),
+                (
+                    record.run.status,
+                    record.run.started_at,
+                    record.run.finished_at
+                )
+            );
         }
         let mut events = store
             .filter_audit(
@@ -738,16 +763,45 @@ mod tests {
             .await
             .expect("audit");
         events.reverse();
-        let details: Vec<Option<String>> = events.into_iter().map(|e| e.detail).collect();
-        let expected: Vec<Option<String>> = records
-            .iter()
-            .map(|r| Some(r.uses[0].detail.clone()))
+        let seen: Vec<_> = events
+            .into_iter()
+            .map(|e| (e.connection_id, e.external_id, e.flow_id, e.detail, e.at))
             .collect();
-        assert_eq!(details, expected, "every use audited, in the batch's order");
-        for id in ["c1", "c2", "c3"] {
+        let expected: Vec<_> = records
+            .iter()
+            .map(|r| {
+                let u = &r.uses[0];
+                let id = Some(u.connection_id.clone());
+                (
+                    id.clone(),
+                    id,
+                    u.flow_id.clone(),
+                    Some(u.detail.clone()),
+                    u.at,
+                )
+            })
+            .collect();
+        assert_eq!(seen, expected, "every use audited, in the batch's order");
+        for (id, at) in [("c1", 247), ("c2", 248), ("c3", 249)] {
             let row = store.find_connection("p1", id).await.expect("find");
-            assert!(row.expect("row").last_used_at.is_some_and(|at| at >= 247));
+            assert_eq!(row.expect("row").last_used_at, Some(at), "{id}");
         }
+        // A batch too big for one statement (reports of megabytes) is written whole too.
+        let big: Vec<RunRecord> = (0..3)
+            .map(|i| RunRecord {
+                uses: vec![used(None, 300 + i)],
+                run: NewRun {
+                    report: format!("{{\"pad\":\"{}\"}}", "x".repeat(3 << 20)),
+                    ..run_of("f1", 300 + i).run
+                },
+            })
+            .collect();
+        let ids = store
+            .record_runs(&big)
+            .await
+            .expect("the big batch commits");
+        let newest = store.get_run("p1", "f1", ids[2]).await.expect("read");
+        assert_eq!(newest.expect("row").report, big[2].run.report);
     }
 
     /// Two servers pruning one flow at once: on PostgreSQL the second does not wait for

@@ -67,7 +67,7 @@ impl Store {
     /// sequence numbers, in order.
     pub async fn record_runs(&self, records: &[RunRecord]) -> Result<Vec<i64>> {
         let uses: Vec<UseRecord> = records.iter().flat_map(|r| r.uses.clone()).collect();
-        if self.backend() == Backend::Postgres {
+        if self.backend() == Backend::Postgres && super::batch_pg::fits(records, &uses) {
             let mut conn = self.pool().acquire().await?;
             let ids = super::batch_pg::record(&mut conn, records, &uses).await?;
             // Pruning needs no atomicity with the runs: its own statement, when due. The
