@@ -1,4 +1,5 @@
-//! Calling one export of a fresh instance, type-checking only that function.
+//! Calling one export of a fresh instance, type-checking only that function (all of them
+//! once, at load).
 //!
 //! The generated `…WorldPre::instantiate_async` loads every export of the world after
 //! instantiating, and `get_typed_func` type-checks each of them again on every call
@@ -76,9 +77,9 @@ pub(super) fn check_refresh(
 ) -> wasmtime::Result<()> {
     use v0_2::wit::{Credentials, PieceError};
     use v0_2_session::exports::thinkfleet::piece::session::SessionToken;
-    instance.get_typed_func::<(&Credentials,), (Result<SessionToken, PieceError>,)>(
-        &mut *store,
-        index,
-    )?;
+    use wasmtime::error::Context as _;
+    instance
+        .get_typed_func::<(&Credentials,), (Result<SessionToken, PieceError>,)>(&mut *store, index)
+        .context("export `session.refresh` does not have the contract's type")?;
     Ok(())
 }

@@ -160,6 +160,11 @@ const SESSION_EXPORT: &str = "thinkfleet:piece/session@0.2.0";
 const PIECE_EXPORT_0_2: &str = "thinkfleet:piece/piece@0.2.0";
 const PIECE_EXPORT_0_1: &str = "thinkfleet:piece/piece@0.1.0";
 
+/// What a load says of a component whose export has another type than the contract's.
+const MISTYPED_VALIDATE: &str = "export `validate` does not have the contract's type";
+const MISTYPED_RUN_ACTION: &str = "export `run-action` does not have the contract's type";
+const MISTYPED_INFO: &str = "export `info` does not have the contract's type";
+
 /// One call of the piece interface on a fresh instance: the same code for each contract
 /// version's generated types (`$version` names its bindings and its conversions in
 /// [`convert`]).
@@ -167,37 +172,43 @@ macro_rules! call_world {
     ($pre:expr, $exports:expr, $store:expr, $call:expr, $withheld:expr, $version:ident) => {{
         use bindings::$version::wit;
         use convert::$version::{guest_credentials, piece_error, piece_info};
+        use wasmtime::error::Context as _;
+        type ValidateParams<'a> = (&'a wit::Credentials,);
+        type ValidateResults = (Result<(), wit::PieceError>,);
+        type RunParams<'a> = (&'a str, &'a str, &'a wit::Credentials);
+        type RunResults = (Result<String, wit::PieceError>,);
         let (pre, exports, store) = ($pre, $exports, &mut $store);
         match $call {
             // Called once, at load: the instance checks every export's type first.
             Call::Info => {
                 let instance = pre.instantiate_async(&mut *store).await?;
-                instance.get_typed_func::<(&wit::Credentials,), (Result<(), wit::PieceError>,)>(
-                    &mut *store,
-                    &exports.validate,
-                )?;
-                instance.get_typed_func::<
-                                (&str, &str, &wit::Credentials),
-                                (Result<String, wit::PieceError>,),
-                            >(&mut *store, &exports.run_action)?;
+                instance
+                    .get_typed_func::<ValidateParams<'_>, ValidateResults>(
+                        &mut *store,
+                        &exports.validate,
+                    )
+                    .context(MISTYPED_VALIDATE)?;
+                instance
+                    .get_typed_func::<RunParams<'_>, RunResults>(&mut *store, &exports.run_action)
+                    .context(MISTYPED_RUN_ACTION)?;
                 if let Some(refresh) = &exports.refresh {
                     exports::check_refresh(&instance, &mut *store, refresh)?;
                 }
-                let info =
-                    instance.get_typed_func::<(), (wit::PieceInfo,)>(&mut *store, &exports.info)?;
+                let info = instance
+                    .get_typed_func::<(), (wit::PieceInfo,)>(&mut *store, &exports.info)
+                    .context(MISTYPED_INFO)?;
                 let (info,) = info.call_async(&mut *store, ()).await?;
                 Ok(Output::Info(Box::new(piece_info(info))))
             }
             Call::Validate(c) => {
                 let creds = guest_credentials(c, &$withheld);
-                let (result,) =
-                    exports::call::<(&wit::Credentials,), (Result<(), wit::PieceError>,)>(
-                        pre,
-                        store,
-                        &exports.validate,
-                        (&creds,),
-                    )
-                    .await?;
+                let (result,) = exports::call::<ValidateParams<'_>, ValidateResults>(
+                    pre,
+                    store,
+                    &exports.validate,
+                    (&creds,),
+                )
+                .await?;
                 result.map(|()| Output::Validated).map_err(piece_error)
             }
             Call::Run {
@@ -206,12 +217,13 @@ macro_rules! call_world {
                 creds,
             } => {
                 let creds = guest_credentials(creds, &$withheld);
-                let (result,) =
-                    exports::call::<
-                        (&str, &str, &wit::Credentials),
-                        (Result<String, wit::PieceError>,),
-                    >(pre, store, &exports.run_action, (action, &input, &creds))
-                    .await?;
+                let (result,) = exports::call::<RunParams<'_>, RunResults>(
+                    pre,
+                    store,
+                    &exports.run_action,
+                    (action, &input, &creds),
+                )
+                .await?;
                 result.map(Output::Ran).map_err(piece_error)
             }
             // Sent to the session export before this; never reaches a piece world.
