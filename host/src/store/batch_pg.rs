@@ -17,8 +17,8 @@ use super::{ConnectionStatus, Result, StoreError, UseRecord};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-/// The most bytes of rows one statement carries (about: the JSON adds its keys and
-/// escapes); a bigger batch (a few hundred runs with large reports) takes the
+/// The most bytes of rows one statement carries (about: the JSON adds its keys, and
+/// its escapes at most double a report or detail, which are JSON text already); a bigger batch (a few hundred runs with large reports) takes the
 /// transaction of statements instead, so no statement holds hundreds of megabytes
 /// in the host, on the wire and in PostgreSQL's parser, and a retry resends little.
 const MAX_BYTES: usize = 8 << 20;
@@ -31,9 +31,9 @@ pub(super) fn fits(records: &[RunRecord], uses: &[UseRecord]) -> bool {
     runs + uses <= MAX_BYTES
 }
 
-/// How often the one statement is tried. It is its own transaction, so a failed try
+/// How often the one statement (or a bigger batch's transaction) is tried. It is its own transaction, so a failed try
 /// leaves nothing behind: see [`worth_retrying`].
-const ATTEMPTS: u32 = 3;
+pub(super) const ATTEMPTS: u32 = 3;
 
 /// The statement. `$1`: the connection rows to set (the latest use of each); `$2`: the
 /// `used` events; `$3`: the runs; each a JSON array of objects whose keys are the

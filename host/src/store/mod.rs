@@ -705,8 +705,8 @@ mod tests {
                 let agent = i % 7 == 0;
                 RunRecord {
                     uses: vec![UseRecord {
-                        connection_id: connection.clone(),
-                        external_id: connection,
+                        external_id: format!("ext-{connection}"),
+                        connection_id: connection,
                         detail: format!("{{\"i\":{i},\"s\":{odd}}}"),
                         flow_id: (!agent).then(|| flow_of(i).to_owned()),
                         agent_id: agent.then(|| format!("agent-{i}")),
@@ -714,11 +714,17 @@ mod tests {
                     }],
                     run: NewRun {
                         report: format!("{{\"n\":{i},\"s\":{odd}}}"),
+                        status: if i % 5 == 0 { "failed" } else { "succeeded" },
                         ..run_of(flow_of(i), i).run
                     },
                 }
             })
             .collect();
+        let uses: Vec<UseRecord> = records.iter().flat_map(|r| r.uses.clone()).collect();
+        assert!(
+            batch_pg::fits(&records, &uses),
+            "one statement on PostgreSQL"
+        );
         let ids = store
             .record_runs(&records)
             .await
@@ -771,10 +777,10 @@ mod tests {
             .iter()
             .map(|r| {
                 let u = &r.uses[0];
-                let id = Some(u.connection_id.clone());
+                let (id, external) = (Some(u.connection_id.clone()), Some(u.external_id.clone()));
                 (
-                    id.clone(),
                     id,
+                    external,
                     u.flow_id.clone(),
                     Some(u.detail.clone()),
                     u.at,
@@ -782,6 +788,17 @@ mod tests {
             })
             .collect();
         assert_eq!(seen, expected, "every use audited, in the batch's order");
+        for i in [0, 49, 147] {
+            let agent = format!("agent-{i}");
+            let filter = AuditFilter {
+                agent_id: Some(&agent),
+                ..AuditFilter::default()
+            };
+            let theirs = store.filter_audit("p1", &filter, None, 10).await;
+            let theirs = theirs.expect("audit");
+            assert_eq!(theirs.len(), 1, "{agent}");
+            assert_eq!(theirs[0].detail, Some(records[i].uses[0].detail.clone()));
+        }
         for (id, at) in [("c1", 247), ("c2", 248), ("c3", 249)] {
             let row = store.find_connection("p1", id).await.expect("find");
             assert_eq!(row.expect("row").last_used_at, Some(at), "{id}");
@@ -796,6 +813,11 @@ mod tests {
                 },
             })
             .collect();
+        let big_uses: Vec<UseRecord> = big.iter().flat_map(|r| r.uses.clone()).collect();
+        assert!(
+            !batch_pg::fits(&big, &big_uses),
+            "a transaction on PostgreSQL"
+        );
         let ids = store
             .record_runs(&big)
             .await

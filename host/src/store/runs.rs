@@ -80,8 +80,32 @@ impl Store {
             }
             return Ok(ids);
         }
+        let mut attempt = 1;
+        loop {
+            match self.record_runs_in_transaction(records, &uses).await {
+                // PostgreSQL: a deadlock's victim, or a flow another server deleted
+                // after this transaction saw it (see `batch_pg::worth_retrying`).
+                Err(e)
+                    if self.backend() == Backend::Postgres
+                        && attempt < super::batch_pg::ATTEMPTS
+                        && super::batch_pg::worth_retrying(&e) =>
+                {
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// [`Store::record_runs`] as a transaction of statements: the uses, an INSERT per
+    /// run, and the pruning due.
+    async fn record_runs_in_transaction(
+        &self,
+        records: &[RunRecord],
+        uses: &[UseRecord],
+    ) -> Result<Vec<i64>> {
         let mut tx = self.pool().begin().await?;
-        record_uses_in(&mut tx, &uses).await?;
+        record_uses_in(&mut tx, uses).await?;
         let mut ids = Vec::with_capacity(records.len());
         for run in records.iter().map(|r| &r.run) {
             // A flow deleted while it ran gets no row (0), and does not fail the batch.
