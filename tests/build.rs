@@ -1,6 +1,7 @@
 //! Builds the test-only pieces (the misbehaving one, one built against contract 0.1.0,
 //! one with a templated credential host, a component of another world, and two versions
-//! of one piece for live installs, one whose custom credential opens sessions).
+//! of one piece for live installs, one whose custom credential opens sessions, and one
+//! whose `validate` has another type than the contract's).
 
 #[path = "../host/build_support/wasm_pieces.rs"]
 mod wasm_pieces;
@@ -20,6 +21,7 @@ fn main() {
             ("piece-versioned", "piece_versioned", "versioned-1"),
             ("piece-versioned-two", "piece_versioned_two", "versioned-2"),
             ("piece-session", "piece_session", "session-crm"),
+            ("piece-mistyped", "piece_mistyped", "mistyped"),
         ],
         "test_pieces.rs",
         "TEST_PIECES",

@@ -316,6 +316,21 @@ async fn bad_uploads_are_refused_with_clear_errors_and_change_nothing() {
             .contains("thinkfleet:piece"),
         "{body}"
     );
+    // A component with the contract's names but a `validate` of another type: refused
+    // at install, the export named, rather than installed to fail every call.
+    let (status, body) = install(&admin, "mistyped").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_piece")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("export `validate` does not have the contract's type"),
+        "{body}"
+    );
     // Too large: refused from its declared length, before the body is read.
     let (status, body) = declare_oversized_upload(&app.base).await;
     assert_eq!(

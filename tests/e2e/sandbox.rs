@@ -78,6 +78,25 @@ async fn refuses_a_component_for_another_world() {
     still_serving(&rt).await;
 }
 
+/// Every export's type is checked when a piece loads, not only `info`'s: a component
+/// whose `validate` takes another type is refused, the export named.
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_a_component_whose_export_has_another_type() {
+    let rt = runtime(&[]);
+    let err = rt
+        .load_file(&piece_path("mistyped"))
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, LoadError::InfoFailed(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("export `validate` does not have the contract's type"),
+        "{err}"
+    );
+    still_serving(&rt).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trapping_piece_gets_a_clear_error() {
     let rt = runtime(&[]);
