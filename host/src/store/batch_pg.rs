@@ -18,9 +18,10 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 /// The most bytes of rows one statement carries (about: the JSON adds its keys, and
-/// its escapes at most double a report or detail, which are JSON text already); a bigger batch (a few hundred runs with large reports) takes the
-/// transaction of statements instead, so no statement holds hundreds of megabytes
-/// in the host, on the wire and in PostgreSQL's parser, and a retry resends little.
+/// its escapes at most double a report or detail, which are JSON text already). A
+/// bigger batch (a few hundred runs with large reports) takes the transaction of
+/// statements instead, so no statement holds hundreds of megabytes in the host, on the
+/// wire and in PostgreSQL's parser, and a retry resends little.
 const MAX_BYTES: usize = 8 << 20;
 
 /// Whether `records` and `uses` are small enough for one statement ([`MAX_BYTES`]).
@@ -31,8 +32,9 @@ pub(super) fn fits(records: &[RunRecord], uses: &[UseRecord]) -> bool {
     runs + uses <= MAX_BYTES
 }
 
-/// How often the one statement (or a bigger batch's transaction) is tried. It is its own transaction, so a failed try
-/// leaves nothing behind: see [`worth_retrying`].
+/// How often the one statement (or a bigger batch's transaction) is tried. Each try is
+/// its own transaction, so a failed one leaves nothing behind in the database: see
+/// [`worth_retrying`].
 pub(super) const ATTEMPTS: u32 = 3;
 
 /// The statement. `$1`: the connection rows to set (the latest use of each); `$2`: the
