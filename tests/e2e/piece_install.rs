@@ -274,6 +274,17 @@ async fn declare_oversized_upload(base: &str) -> (u16, Value) {
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// An install answer is 422 `invalid_piece` with `words` in its message.
+fn assert_invalid_piece((status, body): (u16, Value), words: &str) {
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_piece")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(words), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_uploads_are_refused_with_clear_errors_and_change_nothing() {
     let home = DataHome::new().await;
@@ -283,7 +294,7 @@ async fn bad_uploads_are_refused_with_clear_errors_and_change_nothing() {
     let (_, before) = api.get("/pieces").await;
 
     // Not WebAssembly at all.
-    let (status, body) = admin
+    let upload = admin
         .send_raw(
             "POST",
             "/admin/pieces",
@@ -291,45 +302,14 @@ async fn bad_uploads_are_refused_with_clear_errors_and_change_nothing() {
             b"MZ\x90\x00 not wasm".to_vec(),
         )
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("invalid_piece")),
-        "{body}"
-    );
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not a WebAssembly file")
-    );
+    assert_invalid_piece(upload, "not a WebAssembly file");
     // A component of another world.
-    let (status, body) = install(&admin, "not-a-piece").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("invalid_piece")),
-        "{body}"
-    );
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("thinkfleet:piece"),
-        "{body}"
-    );
+    assert_invalid_piece(install(&admin, "not-a-piece").await, "thinkfleet:piece");
     // A component with the contract's names but a `validate` of another type: refused
     // at install, the export named, rather than installed to fail every call.
-    let (status, body) = install(&admin, "mistyped").await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("invalid_piece")),
-        "{body}"
-    );
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("export `validate` does not have the contract's type"),
-        "{body}"
+    assert_invalid_piece(
+        install(&admin, "mistyped").await,
+        "export `validate` does not have the contract's type",
     );
     // Too large: refused from its declared length, before the body is read.
     let (status, body) = declare_oversized_upload(&app.base).await;

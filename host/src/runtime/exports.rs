@@ -11,7 +11,8 @@
 //! instantiates and type-checks only the function it calls. Type-checking stays on
 //! every call, as wasmtime's safe API requires (a `TypedFunc` belongs to one store).
 
-use super::bindings::{v0_2, v0_2_session};
+use super::bindings::v0_2;
+use super::bindings::v0_2_session::exports::thinkfleet::piece::session::SessionToken;
 use super::state::HostState;
 use wasmtime::Store;
 use wasmtime::component::{
@@ -69,17 +70,20 @@ where
     func.call_async(&mut *store, params).await
 }
 
-/// Checks the type of `session.refresh` (a 0.2.0 export only) in `instance`.
+/// `session.refresh`'s parameters and results (a 0.2.0 export only), for the check at
+/// load and the call.
+pub(super) type RefreshParams<'a> = (&'a v0_2::wit::Credentials,);
+pub(super) type RefreshResults = (Result<SessionToken, v0_2::wit::PieceError>,);
+
+/// Checks the type of `session.refresh` in `instance`.
 pub(super) fn check_refresh(
     instance: &Instance,
     store: &mut Store<HostState>,
     index: &ComponentExportIndex,
 ) -> wasmtime::Result<()> {
-    use v0_2::wit::{Credentials, PieceError};
-    use v0_2_session::exports::thinkfleet::piece::session::SessionToken;
     use wasmtime::error::Context as _;
     instance
-        .get_typed_func::<(&Credentials,), (Result<SessionToken, PieceError>,)>(&mut *store, index)
+        .get_typed_func::<RefreshParams<'_>, RefreshResults>(&mut *store, index)
         .context("export `session.refresh` does not have the contract's type")?;
     Ok(())
 }

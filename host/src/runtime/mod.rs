@@ -616,18 +616,19 @@ impl LoadedPiece {
             let (pre, exports) = (&self.pre, &*self.exports);
             wasmtime::Result::Ok(match (self.contract, call) {
                 (_, Call::Refresh(c)) => {
-                    use bindings::v0_2::wit;
                     use convert::v0_2::{guest_credentials, piece_error};
-                    use v0_2_session::exports::thinkfleet::piece::session::SessionToken;
+                    use exports::{RefreshParams, RefreshResults};
                     let index = exports
                         .refresh
                         .as_ref()
                         .ok_or_else(|| wasmtime::Error::msg("the piece exports no session"))?;
                     let creds = guest_credentials(c, &withheld);
-                    let (result,) = exports::call::<
-                        (&wit::Credentials,),
-                        (Result<SessionToken, wit::PieceError>,),
-                    >(pre, &mut store, index, (&creds,))
+                    let (result,) = exports::call::<RefreshParams<'_>, RefreshResults>(
+                        pre,
+                        &mut store,
+                        index,
+                        (&creds,),
+                    )
                     .await?;
                     result
                         .map(|t| {

@@ -489,6 +489,18 @@ mod tests {
         }
     }
 
+    /// Project `p1`'s `used` events, newest first (up to 500).
+    async fn used_events(store: &Store) -> Vec<AuditEvent> {
+        let used = AuditFilter {
+            event: Some("used"),
+            ..AuditFilter::default()
+        };
+        store
+            .filter_audit("p1", &used, None, 500)
+            .await
+            .expect("audit")
+    }
+
     /// A fresh database for a store test: a SQLite file in `dir`, or a new database on
     /// the PostgreSQL server `THINKFLEET_TEST_DATABASE` names (as the e2e suite does).
     async fn fresh_database(dir: &Path) -> String {
@@ -657,18 +669,7 @@ mod tests {
         };
         assert_eq!(row("c1").await, ("error".to_owned(), Some(11)));
         assert_eq!(row("c2").await, ("active".to_owned(), Some(13)));
-        let used_events = store
-            .filter_audit(
-                "p1",
-                &AuditFilter {
-                    event: Some("used"),
-                    ..AuditFilter::default()
-                },
-                None,
-                100,
-            )
-            .await
-            .expect("audit");
+        let used_events = used_events(&store).await;
         assert_eq!(used_events.len(), 4);
         // A later run that works turns the refused connection back to active.
         let later = [with_uses("f1", 4, vec![use_of("c1", None, 14)])];
@@ -756,18 +757,7 @@ mod tests {
                 )
             );
         }
-        let mut events = store
-            .filter_audit(
-                "p1",
-                &AuditFilter {
-                    event: Some("used"),
-                    ..AuditFilter::default()
-                },
-                None,
-                500,
-            )
-            .await
-            .expect("audit");
+        let mut events = used_events(&store).await;
         events.reverse();
         let seen: Vec<_> = events
             .into_iter()
