@@ -1,14 +1,16 @@
 //! What one replica keeps for flow runs (flows, connections' sealed rows) never
 //! outlives a write made on another: two servers on one PostgreSQL database, the cache
 //! of the second warmed by runs, then a change through the first, and the second's very
-//! next run sees it. (SQLite has one server per file; its caches are checked in
-//! `flows.rs` and `tokens.rs`.)
+//! next run sees it; and a run already under way sees it at its next step. (SQLite has
+//! one server per file; its caches are checked in `flows.rs` and `tokens.rs`, and the
+//! runs straddling a change run on it too, with the one server.)
 
+use crate::web_flows::{CHAT_KEY, openai_connection};
 use serde_json::{Value, json};
 use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::DataHome;
-use thinkfleet_tests::mcp;
+use thinkfleet_tests::{Mock, Recorded, mcp};
 
 /// Two replicas of one project, with a `db` connection and a flow that prints its URI.
 struct Replicas {
@@ -224,4 +226,132 @@ async fn an_agents_tool_on_the_other_replica_calls_with_the_connection_as_it_now
         text.contains("no tool named") || text.contains("Connection not found"),
         "{report}"
     );
+}
+
+/// A two-step run held inside its first step (an OpenAI question) while the connection
+/// of its second step (`db`) is deleted or pointed elsewhere through `writer`; `runner`
+/// runs the flow. The report of that one run.
+async fn run_straddling(
+    runner: &TestApp,
+    writer: &TestApp,
+    token: &str,
+    openai: &Mock,
+    change: Change,
+) -> Value {
+    let api = writer.client(token);
+    openai_connection(&api, "gpt", CHAT_KEY).await;
+    let (status, body) = api
+        .post(
+            "/connections",
+            &json!({"piece": "postgres", "display_name": "db", "external_id": "db",
+                    "value": postgres_value("one.internal")}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, flow) = api
+        .post(
+            "/flows",
+            &json!({"name": "Ask, then print", "steps": [
+                {"name": "ask", "piece": "openai", "action": "ask_chatgpt",
+                 "auth": "{{connections['gpt']}}", "input": {"prompt": "status?"}},
+                {"name": "uri", "piece": "postgres", "action": "connection_uri",
+                 "auth": "{{connections['db']}}"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{flow}");
+    let path = format!("/flows/{}/runs", flow["id"].as_str().expect("flow id"));
+    // A first run warms the runner's caches with both connections.
+    let (status, report) = runner.client(token).post(&path, &json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["steps"][1]["output"]["uri"], uri("one.internal"));
+
+    openai.close();
+    let run = tokio::spawn({
+        let client = runner.client(token);
+        async move { client.post(&path, &json!({})).await }
+    });
+    for _ in 0..500 {
+        if openai.held() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(openai.held(), 1, "the run's first step reached OpenAI");
+    match change {
+        Change::Delete => {
+            let (status, body) = api.delete("/connections/db?confirm=true").await;
+            assert_eq!(status, 204, "{body}");
+        }
+        Change::Reconnect => {
+            let (status, body) = api
+                .post(
+                    "/connections/db/reconnect",
+                    &json!({"value": postgres_value("moved.internal")}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    openai.open();
+    let (status, report) = run.await.expect("the run's task");
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["steps"][0]["status"], "succeeded", "{report}");
+    report
+}
+
+/// What happens to the later step's connection while a run is inside its first step.
+#[derive(Clone, Copy)]
+enum Change {
+    Delete,
+    Reconnect,
+}
+
+/// The OpenAI mock whose chat answers wait while its gate is closed.
+async fn openai_holding_chats() -> Mock {
+    Mock::start_holding(
+        |r: &Recorded| match r.path.as_str() {
+            "/v1/chat/completions" => (
+                200,
+                json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": "ok"}}]}),
+            ),
+            _ => (200, json!({"data": [{"id": "gpt-4o-mini"}]})),
+        },
+        |r: &Recorded| r.path == "/v1/chat/completions",
+    )
+    .await
+}
+
+/// The report of a run straddling `change`: on PostgreSQL made through another replica
+/// than the one running, on SQLite through the one server.
+async fn straddle(change: Change) -> Value {
+    let openai = openai_holding_chats().await;
+    let home = DataHome::new().await;
+    let (_, token) = home.project("acme").await;
+    let settings = Settings::default().route("api.openai.com", &openai.base);
+    let runner = TestApp::spawn(&home, settings.clone()).await;
+    if home.database_url.is_none() {
+        return run_straddling(&runner, &runner, &token, &openai, change).await;
+    }
+    let writer = TestApp::spawn(&home, settings).await;
+    run_straddling(&runner, &writer, &token, &openai, change).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_deleted_while_a_run_is_in_an_earlier_step_is_not_found_by_the_later_one() {
+    let report = straddle(Change::Delete).await;
+    assert_eq!(report["status"], "failed", "{report}");
+    assert_eq!(report["steps"][1]["status"], "failed", "{report}");
+    assert_eq!(
+        report["steps"][1]["error"]["code"], "connection_not_found",
+        "{report}"
+    );
+    assert!(!report.to_string().contains("postgresql://"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_reconnected_while_a_run_is_in_an_earlier_step_is_used_as_it_now_is() {
+    let report = straddle(Change::Reconnect).await;
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["steps"][1]["output"]["uri"], uri("moved.internal"));
 }
