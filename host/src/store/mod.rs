@@ -868,6 +868,60 @@ mod tests {
         assert_eq!(kept[0].id, newest);
     }
 
+    /// On PostgreSQL, a batch's statement reads the connections and flows it touches by
+    /// their keys, not by scanning the tables, once they hold thousands of rows (the
+    /// planner takes every `json_to_recordset` for 100 rows; see `batch_pg::statement`).
+    #[tokio::test]
+    async fn a_postgresql_batch_reads_only_its_own_connections_and_flows_in_large_tables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_two_flows(dir.path()).await;
+        if store.backend() != Backend::Postgres {
+            eprintln!("SQLite run: the one-statement batch is PostgreSQL's");
+            return;
+        }
+        add_connection(&store, "c1").await;
+        for sql in [
+            "INSERT INTO connections (id, project_id, external_id, display_name, piece, \
+             auth_type, status, key_version, nonce, ciphertext, created_at, updated_at) \
+             SELECT 'bulk-' || g, 'p1', 'bulk-' || g, 'd', 'slack', 'secret_text', 'active', \
+             'k1', '\\x00', '\\x00', 0, 0 FROM generate_series(1, 5000) g",
+            "INSERT INTO flows (id, project_id, name, definition, created_at, updated_at) \
+             SELECT 'bulk-' || g, 'p1', 'x', '{}', 0, 0 FROM generate_series(1, 5000) g",
+            "ANALYZE connections, flows",
+        ] {
+            sqlx::query(sql).execute(store.pool()).await.expect(sql);
+        }
+        let records = vec![RunRecord {
+            uses: vec![UseRecord {
+                connection_id: "c1".into(),
+                external_id: "c1".into(),
+                ..used(None, 1_000_000)
+            }],
+            ..run_of("f1", 1_000_000)
+        }];
+        let uses: Vec<UseRecord> = records.iter().flat_map(|r| r.uses.clone()).collect();
+        let params = batch_pg::params(&records, &uses).expect("params");
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {}", batch_pg::statement()))
+            .bind(&params[0])
+            .bind(&params[1])
+            .bind(&params[2])
+            .fetch_all(store.pool())
+            .await
+            .expect("explain");
+        let plan = plan.join("\n");
+        for table in ["connections", "flows"] {
+            assert!(
+                !plan.contains(&format!("Seq Scan on {table}")),
+                "the batch scans {table}:\n{plan}"
+            );
+        }
+        assert!(plan.contains("connections_pkey"), "{plan}");
+        // And the batch itself.
+        let ids = store.record_runs(&records).await.expect("batch");
+        assert_eq!(ids.len(), 1);
+        assert_eq!(used_events(&store).await.len(), 1);
+    }
+
     /// On PostgreSQL a batch's one statement that lost a flow to a delete after its
     /// snapshot (a foreign-key violation) is tried again; a conflict is not.
     #[tokio::test]
