@@ -761,15 +761,25 @@ async fn every_documented_operation_answers_only_documented_statuses() {
                 .keys()
                 .map(|k| k.parse().expect("status"))
                 .collect();
-            // Path parameters name nothing that exists; bodies are empty objects.
-            let url = format!(
-                "{}{}",
-                server.base,
-                path.replace("{id}", "missing")
-                    .replace("{name}", "missing")
-                    .replace("{piece}", "missing")
-            );
-            for (who, token) in [("with the token", Some(&token)), ("without", None)] {
+            // Path parameters name nothing that exists, or are not UTF-8 once decoded;
+            // bodies are empty objects.
+            let fillers: &[&str] = if path.contains('{') {
+                &["missing", "%FF"]
+            } else {
+                &["missing"]
+            };
+            let tries = fillers.iter().flat_map(|filler| {
+                let url = format!(
+                    "{}{}",
+                    server.base,
+                    path.replace("{id}", filler)
+                        .replace("{name}", filler)
+                        .replace("{piece}", filler)
+                );
+                [("with the token", Some(&token)), ("without", None)]
+                    .map(|(who, token)| (url.clone(), format!("{who}, {filler}"), token))
+            });
+            for (url, who, token) in tries {
                 let mut request = http
                     .request(method.to_uppercase().parse().expect("method"), &url)
                     .json(&json!({}));

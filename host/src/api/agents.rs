@@ -4,13 +4,13 @@
 //! that made it: revoking that one (a leak) revokes every agent token it made. An
 //! agent's calls are in the audit trail (`GET /audit?event=used`, `detail.agent`).
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::views::{ErrorBody, rfc3339};
 use super::{ApiError, ApiResult, AppState, Project};
 use crate::agents::{AgentError, ToolRequest};
 use crate::store::{AgentRow, AgentTool};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
@@ -154,13 +154,14 @@ pub async fn list(
     params(("id" = String, Path, description = "The agent token's public id")),
     responses(
         (status = 204, description = "Revoked"),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
         (status = 401, description = "No valid project token", body = ErrorBody),
         (status = 404, description = "The project has no live agent token with that id", body = ErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     if state.agents.revoke(&project, &id).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -4,10 +4,11 @@
 //! every replica: PostgreSQL replicas keep no token cache, and a SQLite server's cache
 //! forgets it (its own write, or the CLI's marker file).
 
+use super::extract::ApiPath;
 use super::views::{ErrorBody, rfc3339};
 use super::{ApiError, ApiResult, AppState, Project};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -58,13 +59,14 @@ pub async fn list(
     params(("id" = String, Path, description = "The token's public id")),
     responses(
         (status = 204, description = "Revoked"),
+        (status = 400, description = "Bad path parameter", body = ErrorBody),
         (status = 401, description = "No valid project token", body = ErrorBody),
         (status = 404, description = "The project has no such token", body = ErrorBody),
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
     Project(project): Project,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let revoked = state
         .auth
