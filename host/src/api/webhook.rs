@@ -119,10 +119,9 @@ pub async fn set(
     Project(project): Project,
     ApiJson(req): ApiJson<WebhookRequest>,
 ) -> ApiResult<Json<NewWebhook>> {
-    let secret = state.webhooks.configure(&project, &req.url).await?;
-    let info = state.webhooks.info(&project).await?.ok_or_else(not_set)?;
+    let (url, secret) = state.webhooks.configure(&project, &req.url).await?;
     Ok(Json(NewWebhook {
-        url: info.url,
+        url,
         secret: secret.expose_secret().to_owned(),
     }))
 }

@@ -99,7 +99,8 @@ impl OAuth {
         project: &str,
         req: StartRequest,
     ) -> Result<(String, SecretString), OAuthError> {
-        let nonce = tokens::generate().map_err(|e| OAuthError::Invalid(e.to_string()))?;
+        let nonce =
+            tokens::generate().map_err(|e| OAuthError::internal("drawing a browser nonce", e))?;
         let nonce = SecretString::from(hex::encode(nonce.secret_hash));
         let url = self
             .begin(project, req, Some(browser_hash(nonce.expose_secret())))
@@ -158,7 +159,8 @@ impl OAuth {
             }
         };
         let registration = self.registration(&req.piece, own).await?;
-        let token = tokens::generate().map_err(|e| OAuthError::Invalid(e.to_string()))?;
+        let token =
+            tokens::generate().map_err(|e| OAuthError::internal("drawing an OAuth2 state", e))?;
         let state = tokens::reveal(&token).to_owned();
         let (url, verifier) = client::authorize_url(
             &self.policy,
@@ -184,7 +186,8 @@ impl OAuth {
                 .map(|s| s.expose_secret().to_owned()),
         };
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(&secrets).map_err(|e| OAuthError::Invalid(e.to_string()))?,
+            serde_json::to_vec(&secrets)
+                .map_err(|e| OAuthError::internal("encoding an OAuth2 state", e))?,
         );
         let sealed = self
             .connections
@@ -196,7 +199,7 @@ impl OAuth {
                 secret_hash: token.secret_hash.to_vec(),
                 project_id: project.to_owned(),
                 request: serde_json::to_string(&pending)
-                    .map_err(|e| OAuthError::Invalid(e.to_string()))?,
+                    .map_err(|e| OAuthError::internal("encoding an OAuth2 state", e))?,
                 sealed,
                 expires_at: now_ms() + STATE_LIFETIME_MS,
             })

@@ -45,6 +45,29 @@ pub enum OAuthError {
     /// Sealing or opening failed.
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// The host failed inside (its random generator, encoding its own records): a
+    /// server error, never the request's fault.
+    #[error("{what}")]
+    Internal {
+        /// What the host was doing.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl OAuthError {
+    /// An [`OAuthError::Internal`]: `source` failed while the host was doing `what`.
+    pub(crate) fn internal(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> OAuthError {
+        OAuthError::Internal {
+            what,
+            source: source.into(),
+        }
+    }
 }
 
 /// The OAuth2 service. Cheap to clone.

@@ -139,7 +139,7 @@ pub async fn set(
     admin(&viewer)?;
     let url = posted.text("url");
     match state.webhooks.configure(viewer.project(), url).await {
-        Ok(secret) => {
+        Ok((_, secret)) => {
             // Every page is `no-store` (see `security_headers`): the secret is not cached.
             let shown = secret.expose_secret().to_owned();
             page(&state, &viewer, StatusCode::OK, Some(shown), None).await

@@ -137,8 +137,13 @@ impl Webhooks {
         }
     }
 
-    /// Sets the project's webhook URL with a new signing secret, returned once.
-    pub async fn configure(&self, project: &str, url: &str) -> Result<SecretString, WebhookError> {
+    /// Sets the project's webhook URL with a new signing secret: the URL as stored and
+    /// the secret, returned once.
+    pub async fn configure(
+        &self,
+        project: &str,
+        url: &str,
+    ) -> Result<(String, SecretString), WebhookError> {
         let url = send::check_url(&self.policy, url.trim()).map_err(WebhookError::Invalid)?;
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(VaultError::Random)?;
@@ -154,7 +159,7 @@ impl Webhooks {
             .store()
             .set_webhook(project, &url, &sealed)
             .await?;
-        Ok(secret)
+        Ok((url, secret))
     }
 
     /// Removes the project's webhook; false when there was none.
