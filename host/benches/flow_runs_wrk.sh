@@ -14,6 +14,10 @@
 #                                           only), each loaded by its own wrk with half
 #                                           the connections; the runs/s are added up
 #   BIN=path/to/thinkfleet                  a binary built elsewhere (to compare builds)
+#   BULK=5000                               (PostgreSQL) that many more connections and
+#                                           flows in the project before the load, so the
+#                                           run path's statements meet tables of a real
+#                                           size (rows written by SQL; never run)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 connections="${1:-16}"
@@ -67,6 +71,19 @@ base="http://127.0.0.1:${ports[0]}/api/v1"
 source host/benches/flow_setup.sh
 flow_setup "$base" postgres connection_uri \
     '{"type":"custom","props":{"host":"db.internal","database":"app","user":"svc","password":"pw"}}'
+if [ -n "${BULK:-}" ] && [ -n "$database" ]; then
+    psql "$DATABASE_URL" -q -v bulk="$BULK" <<'SQL'
+INSERT INTO connections (id, project_id, external_id, display_name, piece, auth_type,
+    status, key_version, nonce, ciphertext, created_at, updated_at)
+SELECT 'bulk-' || g, c.project_id, 'bulk-' || g, 'Bulk', c.piece, c.auth_type, 'active',
+    c.key_version, c.nonce, c.ciphertext, 0, 0
+FROM (SELECT * FROM connections LIMIT 1) c, generate_series(1, :bulk) g;
+INSERT INTO flows (id, project_id, name, definition, created_at, updated_at)
+SELECT 'bulk-' || g, f.project_id, 'Bulk', f.definition, 0, 0
+FROM (SELECT * FROM flows LIMIT 1) f, generate_series(1, :bulk) g;
+ANALYZE;
+SQL
+fi
 if [ $((connections % servers)) -ne 0 ]; then
     echo "CONNECTIONS ($connections) must be a multiple of SERVERS ($servers)" >&2
     exit 2
