@@ -5,6 +5,7 @@ mod wasm_pieces;
 
 fn main() {
     wasm_pieces::build_script(
+        "pieces",
         &[
             ("piece-openai", "piece_openai", "openai"),
             ("piece-twilio", "piece_twilio", "twilio"),

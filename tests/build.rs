@@ -8,6 +8,7 @@ mod wasm_pieces;
 
 fn main() {
     wasm_pieces::build_script(
+        "tests/pieces",
         &[
             ("piece-misbehave", "piece_misbehave", "misbehave"),
             ("piece-legacy", "piece_legacy", "legacy"),

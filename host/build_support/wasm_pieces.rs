@@ -5,11 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Builds `crates` (`(package, artifact file stem, short name)`) and returns
-/// `(short name, path of the .wasm)`.
-pub fn build(workspace: &Path, crates: &[(&str, &str, &str)]) -> Vec<(String, PathBuf)> {
-    for dir in ["wit", "sdk", "pieces", "tests/pieces", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
+/// Builds `crates` (`(package, artifact file stem, short name)`), whose sources are
+/// under `dir` of the workspace, and returns `(short name, path of the .wasm)`. The
+/// build script runs again when those sources change, or what every piece builds
+/// with (the WIT contract, the SDK, the workspace's manifest and lock file); not for
+/// the other build script's pieces.
+pub fn build(workspace: &Path, dir: &str, crates: &[(&str, &str, &str)]) -> Vec<(String, PathBuf)> {
+    for input in ["wit", "sdk", "Cargo.toml", "Cargo.lock", dir] {
+        println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
     let target_root = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -132,10 +135,10 @@ pub fn write_paths(file: &str, name: &str, built: &[(String, PathBuf)]) {
     std::fs::write(out.join(file), src).expect("writing the pieces' paths");
 }
 
-/// The whole build script of a crate whose pieces are `crates`: build them, then write
-/// `const const_name` into `$OUT_DIR/file`.
-pub fn build_script(crates: &[(&str, &str, &str)], file: &str, const_name: &str) {
+/// The whole build script of a crate whose pieces are `crates` (under `dir`): build
+/// them, then write `const const_name` into `$OUT_DIR/file`.
+pub fn build_script(dir: &str, crates: &[(&str, &str, &str)], file: &str, const_name: &str) {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let workspace = manifest.parent().expect("workspace root");
-    write_paths(file, const_name, &build(workspace, crates));
+    write_paths(file, const_name, &build(workspace, dir, crates));
 }
