@@ -30,7 +30,8 @@ use crate::connections::{ConnectionError, ConnectionValue, session};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::CallError;
 use crate::store::{
-    ConnectionRow, RefreshFailure, RefreshRow, Revision, Store, background_refresh_after, now_ms,
+    ConnectionRow, ConnectionStatus, RefreshFailure, RefreshRow, Revision, Store,
+    background_refresh_after, now_ms,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use std::collections::BTreeMap;
@@ -289,7 +290,7 @@ impl OAuth {
                 .connection_for_refresh(project, id)
                 .await?
                 .ok_or(ConnectionError::NotFound)?;
-            if read.row.status == "expired" {
+            if read.row.status == ConnectionStatus::Expired.as_str() {
                 return Err(ConnectionError::Expired.into());
             }
             let value = self.connections.open_value(&read.row, &read.sealed)?;

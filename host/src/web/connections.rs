@@ -290,12 +290,12 @@ fn row_view(c: &ConnectionRow, app: String) -> RowView {
     }
 }
 
-/// A status's label and CSS class.
+/// A status's label and CSS class (a word that is no status shows as Error).
 pub fn status_label(status: &str) -> (&'static str, &'static str) {
-    match status {
-        "active" => ("Active", "status-active"),
-        "expired" => ("Expired", "status-expired"),
-        _ => ("Error", "status-error"),
+    match status.parse() {
+        Ok(ConnectionStatus::Active) => ("Active", "status-active"),
+        Ok(ConnectionStatus::Expired) => ("Expired", "status-expired"),
+        Ok(ConnectionStatus::Error) | Err(_) => ("Error", "status-error"),
     }
 }
 

@@ -22,7 +22,9 @@ mod send;
 
 use crate::connections::Connections;
 use crate::runtime::OutboundPolicy;
-use crate::store::{Attempt, DeliveryRow, NewDelivery, StatusChange, StoreError, now_ms};
+use crate::store::{
+    Attempt, ConnectionStatus, DeliveryRow, NewDelivery, StatusChange, StoreError, now_ms,
+};
 use crate::trouble::Trouble;
 use crate::vault::{Binding, RecordKind, VaultError};
 use base64::Engine as _;
@@ -310,8 +312,8 @@ impl Webhooks {
     fn event(&self, change: &StatusChange) -> NewDelivery {
         let event_id = uuid::Uuid::new_v4().to_string();
         let kind = format!("connection.{}", change.status);
-        let (code, message, fix) = match change.status.as_str() {
-            "expired" => {
+        let (code, message, fix) = match change.status.parse() {
+            Ok(ConnectionStatus::Expired) => {
                 let t = Trouble::ConnectionExpired;
                 (t.code(), t.message(), t.fix())
             }
