@@ -279,12 +279,7 @@ impl Agents {
         let piece = catalog
             .get(&tool.connection.piece)
             .cloned()
-            .ok_or_else(|| {
-                StepError::new(
-                    "piece_not_found",
-                    format!("Piece not found: {}", tool.connection.piece),
-                )
-            })?;
+            .ok_or_else(|| StepError::piece_not_found(&tool.connection.piece))?;
         let resolved = match revision_of(&self.connections, &agent.project).await {
             Ok(at) => {
                 resolve(
@@ -304,10 +299,7 @@ impl Agents {
             if row.id == tool.connection.id {
                 Ok((row, creds))
             } else {
-                Err(StepError::new(
-                    "connection_not_found",
-                    "Connection not found",
-                ))
+                Err(StepError::not_found())
             }
         });
         let (row, outcome, status, answer) = match resolved {

@@ -2,11 +2,10 @@
 
 use super::extract::ApiPath;
 use super::views::{ErrorBody, PieceList};
-use super::{ApiError, ApiResult, AppState, Project};
+use super::{ApiResult, AppState, Project};
 use crate::piece::PieceInfo;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 
 /// Every loaded piece.
 #[utoipa::path(get, path = "/pieces", tag = "pieces",
@@ -38,13 +37,6 @@ pub async fn show(
     _: Project,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<PieceInfo>> {
-    let catalog = state.connections.catalog();
-    let piece = catalog.get(&name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "piece_not_found",
-            format!("Piece not found: {name}"),
-        )
-    })?;
+    let piece = state.connections.piece(&name)?;
     Ok(Json(piece.info().clone()))
 }

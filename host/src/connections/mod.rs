@@ -444,7 +444,8 @@ impl Connections {
             .await?)
     }
 
-    fn piece(&self, name: &str) -> Result<LoadedPiece> {
+    /// The loaded piece `name`, or [`ConnectionError::UnknownPiece`].
+    pub(crate) fn piece(&self, name: &str) -> Result<LoadedPiece> {
         self.catalog
             .pieces()
             .get(name)

@@ -65,8 +65,15 @@ impl StepError {
         }
     }
 
-    fn not_found() -> Self {
+    /// "Connection not found".
+    pub(crate) fn not_found() -> Self {
         Self::trouble(Trouble::ConnectionNotFound)
+    }
+
+    /// No piece of that name is loaded (the code and words of the API's error).
+    pub(crate) fn piece_not_found(piece: &str) -> Self {
+        let e = ConnectionError::UnknownPiece(piece.to_owned());
+        Self::new("piece_not_found", e.to_string())
     }
 
     /// The store failed while reading the connection (the log says why).
@@ -166,12 +173,7 @@ async fn run_step(
         .catalog()
         .get(&step.piece)
         .cloned()
-        .ok_or_else(|| {
-            StepError::new(
-                "piece_not_found",
-                format!("Piece not found: {}", step.piece),
-            )
-        })?;
+        .ok_or_else(|| StepError::piece_not_found(&step.piece))?;
     let input = template::render(&step.input, &|name| outputs.get(name).cloned())
         .map_err(|e| StepError::new("invalid_template", e.to_string()))?;
     let (connection, creds) = match &step.auth {

@@ -12,9 +12,9 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         Ok(row.map(|r| Sealed {
-            key_version: r.get(0),
-            nonce: r.get(1),
-            ciphertext: r.get(2),
+            key_version: r.get("key_version"),
+            nonce: r.get("nonce"),
+            ciphertext: r.get("ciphertext"),
         }))
     }
 
