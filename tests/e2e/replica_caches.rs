@@ -271,11 +271,11 @@ async fn run_straddling(
         let client = runner.client(token);
         async move { client.post(&path, &json!({})).await }
     });
-    for _ in 0..500 {
+    for _ in 0..600 {
         if openai.held() == 1 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(openai.held(), 1, "the run's first step reached OpenAI");
     match change {

@@ -47,7 +47,7 @@ pub enum OAuthError {
     Vault(#[from] VaultError),
     /// The host failed inside (its random generator, encoding its own records): a
     /// server error, never the request's fault.
-    #[error("{what}")]
+    #[error("{what}: {source}")]
     Internal {
         /// What the host was doing.
         what: &'static str,

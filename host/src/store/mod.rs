@@ -880,13 +880,18 @@ mod tests {
             return;
         }
         add_connection(&store, "c1").await;
+        // Thousands of rows in the batch's project and in another, so neither a scan
+        // of the table nor one of the project's rows passes.
         for sql in [
+            "INSERT INTO projects (id, name, created_at) VALUES ('p2', 'Two', 0)",
             "INSERT INTO connections (id, project_id, external_id, display_name, piece, \
              auth_type, status, key_version, nonce, ciphertext, created_at, updated_at) \
-             SELECT 'bulk-' || g, 'p1', 'bulk-' || g, 'd', 'slack', 'secret_text', 'active', \
-             'k1', '\\x00', '\\x00', 0, 0 FROM generate_series(1, 5000) g",
+             SELECT 'bulk-' || g, 'p' || (g % 2 + 1), 'bulk-' || g, 'd', 'slack', \
+             'secret_text', 'active', 'k1', '\\x00', '\\x00', 0, 0 \
+             FROM generate_series(1, 5000) g",
             "INSERT INTO flows (id, project_id, name, definition, created_at, updated_at) \
-             SELECT 'bulk-' || g, 'p1', 'x', '{}', 0, 0 FROM generate_series(1, 5000) g",
+             SELECT 'bulk-' || g, 'p' || (g % 2 + 1), 'x', '{}', 0, 0 \
+             FROM generate_series(1, 5000) g",
             "ANALYZE connections, flows",
         ] {
             sqlx::query(sql).execute(store.pool()).await.expect(sql);
@@ -908,6 +913,8 @@ mod tests {
             .fetch_all(store.pool())
             .await
             .expect("explain");
+        // Every read of the two tables goes through its primary key: the locking read
+        // and the update of `connections`, the check of `flows`.
         let plan = plan.join("\n");
         for table in ["connections", "flows"] {
             assert!(
@@ -915,7 +922,16 @@ mod tests {
                 "the batch scans {table}:\n{plan}"
             );
         }
-        assert!(plan.contains("connections_pkey"), "{plan}");
+        for index in [
+            "flows_by_project",
+            "connections_project_id_external_id_key",
+            "connections_to_announce",
+            "connections_key_version",
+        ] {
+            assert!(!plan.contains(index), "the batch reads {index}:\n{plan}");
+        }
+        assert!(plan.matches("connections_pkey").count() >= 2, "{plan}");
+        assert!(plan.contains("flows_pkey"), "{plan}");
         // And the batch itself.
         let ids = store.record_runs(&records).await.expect("batch");
         assert_eq!(ids.len(), 1);

@@ -90,6 +90,9 @@ async fn begin(state: &AppState, viewer: &Viewer, req: StartRequest) -> Response
         }
         Err(crate::oauth::OAuthError::Store(e)) => WebError::internal(&e).into_response(),
         Err(crate::oauth::OAuthError::Vault(e)) => WebError::internal(&e).into_response(),
+        Err(e @ crate::oauth::OAuthError::Internal { .. }) => {
+            WebError::internal(&e).into_response()
+        }
         Err(crate::oauth::OAuthError::Connection(
             crate::connections::ConnectionError::NotFound,
         )) => WebError::NotFound.into_response(),
