@@ -136,16 +136,3 @@ async fn rotate_webhook_secrets(
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `oauth` still names its record kinds with its own constant; rotation re-seals
-    /// OAuth apps under the vault's word, so the two must agree or rotated secrets
-    /// would no longer open.
-    #[test]
-    fn oauth_app_kind_matches_the_vaults_word() {
-        assert_eq!(crate::oauth::APP_KIND, RecordKind::OauthApp.as_str());
-    }
-}

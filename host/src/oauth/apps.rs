@@ -4,7 +4,7 @@
 
 use super::{OAuth, OAuthError};
 use crate::piece::AuthSchema;
-use crate::vault::{Binding, VaultError};
+use crate::vault::{Binding, RecordKind, VaultError};
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// A piece's provider endpoints and the client to use there.
@@ -20,13 +20,10 @@ pub(super) struct Registration {
     pub(super) schema_props: Vec<String>,
 }
 
-/// The record kind OAuth apps' client secrets are bound to.
-pub const APP_KIND: &str = "oauth-app";
-
 pub(super) fn app_binding(piece: &str) -> Binding<'_> {
     Binding {
         project: "",
-        kind: APP_KIND,
+        kind: RecordKind::OauthApp.as_str(),
         id: piece,
     }
 }

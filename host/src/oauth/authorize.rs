@@ -9,7 +9,7 @@ use crate::connections::{ConnectionError, ConnectionValue};
 use crate::piece::AuthSchema;
 use crate::store::{ConnectionRow, StateRow, now_ms};
 use crate::tokens;
-use crate::vault::Binding;
+use crate::vault::{Binding, RecordKind};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -76,12 +76,31 @@ struct Pending {
     browser: Option<String>,
 }
 
-/// The sealed half of a state.
+/// The sealed half of a state: its JSON is only ever sealed by the vault, and the
+/// secrets are never a plain `String` on the way.
 #[derive(Serialize, Deserialize)]
 struct PendingSecrets {
-    verifier: String,
+    #[serde(serialize_with = "reveal")]
+    verifier: SecretString,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    #[serde(serialize_with = "reveal_some")]
+    client_secret: Option<SecretString>,
+}
+
+/// Writes a secret into the sealed half's JSON.
+fn reveal<S: serde::Serializer>(secret: &SecretString, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(secret.expose_secret())
+}
+
+/// Writes an optional secret into the sealed half's JSON.
+fn reveal_some<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    to: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => to.serialize_some(secret.expose_secret()),
+        None => to.serialize_none(),
+    }
 }
 
 impl OAuth {
@@ -178,12 +197,9 @@ impl OAuth {
             browser,
         };
         let secrets = PendingSecrets {
-            verifier: verifier.expose_secret().to_owned(),
+            verifier,
             client_id: req.client_id.clone(),
-            client_secret: req
-                .client_secret
-                .as_ref()
-                .map(|s| s.expose_secret().to_owned()),
+            client_secret: req.client_secret.clone(),
         };
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(&secrets)
@@ -266,16 +282,13 @@ impl OAuth {
             .open(state_binding(&row.project_id, &row.id), &row.sealed)
             .map_err(|e| internal(&e))?;
         let secrets: PendingSecrets = serde_json::from_slice(&plain).map_err(|e| internal(&e))?;
-        let own = secrets
-            .client_id
-            .clone()
-            .zip(secrets.client_secret.clone().map(SecretString::from));
+        let own = secrets.client_id.clone().zip(secrets.client_secret.clone());
         let registration = self
             .registration(&pending.piece, own)
             .await
             .map_err(|e| e.to_string())?;
         let endpoint = self.endpoint(&registration);
-        let verifier = SecretString::from(secrets.verifier.clone());
+        let verifier = secrets.verifier.clone();
         let asked_at = now_ms();
         let tokens = client::exchange_code(&self.policy, &self.egress, &endpoint, code, &verifier)
             .await
@@ -287,7 +300,7 @@ impl OAuth {
         }
         if let (Some(id), Some(s)) = (secrets.client_id, secrets.client_secret) {
             host_only.insert("client_id", SecretString::from(id));
-            host_only.insert("client_secret", SecretString::from(s));
+            host_only.insert("client_secret", s);
         }
         let value = ConnectionValue::oauth2(tokens.access_token, host_only, props);
         let piece = &self
@@ -343,7 +356,7 @@ fn browser_hash(nonce: &str) -> String {
 fn state_binding<'a>(project: &'a str, id: &'a str) -> Binding<'a> {
     Binding {
         project,
-        kind: "oauth-state",
+        kind: RecordKind::OauthState.as_str(),
         id,
     }
 }

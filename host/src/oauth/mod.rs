@@ -9,7 +9,6 @@ mod authorize;
 mod client;
 mod refresh;
 
-pub use apps::APP_KIND;
 pub use authorize::StartRequest;
 pub use client::{TokenError, route};
 pub use refresh::{TokenLife, backoff_ms};
