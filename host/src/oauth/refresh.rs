@@ -258,10 +258,9 @@ impl OAuth {
 
     /// The single-flight lock of a connection.
     fn flight(&self, id: &str) -> Result<std::sync::Arc<tokio::sync::Mutex<()>>, OAuthError> {
-        let mut flights = self
-            .flights
-            .lock()
-            .map_err(|_| OAuthError::Invalid("refresh lock poisoned".into()))?;
+        let mut flights = self.flights.lock().map_err(|_| {
+            OAuthError::internal("taking a connection's refresh lock", "the lock is poisoned")
+        })?;
         Ok(flights.entry(id.to_owned()).or_default().clone())
     }
 
