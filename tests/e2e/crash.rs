@@ -6,28 +6,18 @@
 //! `oauth_refresh::a_crash_between_rotation_and_storage_expires_the_connection_with_a_clear_reason`.
 
 use crate::connections::assert_nowhere;
-use crate::web_flows::{CHAT_KEY, CHAT_KEY_2, openai_connection, openai_flow};
+use crate::web_flows::{CHAT_KEY, CHAT_KEY_2, openai_connection, openai_flow, openai_holding};
 use serde_json::{Value, json};
 use std::time::Duration;
 use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::home::DataHome;
 use thinkfleet_tests::{Mock, Recorded};
 
-/// OpenAI's endpoints accepting both keys; checks of the second key are held while
-/// the gate is closed.
+/// OpenAI's endpoints; checks of the second key are held while the gate is closed.
 async fn openai_holding_the_new_key() -> Mock {
-    Mock::start_holding(
-        |r: &Recorded| match r.path.as_str() {
-            "/v1/chat/completions" => (
-                200,
-                json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": "ok"}}]}),
-            ),
-            _ => (200, json!({"data": [{"id": "gpt-4o-mini"}]})),
-        },
-        |r: &Recorded| {
-            r.path == "/v1/models" && r.header("authorization") == format!("Bearer {CHAT_KEY_2}")
-        },
-    )
+    openai_holding(|r: &Recorded| {
+        r.path == "/v1/models" && r.header("authorization") == format!("Bearer {CHAT_KEY_2}")
+    })
     .await
 }
 

@@ -5,7 +5,7 @@
 //! one server per file; its caches are checked in `flows.rs` and `tokens.rs`, and the
 //! runs straddling a change run on it too, with the one server.)
 
-use crate::web_flows::{CHAT_KEY, openai_connection};
+use crate::web_flows::{CHAT_KEY, openai_connection, openai_holding};
 use serde_json::{Value, json};
 use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::client::Client;
@@ -307,25 +307,10 @@ enum Change {
     Reconnect,
 }
 
-/// The OpenAI mock whose chat answers wait while its gate is closed.
-async fn openai_holding_chats() -> Mock {
-    Mock::start_holding(
-        |r: &Recorded| match r.path.as_str() {
-            "/v1/chat/completions" => (
-                200,
-                json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": "ok"}}]}),
-            ),
-            _ => (200, json!({"data": [{"id": "gpt-4o-mini"}]})),
-        },
-        |r: &Recorded| r.path == "/v1/chat/completions",
-    )
-    .await
-}
-
 /// The report of a run straddling `change`: on PostgreSQL made through another replica
 /// than the one running, on SQLite through the one server.
 async fn straddle(change: Change) -> Value {
-    let openai = openai_holding_chats().await;
+    let openai = openai_holding(|r: &Recorded| r.path == "/v1/chat/completions").await;
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
     let settings = Settings::default().route("api.openai.com", &openai.base);

@@ -46,6 +46,22 @@ pub async fn chat_mock(refuse: Arc<AtomicBool>) -> Mock {
     .await
 }
 
+/// OpenAI's models and chat endpoints, accepting any key; the requests `hold` picks
+/// wait while the mock's gate is closed.
+pub async fn openai_holding(hold: impl Fn(&Recorded) -> bool + Send + Sync + 'static) -> Mock {
+    Mock::start_holding(
+        |r: &Recorded| match r.path.as_str() {
+            "/v1/chat/completions" => (
+                200,
+                json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": "ok"}}]}),
+            ),
+            _ => (200, json!({"data": [{"id": "gpt-4o-mini"}]})),
+        },
+        hold,
+    )
+    .await
+}
+
 /// Creates an OpenAI connection through the API.
 pub async fn openai_connection(api: &Client, external_id: &str, key: &str) {
     let (status, body) = api
