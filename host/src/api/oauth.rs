@@ -24,7 +24,6 @@ use serde::Deserialize;
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid body, not an OAuth2 piece, or no OAuth app", body = ErrorBody),
-        (status = 502, description = "The piece's provider endpoints are not usable URLs", body = ErrorBody),
     ))]
 pub async fn start(
     State(state): State<AppState>,

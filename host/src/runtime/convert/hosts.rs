@@ -319,6 +319,18 @@ pub fn website(declared: &str) -> Result<String, String> {
     }
 }
 
+/// Checks an OAuth2 endpoint a piece declares (`which`: authorization or token): an
+/// `https://` URL with a host. (An operator's outbound override may still send it to a
+/// local mock.)
+pub fn oauth2_endpoint(which: &str, declared: &str) -> Result<(), String> {
+    match url::Url::parse(declared) {
+        Ok(url) if url.scheme() == "https" && url.host_str().is_some() => Ok(()),
+        _ => Err(format!(
+            "the OAuth2 {which} URL {declared:?} must be an https:// URL"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +475,21 @@ mod tests {
         );
         assert!(website("http://openai.com").is_err());
         assert!(website("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn oauth2_endpoints_are_https_urls() {
+        assert!(oauth2_endpoint("token", "https://slack.com/api/oauth.v2.access").is_ok());
+        for bad in [
+            "http://slack.com/oauth",
+            "slack.com/oauth",
+            "https://",
+            "",
+            "file:///etc/passwd",
+        ] {
+            let err = oauth2_endpoint("token", bad).expect_err(bad);
+            assert!(err.contains("token URL"), "{err}");
+        }
     }
 
     #[test]

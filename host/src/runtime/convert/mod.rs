@@ -3,8 +3,8 @@
 //! which credential fields the guest sees redacted.
 //!
 //! `wit.rs` holds the conversions written once for both generated modules; this file
-//! the checks of what a piece declared; `hosts.rs` the checks of its host names, logo
-//! and website.
+//! the checks of what a piece declared; `hosts.rs` the checks of its host names, logo,
+//! website and OAuth2 endpoints.
 
 mod hosts;
 mod wit;
@@ -45,9 +45,17 @@ fn checked(d: Declared) -> Result<PieceInfo, String> {
         ));
     }
     if let AuthSchema::Oauth2 {
-        props, token_props, ..
+        auth_url,
+        token_url,
+        props,
+        token_props,
+        ..
     } = &d.auth
     {
+        // Checked here, so a piece with an unusable endpoint is refused when it is
+        // installed, not when a user first clicks Connect.
+        hosts::oauth2_endpoint("authorization", auth_url)?;
+        hosts::oauth2_endpoint("token", token_url)?;
         if let Some(p) = props.iter().find(|p| p.secret) {
             // An OAuth2 connection's secret is its token; its props travel to the piece
             // as plain text, so a secret prop would be exposed. Refuse the schema.
