@@ -116,6 +116,16 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
+    // Browsers come back to it from OAuth2 providers and webhook receivers link to it:
+    // refused at startup rather than on a user's first Connect.
+    match url::Url::parse(&public_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+        _ => {
+            return Err(ServeError::Startup(format!(
+                "public URL {public_url:?}: an absolute http:// or https:// URL is required"
+            )));
+        }
+    }
     let oauth = OAuth::new(
         connections.clone(),
         config.runtime.outbound.clone(),

@@ -295,3 +295,21 @@ async fn readyz_fails_within_seconds_when_the_database_becomes_unreachable() {
         .expect("healthz");
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn startup_refuses_a_public_url_browsers_could_not_come_back_to() {
+    let home = DataHome::new().await;
+    for bad in ["connections.example.com", "ftp://connections.example.com"] {
+        let (code, _, err) = home
+            .run(
+                &["serve", "--listen", "127.0.0.1:0", "--public-url", bad],
+                &[],
+            )
+            .await;
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(
+            err.contains("an absolute http:// or https:// URL is required"),
+            "{err}"
+        );
+    }
+}
