@@ -77,7 +77,8 @@ fn is_json(content_type: &str) -> bool {
 
 /// The API error for a body that did not deserialize.
 fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = e.path().to_string();
+    let unknown_field = e.inner().to_string().starts_with("unknown field");
+    let path = shown_path(e.path(), unknown_field);
     let inner = e.into_inner();
     match inner.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::new(
@@ -97,6 +98,29 @@ fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
 }
 
+/// The JSON path as `serde_path_to_error` writes it (`tools[0].connection`, `.` for
+/// the top), without its last key when that key is the unknown field: that name is the
+/// client's, and a secret pasted as a key must not come back.
+fn shown_path(path: &serde_path_to_error::Path, drop_last: bool) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let kept = match (drop_last, segments.last()) {
+        (true, Some(Segment::Map { .. })) => &segments[..segments.len() - 1],
+        _ => &segments[..],
+    };
+    let mut shown = String::new();
+    for segment in kept {
+        if !shown.is_empty() && !matches!(segment, Segment::Seq { .. }) {
+            shown.push('.');
+        }
+        shown.push_str(&segment.to_string());
+    }
+    if shown.is_empty() {
+        shown.push('.');
+    }
+    shown
+}
+
 /// What serde's message says went wrong, without the value it quotes: the kind of
 /// problem, the field or variant names the type declares, and what it expected.
 fn describe(message: &str) -> String {
@@ -113,18 +137,16 @@ fn describe(message: &str) -> String {
         "unknown variant"
     } else if message.starts_with("invalid length") {
         return message.to_owned();
+    } else if message.starts_with("unknown field") {
+        // The name is the client's (a secret pasted as a key would come back); the
+        // names the type takes say enough.
+        "unknown field"
     } else if let Some(field) = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("missing field `"))
+        .strip_prefix("missing field `")
         .and_then(|rest| rest.split_once('`'))
         .map(|(field, _)| field)
     {
-        let what = if message.starts_with("unknown") {
-            "unknown field"
-        } else {
-            "missing field"
-        };
-        return format!("{what} `{field}`{expected}");
+        return format!("missing field `{field}`");
     } else if message.starts_with("duplicate field") {
         return message.to_owned();
     } else {
@@ -179,7 +201,40 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 
 #[cfg(test)]
 mod tests {
-    use super::describe;
+    use super::{body_error, describe};
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Tool {
+        connection: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        tools: Vec<Tool>,
+    }
+
+    /// The message an API client gets for `json`.
+    fn message(json: &str) -> String {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let e = serde_path_to_error::deserialize::<_, Body>(&mut de).expect_err(json);
+        format!("{:?}", body_error(e))
+    }
+
+    #[test]
+    fn an_unknown_key_is_never_echoed_but_the_path_to_it_is() {
+        let top = message(r#"{"tools": [], "sk-pasted-top": 1}"#);
+        assert!(!top.contains("sk-pasted-top"), "{top}");
+        let nested = message(r#"{"tools": [{"connection": "c", "sk-pasted-nested": 1}]}"#);
+        assert!(!nested.contains("sk-pasted-nested"), "{nested}");
+        assert!(
+            nested.contains("`tools[0]`: unknown field, expected `connection`"),
+            "{nested}"
+        );
+    }
 
     #[test]
     fn messages_keep_names_and_expectations_and_drop_values() {
@@ -193,8 +248,12 @@ mod tests {
                 "unknown variant, expected one of `basic`, `custom`",
             ),
             (
-                "unknown field `foo`, expected `display_name`",
-                "unknown field `foo`, expected `display_name`",
+                "unknown field `sk-pasted-as-a-key`, expected `display_name`",
+                "unknown field, expected `display_name`",
+            ),
+            (
+                "unknown field `x`, expected one of `a`, `b`",
+                "unknown field, expected one of `a`, `b`",
             ),
             ("missing field `value`", "missing field `value`"),
             (
