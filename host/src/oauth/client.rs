@@ -99,15 +99,19 @@ pub enum TokenError {
     Refused(String),
     /// Network failure, 5xx, or an unreadable answer: worth retrying.
     #[error("the token request failed: {0}")]
-    Transient(String),
+    Transient(#[source] Cause),
     /// A URL of the piece's schema is unusable.
     #[error("{0}")]
     BadUrl(String),
     /// This server could not ask now (its sandbox busy, the piece not loaded here): not
     /// the credential's fault, so not recorded as a failed refresh.
     #[error("this server could not renew it now: {0}")]
-    Deferred(String),
+    Deferred(#[source] Cause),
 }
+
+/// What made a request fail: the error itself (kept as the source, so its own causes
+/// can be followed) or, where there is none, a sentence.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// One client registration: where to go and as whom.
 pub struct Endpoint<'a> {
@@ -240,7 +244,7 @@ fn tokens(t: &TokenResponse) -> Tokens {
     }
 }
 
-fn classify<RE: std::error::Error + 'static>(
+fn classify<RE: std::error::Error + Send + Sync + 'static>(
     e: RequestTokenError<RE, oauth2::StandardErrorResponse<BasicErrorResponseType>>,
 ) -> TokenError {
     match e {
@@ -257,13 +261,13 @@ fn classify<RE: std::error::Error + 'static>(
                 Some(EgressError::Refused(why)) => {
                     TokenError::BadUrl(format!("the token endpoint is refused: {why}"))
                 }
-                _ => TokenError::Transient(e.to_string()),
+                _ => TokenError::Transient(e.into()),
             }
         }
         RequestTokenError::Parse(_, body) => {
-            TokenError::Transient(format!("unreadable answer ({} bytes)", body.len()))
+            TokenError::Transient(format!("unreadable answer ({} bytes)", body.len()).into())
         }
-        RequestTokenError::Other(m) => TokenError::Transient(m),
+        RequestTokenError::Other(m) => TokenError::Transient(m.into()),
     }
 }
 

@@ -321,10 +321,13 @@ impl OAuth {
                 if mode.keeps_current(life, now) {
                     return self.current(&read.row, &value, mode);
                 }
-                return Err(TokenError::Transient(format!(
-                    "the last refresh failed; the next attempt is in {} s",
-                    (read.retry_at - now + 999) / 1000
-                ))
+                return Err(TokenError::Transient(
+                    format!(
+                        "the last refresh failed; the next attempt is in {} s",
+                        (read.retry_at - now + 999) / 1000
+                    )
+                    .into(),
+                )
                 .into());
             }
             let holder = uuid::Uuid::new_v4().to_string();
@@ -544,7 +547,9 @@ impl OAuth {
             .catalog()
             .get(&row.piece)
             .cloned()
-            .ok_or_else(|| TokenError::Deferred(format!("piece {} is not loaded", row.piece)))?;
+            .ok_or_else(|| {
+                TokenError::Deferred(format!("piece {} is not loaded", row.piece).into())
+            })?;
         match session::open(&piece, &row.project_id, value).await {
             Ok(opened) => Ok(opened),
             Err(ConnectionError::Rejected(PieceError::InvalidCredentials(_))) => {
@@ -552,8 +557,8 @@ impl OAuth {
             }
             Err(ConnectionError::Piece(
                 e @ (CallError::Busy { .. } | CallError::Engine(_) | CallError::Host(_)),
-            )) => Err(TokenError::Deferred(e.to_string())),
-            Err(e) => Err(TokenError::Transient(e.to_string())),
+            )) => Err(TokenError::Deferred(e.into())),
+            Err(e) => Err(TokenError::Transient(e.into())),
         }
     }
 
@@ -571,7 +576,7 @@ impl OAuth {
         let registration = self
             .registration(&row.piece, own)
             .await
-            .map_err(|e| TokenError::Transient(e.to_string()))?;
+            .map_err(|e| TokenError::Transient(e.into()))?;
         let mut tokens = client::refresh(
             &self.policy,
             &self.egress,
