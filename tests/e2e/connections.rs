@@ -596,35 +596,6 @@ async fn a_request_without_a_valid_token_is_unauthorized() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_openapi_document_needs_no_token_and_names_every_route() {
-    let project = plain_project().await;
-    let (status, doc) = project.server.anonymous().get("/openapi.json").await;
-    assert_eq!(status, 200);
-    assert_eq!(doc["openapi"], "3.1.0");
-    for path in [
-        "/api/v1/pieces",
-        "/api/v1/pieces/{name}",
-        "/api/v1/connections",
-        "/api/v1/connections/{id}",
-        "/api/v1/connections/{id}/reconnect",
-        "/api/v1/connections/{id}/usage",
-        "/api/v1/connections/{id}/replace",
-        "/api/v1/flows",
-        "/api/v1/flows/{id}",
-        "/api/v1/flows/{id}/runs",
-        "/api/v1/audit",
-        "/api/v1/oauth2/start",
-        "/api/v1/admin/oauth-apps/{piece}",
-        "/api/v1/webhook",
-        "/api/v1/webhook/deliveries",
-        "/api/v1/tokens",
-        "/api/v1/tokens/{id}",
-    ] {
-        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn every_example_piece_is_listed_with_its_kind_of_credential() {
     let project = plain_project().await;
     let api = &project.api;
@@ -743,69 +714,6 @@ async fn an_unknown_route_is_a_json_404() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_documented_operation_answers_only_documented_statuses() {
-    let home = DataHome::new().await;
-    let (_, token) = home.project("acme").await;
-    let server = TestApp::spawn(&home, Settings::default()).await;
-    let api = server.client(&token);
-    let (status, doc) = server.anonymous().get("/openapi.json").await;
-    assert_eq!(status, 200);
-    let paths = doc["paths"].as_object().expect("paths");
-    assert!(paths.len() >= 13, "{}", paths.len());
-    let http = reqwest::Client::new();
-    for (path, item) in paths {
-        for (method, operation) in item.as_object().expect("path item") {
-            let documented: Vec<u16> = operation["responses"]
-                .as_object()
-                .expect("responses")
-                .keys()
-                .map(|k| k.parse().expect("status"))
-                .collect();
-            // Path parameters name nothing that exists, or are not UTF-8 once decoded;
-            // bodies are empty objects.
-            let fillers: &[&str] = if path.contains('{') {
-                &["missing", "%FF"]
-            } else {
-                &["missing"]
-            };
-            let tries = fillers.iter().flat_map(|filler| {
-                let url = format!(
-                    "{}{}",
-                    server.base,
-                    path.replace("{id}", filler)
-                        .replace("{name}", filler)
-                        .replace("{piece}", filler)
-                );
-                [("with the token", Some(&token)), ("without", None)]
-                    .map(|(who, token)| (url.clone(), format!("{who}, {filler}"), token))
-            });
-            for (url, who, token) in tries {
-                let mut request = http
-                    .request(method.to_uppercase().parse().expect("method"), &url)
-                    .json(&json!({}));
-                if let Some(t) = token {
-                    request = request.bearer_auth(t);
-                }
-                let answer = request.send().await.expect("request");
-                let status = answer.status().as_u16();
-                assert!(
-                    documented.contains(&status),
-                    "{method} {path} {who}: {status} is not documented ({documented:?})"
-                );
-                if status != 204 && !path.ends_with("/callback") {
-                    let content_type = answer.headers()["content-type"].to_str().expect("ct");
-                    assert!(
-                        content_type.starts_with("application/json"),
-                        "{method} {path}"
-                    );
-                }
-            }
-        }
-    }
-    assert_eq!(api.get("/nope").await.0, 404);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn every_bad_request_is_a_json_error_that_names_the_problem_not_the_value() {
     let home = DataHome::new().await;
     let (_, token) = home.project("acme").await;
@@ -837,12 +745,10 @@ async fn every_bad_request_is_a_json_error_that_names_the_problem_not_the_value(
         .patch("/connections/x", &json!({"display_name": "y", secret: 1}))
         .await;
     assert_eq!((status, body["code"].as_str()), (422, Some("invalid_body")));
-    assert!(
-        body["message"]
-            .as_str()
-            .expect("m")
-            .contains("unknown field")
-    );
+    let message = body["message"].as_str().expect("message");
+    assert!(message.contains("unknown field"), "{message}");
+    assert!(message.contains("`display_name`"), "{message}");
+    assert!(!body.to_string().contains(secret), "{body}");
     // Trailing bytes after the JSON value.
     let (status, body) = api
         .send_raw(

@@ -1,6 +1,7 @@
 //! The end-to-end suite: one test binary, a module per feature.
 
 mod agents;
+mod api_statuses;
 mod cli;
 mod connections;
 mod crash;

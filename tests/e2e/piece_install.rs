@@ -250,30 +250,6 @@ async fn a_second_replica_serves_each_new_version_without_a_restart() {
     until_offered(&one.client(&token), None).await;
 }
 
-/// Sends the head of an upload declaring 32 MiB + 1 byte and a few bytes of it, as a
-/// client streaming a large file would, and reads the answer.
-async fn declare_oversized_upload(base: &str) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "POST /api/v1/admin/pieces HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
-         Content-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n\0asm",
-        (32 << 20) + 1
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
-    let text = String::from_utf8_lossy(&answer);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 /// An install answer is 422 `invalid_piece` with `words` in its message.
 fn assert_invalid_piece((status, body): (u16, Value), words: &str) {
     assert_eq!(
@@ -312,7 +288,9 @@ async fn bad_uploads_are_refused_with_clear_errors_and_change_nothing() {
         "export `validate` does not have the contract's type",
     );
     // Too large: refused from its declared length, before the body is read.
-    let (status, body) = declare_oversized_upload(&app.base).await;
+    let (status, body) = admin
+        .send_declared("POST", "/admin/pieces", "application/wasm", (32 << 20) + 1)
+        .await;
     assert_eq!(
         (status, body["code"].as_str()),
         (413, Some("body_too_large")),
