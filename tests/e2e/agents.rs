@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::DataHome;
-use thinkfleet_tests::mcp;
 use thinkfleet_tests::web::Visitor;
+use thinkfleet_tests::{Mock, mcp};
 
 const DB_PASSWORD: &str = "pw-planted-agent-db-4411";
 
@@ -70,23 +70,68 @@ fn names(report: &Value) -> Vec<String> {
     names
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applied_by_the_host() {
-    let openai = openai_mock().await;
-    let home = DataHome::new().await;
-    let (project_a, token_a) = home.project("a").await;
-    let (_, token_b) = home.project("b").await;
-    let server = TestApp::spawn(
-        &home,
-        Settings::default().route("api.openai.com", &openai.base),
-    )
-    .await;
-    let a = server.client(&token_a);
-    let b = server.client(&token_b);
-    connect(&a).await;
-    connect(&b).await;
+/// Two projects, `a` and `b`, each with the connections of [`connect`], on a server
+/// whose OpenAI is a mock.
+struct TwoProjects {
+    openai: Mock,
+    home: DataHome,
+    project_a: String,
+    server: TestApp,
+    a: Client,
+    b: Client,
+}
 
-    // Only the project's own connections and their pieces' actions can be given.
+impl TwoProjects {
+    async fn start() -> TwoProjects {
+        let openai = openai_mock().await;
+        let home = DataHome::new().await;
+        let (project_a, token_a) = home.project("a").await;
+        let (_, token_b) = home.project("b").await;
+        let server = TestApp::spawn(
+            &home,
+            Settings::default().route("api.openai.com", &openai.base),
+        )
+        .await;
+        let (a, b) = (server.client(&token_a), server.client(&token_b));
+        connect(&a).await;
+        connect(&b).await;
+        TwoProjects {
+            openai,
+            home,
+            project_a,
+            server,
+            a,
+            b,
+        }
+    }
+
+    fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.server.base)
+    }
+
+    /// A's agent `helper` with OpenAI's `list_models` and PostgreSQL's
+    /// `connection_uri`; its token.
+    async fn helper(&self) -> String {
+        let tools = json!([{"connection": "openai-prod", "action": "list_models"},
+                           {"connection": "db", "action": "connection_uri"}]);
+        make_agent(&self.a, "helper", tools).await.1
+    }
+}
+
+/// How many of `api`'s `used` events name `agent`.
+async fn uses_by(api: &Client, agent: &str) -> usize {
+    let (_, used) = api.get("/audit?event=used").await;
+    used["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["detail"]["agent"] == agent)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_is_given_only_its_projects_connections_and_their_pieces_actions() {
+    let t = TwoProjects::start().await;
     for (tools, why) in [
         (
             json!([{"connection": "nowhere", "action": "list_models"}]),
@@ -98,25 +143,45 @@ async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applie
         ),
         (json!([]), "1 to 100"),
     ] {
-        let (status, body) = a
-            .post("/agents", &json!({"name": "x", "tools": tools}))
-            .await;
+        let (status, body) =
+            t.a.post("/agents", &json!({"name": "x", "tools": tools}))
+                .await;
         assert_eq!(status, 422, "{body}");
         assert!(
             body["message"].as_str().expect("message").contains(why),
             "{body}"
         );
     }
-    let (_, token) = make_agent(
-        &a,
-        "helper",
-        json!([{"connection": "openai-prod", "action": "list_models"},
-               {"connection": "db", "action": "connection_uri"}]),
-    )
-    .await;
-    let mcp_url = format!("{}/mcp", server.base);
+    // B cannot give its agent A's connection, even by its id.
+    let (_, a_db) = t.a.get("/connections/db").await;
+    let a_db_id = a_db["id"].as_str().expect("id");
+    let (status, body) = t
+        .b
+        .post(
+            "/agents",
+            &json!({"name": "thief", "tools": [{"connection": a_db_id, "action": "connection_uri"}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["message"], "tools[0].connection: Connection not found");
+    assert!(!body.to_string().contains(a_db_id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applied_by_the_host() {
+    let t = TwoProjects::start().await;
+    let token = t.helper().await;
+    let with_the_key = |openai: &Mock| {
+        let bearer = format!("Bearer {OPENAI_KEY}");
+        openai
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/models" && r.header("authorization") == bearer)
+            .count()
+    };
+    let before = with_the_key(&t.openai);
     let report = mcp::client(
-        &mcp_url,
+        &t.mcp_url(),
         &token,
         &json!([["openai-prod__list_models", {}], ["db__connection_uri", {}]]),
     )
@@ -152,27 +217,23 @@ async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applie
         "postgresql://svc@db.internal:5432/app?sslmode=require"
     );
     // The host applied the key to the service; the agent never saw it.
-    let seen = openai.requests();
-    assert!(
-        seen.iter()
-            .any(|r| r.header("authorization") == format!("Bearer {OPENAI_KEY}"))
-    );
+    assert_eq!(with_the_key(&t.openai), before + 1);
     let text = report.to_string();
     assert!(!text.contains(OPENAI_KEY) && !text.contains(DB_PASSWORD));
+}
 
-    // Audited as the agent's use; the token shows its last use.
-    let (_, used) = a.get("/audit?event=used").await;
-    let by_agent = used["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["detail"]["agent"] == "helper")
-        .count();
-    assert_eq!(by_agent, 2, "{used}");
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agents_calls_are_audited_as_its_own_and_its_token_shows_its_last_use() {
+    let t = TwoProjects::start().await;
+    let token = t.helper().await;
+    let calls = json!([["openai-prod__list_models", {}], ["db__connection_uri", {}]]);
+    let report = mcp::client(&t.mcp_url(), &token, &calls).await;
+    assert_eq!(uses_by(&t.a, "helper").await, 2, "{report}");
     let visitor_password = "visitor-pw-planted-agents-51";
-    home.user("ann@example.com", visitor_password, false, &[&project_a])
+    t.home
+        .user("ann@example.com", visitor_password, false, &[&t.project_a])
         .await;
-    let ann = Visitor::new(&server.base);
+    let ann = Visitor::new(&t.server.base);
     ann.login("ann@example.com", visitor_password).await;
     let activity = ann.get("/audit").await;
     assert!(
@@ -180,75 +241,50 @@ async fn an_agent_lists_only_its_tools_and_calls_them_with_the_credential_applie
         "{}",
         activity.body
     );
-    let (_, agents) = a.get("/agents").await;
+    let (_, agents) = t.a.get("/agents").await;
     assert_eq!(agents["agents"][0]["name"], "helper");
     assert!(agents["agents"][0]["last_used_at"].is_string(), "{agents}");
     assert!(
         !agents.to_string().contains("tfa_"),
         "a listing shows no token"
     );
+}
 
-    // Project B's agent sees only B's tool, and cannot call A's.
-    let (_, token_b_agent) = make_agent(
-        &b,
-        "other",
-        json!([{"connection": "db", "action": "connection_uri"}]),
-    )
-    .await;
-    let report_b = mcp::client(
-        &mcp_url,
-        &token_b_agent,
+#[tokio::test(flavor = "multi_thread")]
+async fn another_projects_agent_sees_only_its_own_tools_and_cannot_call_this_projects() {
+    let t = TwoProjects::start().await;
+    t.helper().await;
+    let tools = json!([{"connection": "db", "action": "connection_uri"}]);
+    let (_, token_b) = make_agent(&t.b, "other", tools).await;
+    let asked_before = t.openai.requests().len();
+    let report = mcp::client(
+        &t.mcp_url(),
+        &token_b,
         &json!([["openai-prod__list_models", {}]]),
     )
     .await;
     assert!(
-        report_b["failed"]
+        report["failed"]
             .as_str()
             .is_some_and(|f| f.contains("no tool named")),
-        "{report_b}"
+        "{report}"
     );
     // Nothing was used, so nothing is audited; the log names the agent that asked.
-    let log = server.log();
+    let log = t.server.log();
     assert!(
         log.lines()
             .any(|l| l.contains("an agent called a tool it does not have")
                 && l.contains("openai-prod__list_models")),
         "{log}"
     );
-    let listed_b = mcp::client(&mcp_url, &token_b_agent, &json!([])).await;
-    assert_eq!(names(&listed_b), ["db__connection_uri"]);
-    // B cannot give its agent A's connection, even by its id.
-    let (_, a_db) = a.get("/connections/db").await;
-    let a_db_id = a_db["id"].as_str().expect("id");
-    let (status, body) = b
-        .post(
-            "/agents",
-            &json!({"name": "thief", "tools": [{"connection": a_db_id, "action": "connection_uri"}]}),
-        )
-        .await;
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(body["message"], "tools[0].connection: Connection not found");
-    assert!(!body.to_string().contains(a_db_id));
-    // B's call used B's connection: the use is in B's trail, not A's.
-    let (_, used_b) = b.get("/audit?event=used").await;
-    let by_b_agent = used_b["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["detail"]["agent"] == "other")
-        .count();
+    let listed = mcp::client(&t.mcp_url(), &token_b, &json!([])).await;
+    assert_eq!(names(&listed), ["db__connection_uri"]);
+    assert_eq!(uses_by(&t.b, "other").await, 0, "B's agent called nothing");
+    assert_eq!(uses_by(&t.a, "other").await, 0, "nor anything of A's");
     assert_eq!(
-        by_b_agent, 0,
-        "B's agent only listed; it called nothing of B's"
-    );
-    let (_, used_a) = a.get("/audit?event=used").await;
-    assert!(
-        used_a["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .all(|e| e["detail"]["agent"] != "other"),
-        "{used_a}"
+        t.openai.requests().len(),
+        asked_before,
+        "OpenAI was not called"
     );
 }
 
@@ -357,25 +393,58 @@ async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_
     assert!(listed.contains(&id.as_str()) && listed.contains(&revoked_id.as_str()));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_admin_makes_and_revokes_an_agent_token_in_settings() {
-    let openai = openai_mock().await;
-    let home = DataHome::new().await;
-    let (project, token) = home.project("a").await;
-    let server = TestApp::spawn(
-        &home,
-        Settings::default().route("api.openai.com", &openai.base),
-    )
-    .await;
-    let api = server.client(&token);
-    connect(&api).await;
-    let (_, db) = api.get("/connections/db").await;
-    let db_id = db["id"].as_str().expect("id").to_owned();
-    let password = "admin-pw-planted-agents-77";
-    home.user("ada@example.com", password, true, &[&project])
+/// A project with [`connect`]'s connections and its admin ada@example.com signed in.
+struct AdminSignedIn {
+    _openai: Mock,
+    home: DataHome,
+    project: String,
+    server: TestApp,
+    api: Client,
+    ada: Visitor,
+    /// The id of the PostgreSQL connection `db`.
+    db_id: String,
+}
+
+impl AdminSignedIn {
+    async fn start() -> AdminSignedIn {
+        let openai = openai_mock().await;
+        let home = DataHome::new().await;
+        let (project, token) = home.project("a").await;
+        let server = TestApp::spawn(
+            &home,
+            Settings::default().route("api.openai.com", &openai.base),
+        )
         .await;
-    let ada = Visitor::new(&server.base);
-    ada.login("ada@example.com", password).await;
+        let api = server.client(&token);
+        connect(&api).await;
+        let (_, db) = api.get("/connections/db").await;
+        let db_id = db["id"].as_str().expect("id").to_owned();
+        let password = "admin-pw-planted-agents-77";
+        home.user("ada@example.com", password, true, &[&project])
+            .await;
+        let ada = Visitor::new(&server.base);
+        ada.login("ada@example.com", password).await;
+        AdminSignedIn {
+            _openai: openai,
+            home,
+            project,
+            server,
+            api,
+            ada,
+            db_id,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_makes_an_agent_token_in_settings_sees_its_calls_and_revokes_it() {
+    let AdminSignedIn {
+        server,
+        api,
+        ada,
+        db_id,
+        ..
+    } = AdminSignedIn::start().await;
     let settings = ada.get("/settings").await;
     assert!(
         settings.body.contains("Agent tokens (MCP)"),
@@ -455,7 +524,19 @@ async fn an_admin_makes_and_revokes_an_agent_token_in_settings() {
     assert!(after.body.contains("(revoked)"), "{}", after.body);
     let refused = mcp::client(&url, &agent_token, &json!([])).await;
     assert!(refused["failed"].is_string(), "{refused}");
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_tokens_are_made_only_by_an_admin_with_the_pages_csrf_token_and_a_tool() {
+    let AdminSignedIn {
+        home,
+        project,
+        server,
+        api,
+        ada,
+        db_id,
+        ..
+    } = AdminSignedIn::start().await;
     // A form naming no tool says so, and makes nothing.
     let settings = ada.get("/settings").await;
     let empty = ada
@@ -492,10 +573,5 @@ async fn an_admin_makes_and_revokes_an_agent_token_in_settings() {
         .await;
     assert_eq!(forged.status, 403);
     assert!(!ada.get("/settings").await.body.contains("sneaky"));
-    assert_eq!(
-        api.get("/agents").await.1["agents"]
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(api.get("/agents").await.1["agents"], json!([]));
 }
