@@ -288,58 +288,106 @@ async fn another_projects_agent_sees_only_its_own_tools_and_cannot_call_this_pro
     );
 }
 
+/// One project with [`connect`]'s connections, on a server whose OpenAI is a mock.
+struct OneProject {
+    openai: Mock,
+    home: DataHome,
+    project: String,
+    token: String,
+    server: TestApp,
+    api: Client,
+}
+
+impl OneProject {
+    async fn start() -> OneProject {
+        let openai = openai_mock().await;
+        let home = DataHome::new().await;
+        let (project, token) = home.project("a").await;
+        let server = TestApp::spawn(
+            &home,
+            Settings::default().route("api.openai.com", &openai.base),
+        )
+        .await;
+        let api = server.client(&token);
+        connect(&api).await;
+        OneProject {
+            openai,
+            home,
+            project,
+            token,
+            server,
+            api,
+        }
+    }
+
+    fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.server.base)
+    }
+}
+
+/// The tool every agent of these tests is given.
+fn uri_tool() -> Value {
+    json!([{"connection": "db", "action": "connection_uri"}])
+}
+
+/// Opens an MCP session over plain HTTP (`initialize`, as a client's first request),
+/// with `bearer` or none, and `host` as the Host header when given; the status.
+async fn initialize_status(url: &str, bearer: Option<&str>, host: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {},
+            "clientInfo": {"name": "probe", "version": "1"}}}),
+        );
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    request.send().await.expect("answered").status().as_u16()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_error() {
-    let openai = openai_mock().await;
-    let home = DataHome::new().await;
-    let (project, token) = home.project("a").await;
-    let settings = || Settings::default().route("api.openai.com", &openai.base);
-    let server = TestApp::spawn(&home, settings()).await;
-    let api = server.client(&token);
-    connect(&api).await;
-    let (id, agent) = make_agent(
-        &api,
-        "reporter",
-        json!([{"connection": "db", "action": "connection_uri"}]),
-    )
-    .await;
-    let (revoked_id, revoked) = make_agent(
-        &api,
-        "gone",
-        json!([{"connection": "db", "action": "connection_uri"}]),
-    )
-    .await;
-    let url = format!("{}/mcp", server.base);
-    let listed = mcp::client(&url, &revoked, &json!([])).await;
+async fn a_revoked_agent_token_is_refused_at_once_and_stays_listed_as_revoked() {
+    let t = OneProject::start().await;
+    let (revoked_id, revoked) = make_agent(&t.api, "gone", uri_tool()).await;
+    let listed = mcp::client(&t.mcp_url(), &revoked, &json!([])).await;
     assert_eq!(names(&listed), ["db__connection_uri"]);
-    assert_eq!(api.delete(&format!("/agents/{revoked_id}")).await.0, 204);
-    let refused = mcp::client(&url, &revoked, &json!([])).await;
+    assert_eq!(t.api.delete(&format!("/agents/{revoked_id}")).await.0, 204);
+    let refused = mcp::client(&t.mcp_url(), &revoked, &json!([])).await;
     assert!(refused["failed"].is_string(), "{refused}");
     // On the wire: 401, as without any token or with a project API token.
-    for bearer in [Some(revoked.as_str()), None, Some(token.as_str())] {
-        let mut request = reqwest::Client::new().post(&url).json(&json!({
-            "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}));
-        if let Some(bearer) = bearer {
-            request = request.bearer_auth(bearer);
-        }
-        let response = request.send().await.expect("answered");
-        assert_eq!(response.status(), 401);
+    for bearer in [Some(revoked.as_str()), None, Some(t.token.as_str())] {
+        assert_eq!(initialize_status(&t.mcp_url(), bearer, None).await, 401);
     }
-    assert_eq!(api.delete(&format!("/agents/{revoked_id}")).await.0, 404);
-    // Any Host name reaches it (a LAN address, a service name): the token decides.
-    let answer = reqwest::Client::new()
-        .post(&url)
-        .header("host", "thinkfleet.internal:8080")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(answer.status(), 401);
+    assert_eq!(t.api.delete(&format!("/agents/{revoked_id}")).await.0, 404);
+    let (_, agents) = t.api.get("/agents").await;
+    assert_eq!(agents["agents"][0]["id"], revoked_id.as_str(), "{agents}");
+    assert!(agents["agents"][0]["revoked_at"].is_string(), "{agents}");
+}
 
-    // An agent token lives as long as the API token that made it: revoking that one
-    // (a leak) takes its agent tokens with it.
-    let (code, out, err) = home
-        .run(&["token", "create", "--project", &project, "--json"], &[])
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mcp_endpoint_answers_any_host_name_and_the_token_decides() {
+    let t = OneProject::start().await;
+    let (_, agent) = make_agent(&t.api, "reporter", uri_tool()).await;
+    // A LAN address or a service name: no Host check stands in for the token.
+    let lan = Some("thinkfleet.internal:8080");
+    assert_eq!(initialize_status(&t.mcp_url(), None, lan).await, 401);
+    assert_eq!(
+        initialize_status(&t.mcp_url(), Some(&agent), lan).await,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_tokens_end_with_the_api_token_that_made_them() {
+    let t = OneProject::start().await;
+    let (code, out, err) = t
+        .home
+        .run(&["token", "create", "--project", &t.project, "--json"], &[])
         .await;
     assert_eq!(code, 0, "{err}");
     let second: Value = serde_json::from_str(&out).expect("json");
@@ -349,27 +397,41 @@ async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_
         .and_then(|t| t.split_once('_'))
         .map(|(id, _)| id.to_owned())
         .expect("token id");
-    let (_, made_by_second) = make_agent(
-        &server.client(&second_token),
-        "leaked",
-        json!([{"connection": "db", "action": "connection_uri"}]),
-    )
-    .await;
-    let listed = mcp::client(&url, &made_by_second, &json!([])).await;
+    let (_, made_by_second) =
+        make_agent(&t.server.client(&second_token), "leaked", uri_tool()).await;
+    let (_, made_by_first) = make_agent(&t.api, "kept", uri_tool()).await;
+    let listed = mcp::client(&t.mcp_url(), &made_by_second, &json!([])).await;
     assert_eq!(names(&listed), ["db__connection_uri"]);
-    assert_eq!(api.delete(&format!("/tokens/{second_id}")).await.0, 204);
-    let gone = mcp::client(&url, &made_by_second, &json!([])).await;
+    // Revoking the API token (a leak) takes its agent tokens with it, and only those.
+    assert_eq!(t.api.delete(&format!("/tokens/{second_id}")).await.0, 204);
+    let gone = mcp::client(&t.mcp_url(), &made_by_second, &json!([])).await;
     assert!(gone["failed"].is_string(), "{gone}");
+    let kept = mcp::client(&t.mcp_url(), &made_by_first, &json!([])).await;
+    assert_eq!(names(&kept), ["db__connection_uri"], "{kept}");
+}
 
-    // The connection expires (set behind the server's back: restart it, a SQLite
-    // server caches rows): the tool answers the product's error and fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_on_an_expired_connection_answers_the_products_error_and_fix() {
+    let t = OneProject::start().await;
+    let (_, agent) = make_agent(&t.api, "reporter", uri_tool()).await;
+    // Expired behind the server's back: restart it, a SQLite server caches rows.
+    let OneProject {
+        openai,
+        home,
+        server,
+        ..
+    } = t;
     let _ = server.stop().await;
     let mut db = home.connect().await;
     sqlx::query("UPDATE connections SET status = 'expired' WHERE external_id = 'db'")
         .execute(&mut db)
         .await
         .expect("expire");
-    let server = TestApp::spawn(&home, settings()).await;
+    let server = TestApp::spawn(
+        &home,
+        Settings::default().route("api.openai.com", &openai.base),
+    )
+    .await;
     let report = mcp::client(
         &format!("{}/mcp", server.base),
         &agent,
@@ -383,14 +445,6 @@ async fn a_revoked_token_is_refused_at_once_and_an_expired_connection_is_a_tool_
         json!({"code": "connection_expired", "message": "Connection expired",
                "fix": "Open the connection and click Reconnect."})
     );
-    let (_, agents) = server.client(&token).get("/agents").await;
-    let listed: Vec<&str> = agents["agents"]
-        .as_array()
-        .expect("agents")
-        .iter()
-        .map(|a| a["id"].as_str().expect("id"))
-        .collect();
-    assert!(listed.contains(&id.as_str()) && listed.contains(&revoked_id.as_str()));
 }
 
 /// A project with [`connect`]'s connections and its admin ada@example.com signed in.
@@ -438,7 +492,9 @@ impl AdminSignedIn {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_makes_an_agent_token_in_settings_sees_its_calls_and_revokes_it() {
+    // (The data home is bound: dropped, it would take the database with it.)
     let AdminSignedIn {
+        home: _home,
         server,
         api,
         ada,
