@@ -12,16 +12,14 @@ use thinkfleet_tests::app::Settings;
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::{DataHome, free_port};
 use thinkfleet_tests::oauth_fixture::{
-    ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, connect_sheets, connect_slack, events, no_redirects,
-    register_app, register_app_on, run, setup, sheets_flow, slack_flow, start_server,
+    ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, Setup, connect_sheets, connect_slack, events,
+    no_redirects, register_app, register_app_on, run, setup, sheets_flow, slack_flow, start_server,
 };
 
 #[tokio::test(flavor = "multi_thread")]
-async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
+async fn only_the_admin_token_registers_an_app_and_a_start_without_one_says_what_to_do() {
     let s = setup(false, Settings::default()).await;
     let api = s.server.client(&s.token);
-
-    // Only the admin token may register apps.
     let body = json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET});
     for who in [s.server.client(&s.token), s.server.client("wrong")] {
         let (status, _) = who
@@ -29,7 +27,6 @@ async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
             .await;
         assert_eq!(status, 401);
     }
-    // Without an app the start says what to do.
     let (status, body) = api
         .post(
             "/oauth2/start",
@@ -43,9 +40,12 @@ async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
             .expect("m")
             .contains("oauth-app set slack")
     );
-    register_app(&s, "slack").await;
+    assert_eq!(s.provider.code_exchanges(), 0);
+}
 
-    // Start → provider → callback → active connection.
+/// Starts Slack's authorization as `slack-main` and follows the provider's approval
+/// back to our callback; the callback URL (not yet visited).
+async fn approved_callback(s: &Setup, api: &Client) -> String {
     let (_, started) = api
         .post(
             "/oauth2/start",
@@ -57,60 +57,50 @@ async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
         url.starts_with(&format!("{}/oauth/v2/authorize?", s.provider.base)),
         "{url}"
     );
-    let http = no_redirects();
-    let approved = http.get(&url).send().await.expect("authorize");
+    let approved = no_redirects().get(&url).send().await.expect("authorize");
     let callback = approved.headers()["location"]
         .to_str()
         .expect("loc")
         .to_owned();
     assert!(callback.starts_with(&format!("http://{}/oauth2/callback?code=", s.listen)));
-    let page = http
-        .get(&callback)
+    callback
+}
+
+/// The page a browser gets at `url` (redirects not followed).
+async fn page(url: &str) -> String {
+    no_redirects()
+        .get(url)
         .send()
         .await
-        .expect("cb")
+        .expect("page")
         .text()
         .await
-        .expect("page");
-    assert!(page.contains("Connected (slack-main)"), "{page}");
+        .expect("text")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_connects_in_a_popup_once_per_state_and_a_flow_uses_the_token() {
+    let s = setup(false, Settings::default()).await;
+    let api = s.server.client(&s.token);
+    register_app(&s, "slack").await;
+
+    let callback = approved_callback(&s, &api).await;
+    let done = page(&callback).await;
+    assert!(done.contains("Connected (slack-main)"), "{done}");
     // The page tells its opener through a script file (the CSP allows no inline one).
-    assert!(page.contains("src=\"/assets/oauth-done.js\""), "{page}");
-    assert!(page.contains("data-ok=\"true\""), "{page}");
+    assert!(done.contains("src=\"/assets/oauth-done.js\""), "{done}");
+    assert!(done.contains("data-ok=\"true\""), "{done}");
     let (_, conn) = api.get("/connections/slack-main").await;
     assert_eq!(conn["auth_type"], "oauth2");
     assert_eq!(conn["status"], "active");
     assert_eq!(s.provider.code_exchanges(), 1);
 
     // The state is single-use: replaying the callback stores nothing.
-    let replay = http
-        .get(&callback)
-        .send()
-        .await
-        .expect("cb")
-        .text()
-        .await
-        .expect("page");
+    let replay = page(&callback).await;
     assert!(replay.contains("already used"), "{replay}");
-    assert_eq!(
-        api.get("/connections").await.1["connections"]
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
-
-    // The provider's refusal ends in a clear page, nothing stored.
-    s.provider.deny_next_authorization();
-    let page = authorize_denied(&api).await;
-    assert!(
-        page.contains("did not grant access (access_denied)"),
-        "{page}"
-    );
-    assert_eq!(
-        api.get("/connections").await.1["connections"]
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
+    let (_, list) = api.get("/connections").await;
+    assert_eq!(list["connections"].as_array().map(Vec::len), Some(1));
+    assert_eq!(s.provider.code_exchanges(), 1);
 
     // A flow run posts with the stored token, applied by the host.
     let flow = slack_flow(&api, "slack-main").await;
@@ -124,7 +114,6 @@ async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
         .expect("post");
     let bearer = posted.2.strip_prefix("Bearer ").expect("bearer").to_owned();
     assert!(s.provider.is_access_token_valid(&bearer));
-
     let refresh = s.provider.current_refresh_token().expect("refresh token");
     assert_nowhere(
         &s.home,
@@ -133,6 +122,21 @@ async fn slack_connects_in_a_popup_and_a_flow_uses_the_token() {
         &[&bearer, &refresh, CLIENT_SECRET],
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_refuses_ends_in_a_clear_page_and_nothing_stored() {
+    let s = setup(false, Settings::default()).await;
+    let api = s.server.client(&s.token);
+    register_app(&s, "slack").await;
+    s.provider.deny_next_authorization();
+    let page = authorize_denied(&api).await;
+    assert!(
+        page.contains("did not grant access (access_denied)"),
+        "{page}"
+    );
+    assert_eq!(api.get("/connections").await.1["connections"], json!([]));
+    assert_eq!(s.provider.code_exchanges(), 0);
 }
 
 async fn authorize_denied(api: &Client) -> String {
