@@ -30,7 +30,7 @@ impl From<ConnectionRow> for ConnectionView {
             display_name: r.display_name,
             piece: r.piece,
             auth_type: r.auth_type,
-            status: r.status,
+            status: r.status.to_string(),
             created_at: rfc3339(r.created_at),
             updated_at: rfc3339(r.updated_at),
             last_used_at: r.last_used_at.map(rfc3339),

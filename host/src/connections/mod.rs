@@ -177,7 +177,7 @@ impl Connections {
             display_name,
             piece: piece_name.to_owned(),
             auth_type: piece.info().auth.kind().to_owned(),
-            status: ConnectionStatus::Active.as_str().to_owned(),
+            status: ConnectionStatus::Active,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,

@@ -289,7 +289,7 @@ impl OAuth {
                 .connection_for_refresh(project, id)
                 .await?
                 .ok_or(ConnectionError::NotFound)?;
-            if read.row.status == ConnectionStatus::Expired.as_str() {
+            if read.row.status == ConnectionStatus::Expired {
                 return Err(ConnectionError::Expired.into());
             }
             let value = self.connections.open_value(&read.row, &read.sealed)?;

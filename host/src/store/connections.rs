@@ -48,6 +48,15 @@ impl fmt::Display for ConnectionStatus {
 #[error("unknown connection status `{0}`")]
 pub struct UnknownStatus(pub String);
 
+impl TryFrom<String> for ConnectionStatus {
+    type Error = UnknownStatus;
+
+    /// How rows decode their `status` column (`#[sqlx(try_from = "String")]`).
+    fn try_from(word: String) -> Result<Self, UnknownStatus> {
+        word.parse()
+    }
+}
+
 impl FromStr for ConnectionStatus {
     type Err = UnknownStatus;
 
@@ -74,8 +83,9 @@ pub struct ConnectionRow {
     pub piece: String,
     /// The auth kind (`secret_text`, `basic`, `custom`, `oauth2`).
     pub auth_type: String,
-    /// A [`ConnectionStatus`] word (see [`ConnectionRow::has_status`]).
-    pub status: String,
+    /// Its status.
+    #[sqlx(try_from = "String")]
+    pub status: ConnectionStatus,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms.
@@ -92,7 +102,7 @@ pub struct ConnectionRow {
 impl ConnectionRow {
     /// Whether the row's status is `status`.
     pub fn has_status(&self, status: ConnectionStatus) -> bool {
-        self.status == status.as_str()
+        self.status == status
     }
 }
 
@@ -165,7 +175,7 @@ impl Store {
         .bind(&c.display_name)
         .bind(&c.piece)
         .bind(&c.auth_type)
-        .bind(&c.status)
+        .bind(c.status.as_str())
         .bind(&new.sealed.key_version)
         .bind(new.sealed.nonce.clone())
         .bind(new.sealed.ciphertext.clone())

@@ -609,7 +609,7 @@ mod tests {
             display_name: id.into(),
             piece: "slack".into(),
             auth_type: "secret_text".into(),
-            status: ConnectionStatus::Active.as_str().into(),
+            status: ConnectionStatus::Active,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,
@@ -667,15 +667,15 @@ mod tests {
                 (row.status, row.last_used_at)
             }
         };
-        assert_eq!(row("c1").await, ("error".to_owned(), Some(11)));
-        assert_eq!(row("c2").await, ("active".to_owned(), Some(13)));
+        assert_eq!(row("c1").await, (ConnectionStatus::Error, Some(11)));
+        assert_eq!(row("c2").await, (ConnectionStatus::Active, Some(13)));
         let used_events = used_events(&store).await;
         assert_eq!(used_events.len(), 4);
         // A later run that works turns the refused connection back to active.
         let later = [with_uses("f1", 4, vec![use_of("c1", None, 14)])];
         let later_ids = store.record_runs(&later).await.expect("commits");
         assert!(later_ids[0] > ids[2]);
-        assert_eq!(row("c1").await, ("active".to_owned(), Some(14)));
+        assert_eq!(row("c1").await, (ConnectionStatus::Active, Some(14)));
     }
 
     /// A batch of any size is written whole (on PostgreSQL in one statement whose rows
@@ -1065,7 +1065,7 @@ mod tests {
             display_name: "Slack".into(),
             piece: "slack".into(),
             auth_type: "oauth2".into(),
-            status: ConnectionStatus::Active.as_str().into(),
+            status: ConnectionStatus::Active,
             created_at: 0,
             updated_at: 0,
             last_used_at: None,

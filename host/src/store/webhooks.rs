@@ -2,7 +2,7 @@
 //! announcement of status changes (a compare-and-swap on `notified_status`, so one
 //! replica announces each change), and the delivery outbox with its leases and log.
 
-use super::{Result, Store, now_ms};
+use super::{ConnectionStatus, Result, Store, now_ms};
 use crate::vault::Sealed;
 
 /// A project's webhook.
@@ -31,9 +31,11 @@ pub struct StatusChange {
     /// Its piece.
     pub piece: String,
     /// Its status now.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ConnectionStatus,
     /// The status last announced.
-    pub notified_status: String,
+    #[sqlx(try_from = "String")]
+    pub notified_status: ConnectionStatus,
 }
 
 /// An event to deliver.
@@ -168,8 +170,8 @@ impl Store {
              WHERE id = $1 AND status = $2 AND notified_status = $3",
         )
         .bind(&change.id)
-        .bind(&change.status)
-        .bind(&change.notified_status)
+        .bind(change.status.as_str())
+        .bind(change.notified_status.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {

@@ -240,7 +240,7 @@ pub async fn list(
             .iter()
             .map(|s| FilterOption {
                 value: s.as_str().to_owned(),
-                label: status_label(s.as_str()).0.to_owned(),
+                label: status_label(*s).0.to_owned(),
                 selected: query.status == s.as_str(),
             })
             .collect(),
@@ -273,7 +273,7 @@ pub async fn list(
 }
 
 fn row_view(c: &ConnectionRow, app: String) -> RowView {
-    let (status, status_class) = status_label(&c.status);
+    let (status, status_class) = status_label(c.status);
     RowView {
         key: c.external_id.clone(),
         name: c.display_name.clone(),
@@ -290,12 +290,12 @@ fn row_view(c: &ConnectionRow, app: String) -> RowView {
     }
 }
 
-/// A status's label and CSS class (a word that is no status shows as Error).
-pub fn status_label(status: &str) -> (&'static str, &'static str) {
-    match status.parse() {
-        Ok(ConnectionStatus::Active) => ("Active", "status-active"),
-        Ok(ConnectionStatus::Expired) => ("Expired", "status-expired"),
-        Ok(ConnectionStatus::Error) | Err(_) => ("Error", "status-error"),
+/// A status's label and CSS class.
+pub fn status_label(status: ConnectionStatus) -> (&'static str, &'static str) {
+    match status {
+        ConnectionStatus::Active => ("Active", "status-active"),
+        ConnectionStatus::Expired => ("Expired", "status-expired"),
+        ConnectionStatus::Error => ("Error", "status-error"),
     }
 }
 
@@ -704,7 +704,7 @@ async fn others_of_piece(
         .into_iter()
         .filter(|r| r.id != row.id)
         .map(|r| FilterOption {
-            label: format!("{} ({})", r.display_name, status_label(&r.status).0),
+            label: format!("{} ({})", r.display_name, status_label(r.status).0),
             value: r.external_id,
             selected: false,
         })

@@ -255,7 +255,7 @@ async fn flow_page(
                 let key = template::parse_connection_ref(reference).unwrap_or_default();
                 match rows.get(&key) {
                     Some(row) => {
-                        let (status, status_class) = status_label(&row.status);
+                        let (status, status_class) = status_label(row.status);
                         StepConnection {
                             name: row.display_name.clone(),
                             status,

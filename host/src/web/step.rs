@@ -437,7 +437,7 @@ async fn connection_options(
             label: format!(
                 "{} ({})",
                 r.display_name,
-                super::connections::status_label(&r.status).0
+                super::connections::status_label(r.status).0
             ),
             value: r.external_id.clone(),
         })

@@ -209,12 +209,12 @@ impl Webhooks {
     pub async fn tick(&self) -> Result<(), WebhookError> {
         let store = self.connections.store();
         for change in store.status_changes(100).await? {
-            let delivery = match change.status.as_str() {
-                "expired" | "error" => store
+            let delivery = match change.status {
+                ConnectionStatus::Expired | ConnectionStatus::Error => store
                     .webhook(&change.project_id)
                     .await?
                     .map(|_| self.event(&change)),
-                _ => None,
+                ConnectionStatus::Active => None,
             };
             store.announce(&change, delivery.as_ref()).await?;
         }
@@ -312,8 +312,8 @@ impl Webhooks {
     fn event(&self, change: &StatusChange) -> NewDelivery {
         let event_id = uuid::Uuid::new_v4().to_string();
         let kind = format!("connection.{}", change.status);
-        let (code, message, fix) = match change.status.parse() {
-            Ok(ConnectionStatus::Expired) => {
+        let (code, message, fix) = match change.status {
+            ConnectionStatus::Expired => {
                 let t = Trouble::ConnectionExpired;
                 (t.code(), t.message(), t.fix())
             }
@@ -335,7 +335,7 @@ impl Webhooks {
                 "external_id": change.external_id,
                 "display_name": change.display_name,
                 "piece": change.piece,
-                "status": change.status,
+                "status": change.status.as_str(),
                 "url": format!("{}/connections/{}", self.public_url, change.external_id),
             },
             "error": { "code": code, "message": message, "fix": fix },
