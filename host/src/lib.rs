@@ -39,6 +39,7 @@ pub mod cli;
 pub mod connections;
 pub mod data_dir;
 pub mod egress;
+pub mod error_code;
 pub mod examples;
 pub mod flows;
 pub mod key_check;

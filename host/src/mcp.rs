@@ -9,6 +9,7 @@
 
 use crate::agents::{Agent, Agents};
 use crate::api::ApiError;
+use crate::error_code::ErrorCode;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -66,7 +67,7 @@ async fn authenticate(State(agents): State<Agents>, mut request: Request, next: 
         Ok(None) => {
             let mut refused = ApiError::new(
                 axum::http::StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "an agent token is required: Authorization: Bearer tfa_…",
             )
             .into_response();
@@ -188,14 +189,14 @@ mod tests {
 
     #[test]
     fn a_busy_tool_error_says_when_to_retry_and_a_connection_error_how_to_fix_it() {
-        let mut busy = StepError::new("busy", "the sandbox is busy");
+        let mut busy = StepError::new(ErrorCode::Busy, "the sandbox is busy");
         busy.retry_after_secs = Some(3);
         assert_eq!(
             tool_error(&busy),
             json!({"code": "busy", "message": "the sandbox is busy", "fix": null,
                    "retry_after_secs": 3})
         );
-        let expired = StepError::new("connection_expired", "Connection expired");
+        let expired = StepError::new(ErrorCode::ConnectionExpired, "Connection expired");
         assert_eq!(
             tool_error(&expired),
             json!({"code": "connection_expired", "message": "Connection expired",

@@ -1,6 +1,8 @@
 //! The three troubleshooting errors of the product docs, in one table: their stable
 //! code, the exact words users see, and the fix the docs give. Flow runs, the API and
-//! the pages all take them from here.
+//! the pages all take them from here. Their codes are in [`ErrorCode`]'s table.
+
+use crate::error_code::ErrorCode;
 
 /// A connection problem a user fixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,12 +18,17 @@ pub enum Trouble {
 
 impl Trouble {
     /// The stable code (API bodies, step errors).
-    pub const fn code(self) -> &'static str {
+    pub const fn error_code(self) -> ErrorCode {
         match self {
-            Trouble::ConnectionNotFound => "connection_not_found",
-            Trouble::ConnectionExpired => "connection_expired",
-            Trouble::InvalidApiKey => "invalid_api_key",
+            Trouble::ConnectionNotFound => ErrorCode::ConnectionNotFound,
+            Trouble::ConnectionExpired => ErrorCode::ConnectionExpired,
+            Trouble::InvalidApiKey => ErrorCode::InvalidApiKey,
         }
+    }
+
+    /// The stable code's text.
+    pub const fn code(self) -> &'static str {
+        self.error_code().as_str()
     }
 
     /// The trouble with this stable code, if it is one of the three.

@@ -10,6 +10,7 @@ use super::{ApiError, ApiResult, AppState};
 use crate::catalog::{
     InstallError, InstallReport, MAX_COMPONENT_BYTES, Pieces, Source, UninstallError,
 };
+use crate::error_code::ErrorCode;
 use crate::runtime::LoadError;
 use crate::store::{InstalledHead, PieceEvent};
 use axum::Json;
@@ -209,7 +210,7 @@ pub async fn install(
     ) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send the component's bytes with Content-Type: application/octet-stream (or \
              application/wasm)",
         ));
@@ -235,12 +236,14 @@ pub async fn install(
             }
             InstallError::Invalid(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_piece",
+                ErrorCode::InvalidPiece,
                 e.to_string(),
             ),
-            InstallError::NameTaken { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "piece_name_taken", e.to_string())
-            }
+            InstallError::NameTaken { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::PieceNameTaken,
+                e.to_string(),
+            ),
             InstallError::Store(e) => ApiError::internal(&e),
         })?;
     let status = if report.action == "unchanged" {
@@ -298,11 +301,13 @@ pub async fn uninstall(
         .uninstall(&name, q.force, &actor(peer))
         .await
         .map_err(|e| match e {
-            UninstallError::NotInstalled { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, "piece_not_installed", e.to_string())
-            }
+            UninstallError::NotInstalled { .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::PieceNotInstalled,
+                e.to_string(),
+            ),
             UninstallError::InUse { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "piece_in_use", e.to_string())
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::PieceInUse, e.to_string())
             }
             UninstallError::Store(e) => ApiError::internal(&e),
         })?;
@@ -317,7 +322,7 @@ pub async fn uninstall(
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
+        ErrorCode::BodyTooLarge,
         format!("the component could not be read or exceeds {MAX_COMPONENT_BYTES} bytes"),
     )
 }

@@ -8,6 +8,7 @@ use super::extract::{ApiJson, ApiPath};
 use super::views::{ErrorBody, rfc3339};
 use super::{ApiError, ApiResult, AppState, Project};
 use crate::agents::{AgentError, ToolRequest};
+use crate::error_code::ErrorCode;
 use crate::store::{AgentRow, AgentTool};
 use axum::Json;
 use axum::extract::State;
@@ -85,9 +86,11 @@ fn view(row: AgentRow, tools: Vec<AgentTool>) -> AgentView {
 impl From<AgentError> for ApiError {
     fn from(e: AgentError) -> Self {
         match e {
-            AgentError::Invalid(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m)
-            }
+            AgentError::Invalid(m) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                m,
+            ),
             AgentError::Host(m) => ApiError::internal(&m),
             AgentError::Store(e) => ApiError::internal(&e),
         }
@@ -168,7 +171,7 @@ pub async fn revoke(
     } else {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "agent_not_found",
+            ErrorCode::AgentNotFound,
             "This project has no live agent token with that id",
         ))
     }

@@ -3,6 +3,7 @@
 use super::extract::ApiQuery;
 use super::views::{AuditPage, ErrorBody};
 use super::{ApiError, ApiResult, AppState, Project};
+use crate::error_code::ErrorCode;
 use crate::store::AuditFilter;
 use axum::Json;
 use axum::extract::State;
@@ -49,7 +50,7 @@ pub async fn list(
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("limit must be 1 to {MAX_LIMIT}"),
         ));
     }

@@ -3,6 +3,7 @@
 //! header.
 
 use super::{ApiError, AppState};
+use crate::error_code::ErrorCode;
 use crate::store::Revision;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -49,7 +50,7 @@ impl FromRequestParts<AppState> for MetricsReader {
             Some(token) if matches(token, bearer(parts).unwrap_or_default()) => Ok(MetricsReader),
             Some(_) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "the metrics token is required (THINKFLEET_METRICS_TOKEN on the server)",
             )),
         }
@@ -107,7 +108,7 @@ impl FromRequestParts<AppState> for Admin {
         } else {
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "the admin token is required (THINKFLEET_ADMIN_TOKEN on the server)",
             ))
         }

@@ -4,6 +4,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::views::{ConnectionList, ConnectionView, ErrorBody, Usage};
 use super::{ApiError, ApiResult, AppState, Project};
 use crate::connections::{ConnectionError, NewConnectionRequest, ValueInput};
+use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -235,7 +236,7 @@ pub async fn replace(
         Err(ConnectionError::NotFound) => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("there is no connection `{}` in this project", req.with),
             ));
         }
@@ -252,7 +253,7 @@ pub async fn replace(
         })),
         Err(crate::flows::FlowError::Invalid(why)) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             why,
         )),
         Err(e) => Err(e.into()),

@@ -3,6 +3,7 @@
 //! vault detail reaches a client.
 
 use crate::connections::ConnectionError;
+use crate::error_code::ErrorCode;
 use crate::flows::FlowError;
 use crate::oauth::OAuthError;
 use crate::trouble::Trouble;
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     /// Extra top-level fields of the body (e.g. the flows that block a delete).
     extra: Option<(&'static str, serde_json::Value)>,
@@ -27,7 +28,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -42,7 +43,7 @@ impl ApiError {
     pub fn busy(retry_after_secs: u64) -> Self {
         let mut err = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "busy",
+            ErrorCode::Busy,
             format!(
                 "the sandbox is busy with this project's other calls; retry in {retry_after_secs} s"
             ),
@@ -55,14 +56,18 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "a valid project API token is required: Authorization: Bearer <token>",
         )
     }
 
     /// 404 for a path that names nothing.
     pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such endpoint",
+        )
     }
 
     /// 500, logged with its cause; the client learns nothing more.
@@ -70,14 +75,14 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; see the server log",
         )
     }
 
     /// The stable code.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.code.as_str()
     }
 }
 
@@ -106,20 +111,32 @@ impl From<ConnectionError> for ApiError {
     fn from(e: ConnectionError) -> Self {
         use ConnectionError as E;
         let (status, code) = match &e {
-            E::NotFound => (StatusCode::NOT_FOUND, Trouble::ConnectionNotFound.code()),
-            E::UnknownPiece(_) => (StatusCode::NOT_FOUND, "piece_not_found"),
-            E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-            E::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credentials"),
-            E::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            E::NotFound => (
+                StatusCode::NOT_FOUND,
+                Trouble::ConnectionNotFound.error_code(),
+            ),
+            E::UnknownPiece(_) => (StatusCode::NOT_FOUND, ErrorCode::PieceNotFound),
+            E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidRequest),
+            E::Rejected(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidCredentials,
+            ),
+            E::Upstream(_) => (StatusCode::BAD_GATEWAY, ErrorCode::UpstreamError),
             E::Piece(crate::runtime::CallError::Busy { retry_after_secs }) => {
                 return ApiError::busy(*retry_after_secs);
             }
-            E::Piece(_) => (StatusCode::BAD_GATEWAY, "piece_error"),
-            E::ExternalIdTaken(_) => (StatusCode::CONFLICT, "external_id_taken"),
-            E::Expired => (StatusCode::CONFLICT, Trouble::ConnectionExpired.code()),
+            E::Piece(_) => (StatusCode::BAD_GATEWAY, ErrorCode::PieceError),
+            E::ExternalIdTaken(_) => (StatusCode::CONFLICT, ErrorCode::ExternalIdTaken),
+            E::Expired => (
+                StatusCode::CONFLICT,
+                Trouble::ConnectionExpired.error_code(),
+            ),
             E::InUse(flows) => {
-                let mut err =
-                    ApiError::new(StatusCode::CONFLICT, "connection_in_use", e.to_string());
+                let mut err = ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::ConnectionInUse,
+                    e.to_string(),
+                );
                 err.extra = Some(("flows", serde_json::json!(flows)));
                 return err;
             }
@@ -132,12 +149,14 @@ impl From<ConnectionError> for ApiError {
 impl From<FlowError> for ApiError {
     fn from(e: FlowError) -> Self {
         match &e {
-            FlowError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "flow_not_found", e.to_string())
-            }
+            FlowError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::FlowNotFound,
+                e.to_string(),
+            ),
             FlowError::Invalid(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_flow",
+                ErrorCode::InvalidFlow,
                 e.to_string(),
             ),
             FlowError::Busy(secs) => ApiError::busy(*secs),
@@ -150,12 +169,16 @@ impl From<OAuthError> for ApiError {
     fn from(e: OAuthError) -> Self {
         match e {
             OAuthError::Connection(c) => c.into(),
-            OAuthError::Invalid(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m)
-            }
-            OAuthError::Token(t) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", t.to_string())
-            }
+            OAuthError::Invalid(m) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                m,
+            ),
+            OAuthError::Token(t) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::UpstreamError,
+                t.to_string(),
+            ),
             other => ApiError::internal(&other),
         }
     }

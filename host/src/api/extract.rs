@@ -7,6 +7,7 @@
 //! which may be a secret typed into the wrong field.
 
 use super::ApiError;
+use crate::error_code::ErrorCode;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -28,7 +29,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if !json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
@@ -37,7 +38,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(|_| {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     format!(
                         "the body could not be read or exceeds {} bytes",
                         super::MAX_BODY_BYTES
@@ -49,7 +50,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         de.end().map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!(
                     "the body is not valid JSON: trailing characters at line {}, column {}",
                     e.line(),
@@ -83,7 +84,7 @@ fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     match inner.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::new(
             StatusCode::BAD_REQUEST,
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!(
                 "the body is not valid JSON (line {}, column {})",
                 inner.line(),
@@ -92,7 +93,7 @@ fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         ),
         serde_json::error::Category::Io | serde_json::error::Category::Data => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("`{path}`: {}", describe(&inner.to_string())),
         ),
     }
@@ -171,7 +172,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d);
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_query",
+                    ErrorCode::InvalidQuery,
                     format!("invalid query string: {}", describe(detail)),
                 )
             })
@@ -192,7 +193,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .map_err(|_| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_path",
+                    ErrorCode::InvalidPath,
                     "a path parameter is not valid (percent-encoded UTF-8 expected)",
                 )
             })

@@ -166,7 +166,7 @@ async fn method_not_allowed_as_json(uri: axum::http::Uri, response: Response) ->
     let allow = response.headers().get(axum::http::header::ALLOW).cloned();
     let mut json = ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        crate::error_code::ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method; see the Allow header",
     )
     .into_response();

@@ -7,6 +7,7 @@
 use super::extract::ApiPath;
 use super::views::{ErrorBody, rfc3339};
 use super::{ApiError, ApiResult, AppState, Project};
+use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -78,7 +79,7 @@ pub async fn revoke(
     } else {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "token_not_found",
+            ErrorCode::TokenNotFound,
             "This project has no API token with that id",
         ))
     }

@@ -4,6 +4,7 @@
 use super::extract::ApiJson;
 use super::views::{ErrorBody, rfc3339};
 use super::{ApiError, ApiResult, AppState, Project};
+use crate::error_code::ErrorCode;
 use crate::store::DeliveryRow;
 use crate::webhooks::WebhookError;
 use axum::Json;
@@ -19,9 +20,11 @@ const LOG_SIZE: i64 = 100;
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         match e {
-            WebhookError::Invalid(why) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", why)
-            }
+            WebhookError::Invalid(why) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                why,
+            ),
             other => ApiError::internal(&other),
         }
     }
@@ -30,7 +33,7 @@ impl From<WebhookError> for ApiError {
 fn not_set() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "webhook_not_found",
+        ErrorCode::WebhookNotFound,
         "This project has no webhook",
     )
 }

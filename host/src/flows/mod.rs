@@ -243,7 +243,11 @@ impl Flows {
             .and_then(|s| s.error.as_ref())
             .and_then(|e| e.retry_after_secs)
         {
-            crate::metrics::flow_run(report.status, Some("busy"), clock.elapsed());
+            crate::metrics::flow_run(
+                report.status,
+                Some(crate::error_code::ErrorCode::Busy.as_str()),
+                clock.elapsed(),
+            );
             return Err(FlowError::Busy(secs));
         }
         crate::metrics::flow_run(

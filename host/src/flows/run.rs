@@ -7,6 +7,7 @@
 use super::Flow;
 use super::template;
 use crate::connections::{ConnectionError, Connections};
+use crate::error_code::ErrorCode;
 use crate::oauth::{OAuth, OAuthError};
 use crate::piece::{Credentials, PieceError};
 use crate::runtime::{CallError, LoadedPiece};
@@ -57,9 +58,9 @@ pub struct StepError {
 }
 
 impl StepError {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         StepError {
-            code,
+            code: code.as_str(),
             message: message.into(),
             retry_after_secs: None,
         }
@@ -73,16 +74,16 @@ impl StepError {
     /// No piece of that name is loaded (the code and words of the API's error).
     pub(crate) fn piece_not_found(piece: &str) -> Self {
         let e = ConnectionError::UnknownPiece(piece.to_owned());
-        Self::new("piece_not_found", e.to_string())
+        Self::new(ErrorCode::PieceNotFound, e.to_string())
     }
 
     /// The store failed while reading the connection (the log says why).
     fn unreadable() -> Self {
-        Self::new("internal", "the connection could not be read")
+        Self::new(ErrorCode::Internal, "the connection could not be read")
     }
 
     fn trouble(t: Trouble) -> Self {
-        Self::new(t.code(), t.message())
+        Self::new(t.error_code(), t.message())
     }
 }
 
@@ -175,7 +176,7 @@ async fn run_step(
         .cloned()
         .ok_or_else(|| StepError::piece_not_found(&step.piece))?;
     let input = template::render(&step.input, &|name| outputs.get(name).cloned())
-        .map_err(|e| StepError::new("invalid_template", e.to_string()))?;
+        .map_err(|e| StepError::new(ErrorCode::InvalidTemplate, e.to_string()))?;
     let (connection, creds) = match &step.auth {
         None => (None, Credentials::None),
         Some(reference) => {
@@ -247,7 +248,7 @@ pub(crate) async fn resolve(
         .map_err(resolve_error)?;
     if row.piece != piece {
         return Err(StepError::new(
-            "connection_piece_mismatch",
+            ErrorCode::ConnectionPieceMismatch,
             format!(
                 "connection `{}` is for piece {}, not {}",
                 row.external_id, row.piece, piece
@@ -345,21 +346,25 @@ fn call_outcome(piece: &str, caller: &Caller<'_>, result: Result<Value, CallErro
         }
         Err(CallError::Piece(e)) => {
             let code = match &e {
-                PieceError::InvalidInput(_) => "invalid_input",
-                PieceError::Upstream(_) => "upstream_error",
-                _ => "action_failed",
+                PieceError::InvalidInput(_) => ErrorCode::InvalidInput,
+                PieceError::Upstream(_) => ErrorCode::UpstreamError,
+                _ => ErrorCode::ActionFailed,
             };
-            (code, None, Err(StepError::new(code, e.to_string())))
+            (
+                code.as_str(),
+                None,
+                Err(StepError::new(code, e.to_string())),
+            )
         }
         Err(e @ CallError::Busy { retry_after_secs }) => {
-            let mut error = StepError::new("busy", e.to_string());
+            let mut error = StepError::new(ErrorCode::Busy, e.to_string());
             error.retry_after_secs = Some(retry_after_secs);
-            ("busy", None, Err(error))
+            (ErrorCode::Busy.as_str(), None, Err(error))
         }
         Err(e) => (
-            "piece_error",
+            ErrorCode::PieceError.as_str(),
             None,
-            Err(StepError::new("piece_error", e.to_string())),
+            Err(StepError::new(ErrorCode::PieceError, e.to_string())),
         ),
     }
 }
@@ -372,7 +377,7 @@ fn resolve_error(e: OAuthError) -> StepError {
             StepError::trouble(Trouble::ConnectionExpired)
         }
         OAuthError::Token(e) => StepError::new(
-            "refresh_failed",
+            ErrorCode::RefreshFailed,
             format!("the connection's token could not be refreshed: {e}"),
         ),
         other => {

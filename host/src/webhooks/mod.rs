@@ -21,6 +21,7 @@
 mod send;
 
 use crate::connections::Connections;
+use crate::error_code::ErrorCode;
 use crate::runtime::OutboundPolicy;
 use crate::store::{
     Attempt, ConnectionStatus, DeliveryRow, NewDelivery, StatusChange, StoreError, now_ms,
@@ -318,7 +319,7 @@ impl Webhooks {
                 (t.code(), t.message(), t.fix())
             }
             _ => (
-                "connection_error",
+                ErrorCode::ConnectionError.as_str(),
                 "The app refused this connection, or refreshing it kept failing",
                 Trouble::InvalidApiKey.fix(),
             ),
