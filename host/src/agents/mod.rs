@@ -32,8 +32,13 @@ pub enum AgentError {
     #[error("{0}")]
     Invalid(String),
     /// The host failed (no randomness).
-    #[error("{0}")]
-    Host(String),
+    #[error("{what}: {source}")]
+    Host {
+        /// What it was doing.
+        what: &'static str,
+        /// Why it failed.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -184,8 +189,12 @@ impl Agents {
             names.push(name);
             tools.push(tool);
         }
-        let token = crate::tokens::generate_with(crate::tokens::AGENT_PREFIX)
-            .map_err(|e| AgentError::Host(format!("no randomness: {e}")))?;
+        let token = crate::tokens::generate_with(crate::tokens::AGENT_PREFIX).map_err(|e| {
+            AgentError::Host {
+                what: "drawing an agent token",
+                source: e.into(),
+            }
+        })?;
         let row = AgentRow {
             id: token.id.clone(),
             project_id: project.to_owned(),

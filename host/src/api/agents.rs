@@ -91,7 +91,7 @@ impl From<AgentError> for ApiError {
                 ErrorCode::InvalidRequest,
                 m,
             ),
-            AgentError::Host(m) => ApiError::internal(&m),
+            e @ AgentError::Host { .. } => ApiError::internal(&e),
             AgentError::Store(e) => ApiError::internal(&e),
         }
     }

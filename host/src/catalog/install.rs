@@ -144,10 +144,10 @@ fn not_installed(name: &str, loaded_from: Option<&Source>) -> String {
 /// Why an installed row was not loaded.
 enum RowError {
     /// The database did not answer, or the host failed: try again at the next look.
-    Retry(String),
+    Retry(Box<dyn std::error::Error + Send + Sync>),
     /// The component does not load here (e.g. a contract this binary does not speak):
     /// the running version, if any, stays.
-    Load(String),
+    Load(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The flows (in every project) whose steps use a piece, and how many connections
@@ -397,14 +397,14 @@ impl Installer {
             .store
             .installed_component(&head.name, &head.sha256)
             .await
-            .map_err(|e| RowError::Retry(e.to_string()))?;
+            .map_err(|e| RowError::Retry(e.into()))?;
         let Some(bytes) = bytes else {
             return Ok(None);
         };
         let piece = self.inner.runtime.load(&bytes).await.map_err(|e| match e {
             // The host, not the component: try again at the next look.
-            LoadError::Host(e) => RowError::Retry(e),
-            e => RowError::Load(e.to_string()),
+            LoadError::Host(e) => RowError::Retry(e.into()),
+            e => RowError::Load(e.into()),
         })?;
         if piece.info().name != head.name || piece.digest() != head.sha256 {
             return Err(RowError::Load(
