@@ -15,7 +15,7 @@ const CHECK_VALUE: &[u8] = b"thinkfleet key check v1";
 
 const BINDING: Binding<'static> = Binding {
     project: "",
-    kind: RecordKind::KeyCheck.as_str(),
+    kind: RecordKind::KeyCheck,
     id: "1",
 };
 

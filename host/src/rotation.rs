@@ -57,7 +57,7 @@ pub async fn rotate(
         for row in rows {
             let binding = Binding {
                 project: &row.project_id,
-                kind: RecordKind::Connection.as_str(),
+                kind: RecordKind::Connection,
                 id: &row.id,
             };
             let resealed =
@@ -86,7 +86,7 @@ async fn rotate_oauth_apps(
     for (piece, sealed) in store.oauth_apps_to_rotate(vault.current_version()).await? {
         let binding = Binding {
             project: "",
-            kind: RecordKind::OauthApp.as_str(),
+            kind: RecordKind::OauthApp,
             id: &piece,
         };
         let resealed = vault
@@ -116,7 +116,7 @@ async fn rotate_webhook_secrets(
     for (project, sealed) in store.webhooks_to_rotate(vault.current_version()).await? {
         let binding = Binding {
             project: &project,
-            kind: RecordKind::WebhookSecret.as_str(),
+            kind: RecordKind::WebhookSecret,
             id: &project,
         };
         let resealed = vault

@@ -522,7 +522,7 @@ fn display_name(name: &str) -> Result<String> {
 fn binding(row: &ConnectionRow) -> Binding<'_> {
     Binding {
         project: &row.project_id,
-        kind: RecordKind::Connection.as_str(),
+        kind: RecordKind::Connection,
         id: &row.id,
     }
 }

@@ -23,7 +23,7 @@ pub(super) struct Registration {
 pub(super) fn app_binding(piece: &str) -> Binding<'_> {
     Binding {
         project: "",
-        kind: RecordKind::OauthApp.as_str(),
+        kind: RecordKind::OauthApp,
         id: piece,
     }
 }

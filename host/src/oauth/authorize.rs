@@ -356,7 +356,7 @@ fn browser_hash(nonce: &str) -> String {
 fn state_binding<'a>(project: &'a str, id: &'a str) -> Binding<'a> {
     Binding {
         project,
-        kind: RecordKind::OauthState.as_str(),
+        kind: RecordKind::OauthState,
         id,
     }
 }

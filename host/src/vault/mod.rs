@@ -102,8 +102,8 @@ impl FromStr for RecordKind {
 pub struct Binding<'a> {
     /// The owning project's id (empty for platform-wide records).
     pub project: &'a str,
-    /// The kind of record: a [`RecordKind`]'s word (`RecordKind::Connection.as_str()`).
-    pub kind: &'a str,
+    /// The kind of record.
+    pub kind: RecordKind,
     /// The record's id.
     pub id: &'a str,
 }
@@ -251,7 +251,12 @@ impl Vault {
 /// bindings can encode to the same bytes.
 fn associated_data(binding: Binding<'_>, key_version: &str) -> Vec<u8> {
     let mut aad = b"thinkfleet/aad/v1".to_vec();
-    for part in [binding.project, binding.kind, binding.id, key_version] {
+    for part in [
+        binding.project,
+        binding.kind.as_str(),
+        binding.id,
+        key_version,
+    ] {
         aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
         aad.extend_from_slice(part.as_bytes());
     }
@@ -268,7 +273,7 @@ mod tests {
 
     const A: Binding<'static> = Binding {
         project: "p1",
-        kind: RecordKind::Connection.as_str(),
+        kind: RecordKind::Connection,
         id: "c1",
     };
 
@@ -291,7 +296,7 @@ mod tests {
             Binding { id: "c2", ..A },
             Binding { project: "p2", ..A },
             Binding {
-                kind: RecordKind::OauthApp.as_str(),
+                kind: RecordKind::OauthApp,
                 ..A
             },
         ] {

@@ -108,7 +108,7 @@ pub struct Webhooks {
 fn binding(project: &str) -> Binding<'_> {
     Binding {
         project,
-        kind: RecordKind::WebhookSecret.as_str(),
+        kind: RecordKind::WebhookSecret,
         id: project,
     }
 }
