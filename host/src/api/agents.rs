@@ -4,6 +4,7 @@
 //! that made it: revoking that one (a leak) revokes every agent token it made. An
 //! agent's calls are in the audit trail (`GET /audit?event=used`, `detail.agent`).
 
+use super::auth::ProjectBy;
 use super::extract::{ApiJson, ApiPath};
 use super::views::{ErrorBody, rfc3339};
 use super::{ApiError, ApiResult, AppState, Project};
@@ -12,7 +13,7 @@ use crate::error_code::ErrorCode;
 use crate::store::{AgentRow, AgentTool};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,15 +111,10 @@ impl From<AgentError> for ApiError {
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    Project(project): Project,
-    headers: HeaderMap,
+    // The API token that asked: revoking it revokes the agent token too.
+    ProjectBy(project, creator): ProjectBy,
     ApiJson(req): ApiJson<NewAgentRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedAgent>)> {
-    // The API token that asked: revoking it revokes the agent token too.
-    let creator = super::bearer_of(&headers)
-        .and_then(crate::tokens::parse)
-        .map(|(id, _)| id.to_owned())
-        .ok_or_else(ApiError::unauthorized)?;
     let (row, tools, token) = state
         .agents
         .create(&project, Some(&creator), &req.name, &req.tools)

@@ -1,5 +1,5 @@
-//! Bearer-token authentication: the [`Project`] and [`ProjectAt`] extractors (project API
-//! tokens) and the [`Admin`] extractor (the operators' token), over one reading of the
+//! Bearer-token authentication: the [`Project`], [`ProjectBy`] and [`ProjectAt`]
+//! extractors (project API tokens) and the [`Admin`] extractor (the operators' token), over one reading of the
 //! header.
 
 use super::{ApiError, AppState};
@@ -68,6 +68,25 @@ impl FromRequestParts<AppState> for Project {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ProjectAt(project, _) = ProjectAt::from_request_parts(parts, state).await?;
         Ok(Project(project))
+    }
+}
+
+/// [`Project`] with the public id of the API token that asked (the `<id>` of
+/// `tfk_<id>_<secret>`), for what lives only as long as that token.
+#[derive(Debug, Clone)]
+pub struct ProjectBy(pub String, pub String);
+
+impl FromRequestParts<AppState> for ProjectBy {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ProjectAt(project, _) = ProjectAt::from_request_parts(parts, state).await?;
+        // The token was just accepted, so it parses.
+        let token_id = bearer(parts)
+            .and_then(crate::tokens::parse)
+            .map(|(id, _)| id.to_owned())
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(ProjectBy(project, token_id))
     }
 }
 
