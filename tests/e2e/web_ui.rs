@@ -20,19 +20,62 @@ pub async fn log_in(browser: &Browser, app: &TestApp, email: &str) {
     browser.wait_for_path("/connections").await;
 }
 
+/// A server whose OpenAI is a mock, with project "Acme" (its API token) and its admin
+/// ada@example.com signed in, in a browser.
+struct SignedIn {
+    _openai: thinkfleet_tests::Mock,
+    _home: DataHome,
+    token: String,
+    app: TestApp,
+    browser: Browser,
+}
+
+impl SignedIn {
+    async fn start() -> SignedIn {
+        let home = DataHome::new().await;
+        let (project, token) = home.project("Acme").await;
+        home.user("ada@example.com", PASSWORD, true, &[&project])
+            .await;
+        let openai = openai_mock().await;
+        let app = TestApp::spawn(
+            &home,
+            Settings::default().route("api.openai.com", &openai.base),
+        )
+        .await;
+        let browser = Browser::start().await;
+        log_in(&browser, &app, "ada@example.com").await;
+        SignedIn {
+            _openai: openai,
+            _home: home,
+            token,
+            app,
+            browser,
+        }
+    }
+
+    /// Closes the browser and checks that neither the server's log nor the last page
+    /// holds any of `secrets`.
+    async fn close_holding_none_of(self, secrets: &[&str]) {
+        let html = self.browser.html().await;
+        self.browser.close().await;
+        for secret in secrets {
+            assert!(
+                !self.app.log().contains(secret),
+                "the log holds a planted secret"
+            );
+            assert!(!html.contains(secret));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn first_run_setup_then_an_api_key_connection_from_a_refused_key_to_its_deletion() {
+async fn first_run_setup_makes_the_admin_who_signs_in_and_out() {
     let home = DataHome::new().await;
-    let (_, token) = home.project("Acme").await;
-    let openai = openai_mock().await;
-    let app = TestApp::spawn(
-        &home,
-        Settings::default().route("api.openai.com", &openai.base),
-    )
-    .await;
+    home.project("Acme").await;
+    let app = TestApp::spawn(&home, Settings::default()).await;
     let browser = Browser::start().await;
 
-    // First run: the printed link opens "create the first admin", which signs in.
+    // The printed link opens "create the first admin", which signs in.
     browser
         .goto(app.setup_link.as_deref().expect("setup link"))
         .await;
@@ -47,6 +90,23 @@ async fn first_run_setup_then_an_api_key_connection_from_a_refused_key_to_its_de
         browser.text("#project-picker option[selected]").await,
         "Acme"
     );
+
+    // Logout: the pages are closed again.
+    browser.click("#logout").await;
+    browser.wait_for_path("/login").await;
+    browser.goto(&format!("{}/connections", app.base)).await;
+    browser.wait_for_path("/login").await;
+    browser.screenshot("login").await;
+    let html = browser.html().await;
+    browser.close().await;
+    assert!(!app.log().contains(PASSWORD), "the log holds the password");
+    assert!(!html.contains(PASSWORD));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_key_connection_is_made_renamed_and_reconnected_refused_keys_changing_nothing() {
+    let s = SignedIn::start().await;
+    let browser = &s.browser;
 
     // New connection: pick OpenAI, the form comes from its schema.
     browser.click("#new-connection").await;
@@ -120,23 +180,8 @@ async fn first_run_setup_then_an_api_key_connection_from_a_refused_key_to_its_de
         .await;
     assert!(browser.text("#events").await.contains("Reconnected"));
 
-    // A flow uses it: Delete lists the flow and needs the box ticked.
-    let (status, body) = app
-        .client(&token)
-        .post(
-            "/flows",
-            &json!({"name": "Daily digest", "steps": [{"name": "ask", "piece": "openai", "action": "ask_chatgpt",
-                    "auth": "{{connections['gpt-prod']}}", "input": {"prompt": "hi"}}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    browser
-        .goto(&format!("{}/connections/gpt-prod", app.base))
-        .await;
-    assert!(browser.text("#used-by").await.contains("1 flow"));
-    assert!(browser.text("main").await.contains("Daily digest"));
     // The Audit page tells the story in words.
-    browser.goto(&format!("{}/audit", app.base)).await;
+    browser.goto(&format!("{}/audit", s.app.base)).await;
     let audit = browser.text("#audit").await;
     assert!(
         audit.contains("Renamed from “GPT production” to “GPT (main)”"),
@@ -146,9 +191,35 @@ async fn first_run_setup_then_an_api_key_connection_from_a_refused_key_to_its_de
         audit.contains("Reconnected") && audit.contains("gpt-prod"),
         "{audit}"
     );
-    browser
-        .goto(&format!("{}/connections/gpt-prod", app.base))
+    s.close_holding_none_of(&[OPENAI_KEY, "sk-refused-planted-77", PASSWORD])
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_connection_a_flow_uses_lists_the_flow_and_needs_the_box_ticked() {
+    let s = SignedIn::start().await;
+    let (browser, api) = (&s.browser, s.app.client(&s.token));
+    let (status, body) = api
+        .post(
+            "/connections",
+            &json!({"piece": "openai", "display_name": "GPT production", "external_id": "gpt-prod",
+                    "value": {"type": "secret_text", "secret_text": OPENAI_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api
+        .post(
+            "/flows",
+            &json!({"name": "Daily digest", "steps": [{"name": "ask", "piece": "openai", "action": "ask_chatgpt",
+                    "auth": "{{connections['gpt-prod']}}", "input": {"prompt": "hi"}}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    browser
+        .goto(&format!("{}/connections/gpt-prod", s.app.base))
+        .await;
+    assert!(browser.text("#used-by").await.contains("1 flow"));
+    assert!(browser.text("main").await.contains("Daily digest"));
     // Without the box (the browser would insist: the check is lifted to reach the
     // server), the server refuses and keeps the connection.
     browser
@@ -175,27 +246,14 @@ async fn first_run_setup_then_an_api_key_connection_from_a_refused_key_to_its_de
             .await
             .contains("1 flow(s) use this connection")
     );
+    assert_eq!(api.get("/connections/gpt-prod").await.0, 200, "kept");
     browser.click("#confirm-delete").await;
     browser.click("#delete").await;
     browser.client.accept_alert().await.expect("accept");
     browser.wait_for_path("/connections").await;
     assert!(browser.text("main").await.contains("No connections yet"));
-
-    // Logout: the pages are closed again.
-    browser.click("#logout").await;
-    browser.wait_for_path("/login").await;
-    browser.goto(&format!("{}/connections", app.base)).await;
-    browser.wait_for_path("/login").await;
-    browser.screenshot("login").await;
-    let html = browser.html().await;
-    browser.close().await;
-    for secret in [OPENAI_KEY, "sk-refused-planted-77", PASSWORD] {
-        assert!(
-            !app.log().contains(secret),
-            "the log holds a planted secret"
-        );
-        assert!(!html.contains(secret));
-    }
+    assert_eq!(api.get("/connections/gpt-prod").await.0, 404);
+    s.close_holding_none_of(&[OPENAI_KEY, PASSWORD]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
