@@ -147,6 +147,15 @@ impl Coverage {
         self.reached.insert((op, status));
     }
 
+    /// Sends each `(method, template, path, body, status)` as the project and checks
+    /// it got that status.
+    async fn expect(&mut self, requests: Vec<(&str, &str, &str, Body, u16)>) {
+        for (method, template, path, body, want) in requests {
+            let answer = self.call(method, template, path, Who::Project, body).await;
+            assert_eq!(answer.status, want, "{method} {path}: {}", answer.body);
+        }
+    }
+
     /// The probes every route shares, on every operation of the tags.
     async fn probe(&mut self) {
         let oversized = format!(
@@ -342,106 +351,91 @@ fn assert_busy(answer: &Answer) {
 async fn every_status_documented_for_pieces_and_connections_can_happen() {
     let openai = openai().await;
     let (_home, app, mut c, token) = one_slot_server(&openai, &["pieces", "connections"]).await;
-    let p = Who::Project;
-    let piece = c
-        .call("GET", "/pieces/{name}", "/pieces/openai", p, Body::Empty)
-        .await;
-    assert_eq!(piece.status, 200);
-
-    let (create, one) = ("/connections", "/connections/{id}");
-    let reconnect = "/connections/{id}/reconnect";
-    let unknown = json!({"piece": "nope", "display_name": "x", "value": {"type": "secret_text",
-        "secret_text": KEY}});
-    for (body, want) in [
-        (openai_connection("gpt", KEY), 201),
-        (openai_connection("gpt", KEY), 409),
-        (openai_connection("down", DOWN), 502),
-        (unknown, 404),
-    ] {
-        let made = c.call("POST", create, create, p, Body::Json(body)).await;
-        assert_eq!(made.status, want, "{}", made.body);
-    }
-    assert_eq!(
-        c.call("GET", one, "/connections/gpt", p, Body::Empty)
-            .await
-            .status,
-        200
-    );
-    let renamed = Body::Json(json!({"display_name": "GPT (main)"}));
-    assert_eq!(
-        c.call("PATCH", one, "/connections/gpt", p, renamed)
-            .await
-            .status,
-        200
-    );
-    let path = "/connections/gpt/reconnect";
-    assert_eq!(
-        c.call("POST", reconnect, path, p, key(KEY)).await.status,
-        200
-    );
-    assert_eq!(
-        c.call("POST", reconnect, path, p, key(DOWN)).await.status,
-        502
-    );
-    // A valid body for a connection that does not exist.
-    let missing = [
-        ("PATCH", one, Body::Json(json!({"display_name": "x"}))),
-        ("POST", reconnect, key(KEY)),
+    let (one, reconnect) = ("/connections/{id}", "/connections/{id}/reconnect");
+    let (usage, replace) = ("/connections/{id}/usage", "/connections/{id}/replace");
+    let new = |id: &str, key: &str| Body::Json(openai_connection(id, key));
+    let unknown = Body::Json(json!({"piece": "nope", "display_name": "x",
+        "value": {"type": "secret_text", "secret_text": KEY}}));
+    let rename = |name: &str| Body::Json(json!({"display_name": name}));
+    let with = |id: &str| Body::Json(json!({"with": id}));
+    c.expect(vec![
+        ("GET", "/pieces/{name}", "/pieces/openai", Body::Empty, 200),
+        ("POST", "/connections", "/connections", new("gpt", KEY), 201),
+        ("POST", "/connections", "/connections", new("gpt", KEY), 409),
         (
             "POST",
-            "/connections/{id}/replace",
-            Body::Json(json!({"with": "gpt"})),
+            "/connections",
+            "/connections",
+            new("down", DOWN),
+            502,
         ),
-    ];
-    for (method, template, body) in missing {
-        let answer = c
-            .call(method, template, &fill(template, "missing"), p, body)
-            .await;
-        assert_eq!(answer.status, 404, "{method} {template}: {}", answer.body);
-    }
+        ("POST", "/connections", "/connections", unknown, 404),
+        ("GET", one, "/connections/gpt", Body::Empty, 200),
+        ("PATCH", one, "/connections/gpt", rename("GPT (main)"), 200),
+        (
+            "POST",
+            reconnect,
+            "/connections/gpt/reconnect",
+            key(KEY),
+            200,
+        ),
+        (
+            "POST",
+            reconnect,
+            "/connections/gpt/reconnect",
+            key(DOWN),
+            502,
+        ),
+        // A valid body for a connection that does not exist.
+        ("PATCH", one, "/connections/missing", rename("x"), 404),
+        (
+            "POST",
+            reconnect,
+            "/connections/missing/reconnect",
+            key(KEY),
+            404,
+        ),
+        (
+            "POST",
+            replace,
+            "/connections/missing/replace",
+            with("gpt"),
+            404,
+        ),
+    ])
+    .await;
 
     // A flow uses it: shown by usage, a delete is refused, a replace moves the flow.
     openai_flow(&app.client(&token), "Ask", "gpt", 1).await;
-    let usage = c
-        .call(
-            "GET",
-            "/connections/{id}/usage",
-            "/connections/gpt/usage",
-            p,
-            Body::Empty,
-        )
-        .await;
-    assert_eq!(usage.status, 200, "{}", usage.body);
-    assert_eq!(
-        c.call("DELETE", one, "/connections/gpt", p, Body::Empty)
-            .await
-            .status,
-        409
-    );
-    let made = c
-        .call(
+    c.expect(vec![
+        ("GET", usage, "/connections/gpt/usage", Body::Empty, 200),
+        ("DELETE", one, "/connections/gpt", Body::Empty, 409),
+        (
             "POST",
-            create,
-            create,
-            p,
-            Body::Json(openai_connection("gpt2", KEY)),
-        )
-        .await;
-    assert_eq!(made.status, 201);
-    let replace = Body::Json(json!({"with": "gpt2"}));
-    let (template, path) = ("/connections/{id}/replace", "/connections/gpt/replace");
-    assert_eq!(c.call("POST", template, path, p, replace).await.status, 200);
-    assert_eq!(
-        c.call("DELETE", one, "/connections/gpt", p, Body::Empty)
-            .await
-            .status,
-        204
-    );
+            "/connections",
+            "/connections",
+            new("gpt2", KEY),
+            201,
+        ),
+        (
+            "POST",
+            replace,
+            "/connections/gpt/replace",
+            with("gpt2"),
+            200,
+        ),
+        ("DELETE", one, "/connections/gpt", Body::Empty, 204),
+    ])
+    .await;
 
     // A full sandbox: validations wait 300 ms for the slot, then are refused as busy.
     let held = take_the_slot(&openai, &app, &token).await;
-    let late = Body::Json(openai_connection("late", KEY));
-    assert_busy(&c.call("POST", create, create, p, late).await);
+    let p = Who::Project;
+    let late = new("late", KEY);
+    assert_busy(
+        &c.call("POST", "/connections", "/connections", p, late)
+            .await,
+    );
     let path = "/connections/gpt2/reconnect";
     assert_busy(&c.call("POST", reconnect, path, p, key(KEY)).await);
     openai.open();
