@@ -1,7 +1,8 @@
 //! Flows in a real browser (headless Chromium) against the in-process server and the
-//! strict local OAuth2 provider: a two-step flow built from nothing in the editor with
-//! both connections made from the steps' dropdowns (an API key, and OAuth2 in the
-//! popup), run; an expired connection fixed from the run's Reconnect button; a deleted
+//! strict local OAuth2 provider: a flow's first step built from nothing in the editor
+//! with its connection made from the step's dropdown (an API key), a second step whose
+//! Slack connection is made in the OAuth2 popup from its dropdown, the two-step flow
+//! refusing a wrong order and run; an expired connection fixed from the run's Reconnect button; a deleted
 //! connection fixed from "Choose a connection"; one connection replaced by another
 //! across two flows. Screenshots of the editor and of a failed run go to
 //! docs/screenshots/.
@@ -138,21 +139,90 @@ fn flow_id(path: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_two_step_flow_is_built_in_the_editor_with_connections_made_from_its_dropdowns_and_run() {
-    let chat = chat_mock(Arc::default()).await;
-    let s = setup(
-        false,
-        Settings::default().route("api.openai.com", &chat.base),
-    )
-    .await;
-    register_app(&s, "slack").await;
-    s.home
-        .user("ada@example.com", PASSWORD, true, &[&s.project])
+/// The OAuth2 fixture with the chat mock as OpenAI, Slack's app registered, and the
+/// project's admin signed in, in a browser.
+struct Editor {
+    _chat: Mock,
+    s: thinkfleet_tests::oauth_fixture::Setup,
+    browser: Browser,
+}
+
+impl Editor {
+    async fn start() -> Editor {
+        let chat = chat_mock(Arc::default()).await;
+        let s = setup(
+            false,
+            Settings::default().route("api.openai.com", &chat.base),
+        )
         .await;
-    let browser = Browser::start().await;
-    log_in(&browser, &s.server, "ada@example.com").await;
-    let base = &s.server.base;
+        register_app(&s, "slack").await;
+        s.home
+            .user("ada@example.com", PASSWORD, true, &[&s.project])
+            .await;
+        let browser = Browser::start().await;
+        log_in(&browser, &s.server, "ada@example.com").await;
+        Editor {
+            _chat: chat,
+            s,
+            browser,
+        }
+    }
+
+    fn api(&self) -> Client {
+        self.s.server.client(&self.s.token)
+    }
+
+    /// Closes the browser; neither the log nor the last page holds any of `secrets`.
+    async fn close_holding_none_of(self, secrets: &[&str]) {
+        let html = self.browser.html().await;
+        self.browser.close().await;
+        for secret in secrets {
+            assert!(
+                !self.s.server.log().contains(secret),
+                "the log holds {secret}"
+            );
+            assert!(!html.contains(secret));
+        }
+    }
+}
+
+/// The OpenAI connection "GPT main" (`gpt-main`), as the first test makes it.
+async fn gpt_main(api: &Client) {
+    let (status, body) = api
+        .post(
+            "/connections",
+            &json!({"piece": "openai", "display_name": "GPT main", "external_id": "gpt-main",
+                    "value": {"type": "secret_text", "secret_text": CHAT_KEY}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// "Morning brief": step `ask` (OpenAI through `gpt-main`), then, with `slack`, step
+/// `post` (Slack through `ops-slack`, posting the first step's reply); its id.
+async fn morning_brief(api: &Client, slack: bool) -> String {
+    let mut steps = vec![
+        json!({"name": "ask", "piece": "openai", "action": "ask_chatgpt",
+        "auth": "{{connections['gpt-main']}}", "input": {"prompt": "Summarise the night"}}),
+    ];
+    if slack {
+        steps.push(
+            json!({"name": "post", "piece": "slack", "action": "send_message",
+            "auth": "{{connections['ops-slack']}}",
+            "input": {"channel": "#ops", "text": "{{steps.ask.output.reply}}"}}),
+        );
+    }
+    let (status, made) = api
+        .post("/flows", &json!({"name": "Morning brief", "steps": steps}))
+        .await;
+    assert_eq!(status, 201, "{made}");
+    made["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_step_is_built_in_the_editor_with_a_connection_made_from_its_dropdown() {
+    let e = Editor::start().await;
+    let (browser, base) = (&e.browser, &e.s.server.base);
 
     // No flow yet: the list says what a flow is and offers to build one.
     browser.goto(&format!("{base}/flows")).await;
@@ -216,6 +286,22 @@ async fn a_two_step_flow_is_built_in_the_editor_with_connections_made_from_its_d
     let id = flow_id(&created);
     assert!(browser.text("#notice").await.contains("Flow created"));
 
+    let (_, flow) = e.api().get(&format!("/flows/{id}")).await;
+    assert_eq!(flow["steps"][0]["auth"], "{{connections['gpt-main']}}");
+    e.close_holding_none_of(&[CHAT_KEY, "sk-wrong-planted-11", PASSWORD])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_step_connects_slack_in_the_popup_from_its_dropdown_and_uses_an_earlier_output() {
+    let e = Editor::start().await;
+    let browser = &e.browser;
+    gpt_main(&e.api()).await;
+    let id = morning_brief(&e.api(), false).await;
+    browser
+        .goto(&format!("{}/flows/{id}", e.s.server.base))
+        .await;
+
     // Step 2: Slack, whose connection is made in the OAuth2 popup from its dropdown.
     browser.click("#add-step").await;
     browser.click("#piece-slack").await;
@@ -269,6 +355,24 @@ async fn a_two_step_flow_is_built_in_the_editor_with_connections_made_from_its_d
     );
     browser.screenshot("flow").await;
 
+    let (_, flow) = e.api().get(&format!("/flows/{id}")).await;
+    assert_eq!(flow["steps"][1]["auth"], "{{connections['ops-slack']}}");
+    assert_eq!(
+        flow["steps"][1]["input"]["text"],
+        "{{steps.ask.output.reply}}"
+    );
+    e.close_holding_none_of(&[CHAT_KEY, PASSWORD]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_two_step_flow_refuses_an_order_that_reads_a_later_step_and_runs_from_its_page() {
+    let e = Editor::start().await;
+    let (browser, base, s) = (&e.browser, &e.s.server.base, &e.s);
+    gpt_main(&e.api()).await;
+    connect_slack(s, "ops-slack").await;
+    let id = morning_brief(&e.api(), true).await;
+    browser.goto(&format!("{base}/flows/{id}")).await;
+
     // Moving the Slack step first would read a step that has not run: refused, kept.
     browser.click("#down-step-1").await;
     assert!(
@@ -302,20 +406,7 @@ async fn a_two_step_flow_is_built_in_the_editor_with_connections_made_from_its_d
         "{list}"
     );
 
-    // The API sees the same flow, references by external id.
-    let (_, flow) = s.server.client(&s.token).get(&format!("/flows/{id}")).await;
-    assert_eq!(flow["steps"][0]["auth"], "{{connections['gpt-main']}}");
-    assert_eq!(flow["steps"][1]["auth"], "{{connections['ops-slack']}}");
-    assert_eq!(
-        flow["steps"][1]["input"]["text"],
-        "{{steps.ask.output.reply}}"
-    );
-    let html = browser.html().await;
-    browser.close().await;
-    for secret in [CHAT_KEY, "sk-wrong-planted-11", PASSWORD] {
-        assert!(!s.server.log().contains(secret), "the log holds {secret}");
-        assert!(!html.contains(secret));
-    }
+    e.close_holding_none_of(&[CHAT_KEY, PASSWORD]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
