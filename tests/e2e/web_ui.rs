@@ -113,13 +113,8 @@ async fn an_api_key_connection_is_made_renamed_and_reconnected_refused_keys_chan
     browser.click("#piece-openai").await;
     browser.wait_for_path("/connections/new/openai").await;
     assert_eq!(
-        browser
-            .find("#field-secret_text")
-            .await
-            .attr("type")
-            .await
-            .expect("attr"),
-        Some("password".into())
+        browser.attr("#field-secret_text", "type").await.as_deref(),
+        Some("password")
     );
     browser.fill("#display_name", "GPT production").await;
     browser.fill("#external_id", "gpt-prod").await;
@@ -129,24 +124,8 @@ async fn an_api_key_connection_is_made_renamed_and_reconnected_refused_keys_chan
     browser.click("#save").await;
     // The piece's message, next to the form; the name kept, the key not.
     assert!(browser.text("#error").await.contains("Invalid API key"));
-    assert_eq!(
-        browser
-            .find("#display_name")
-            .await
-            .prop("value")
-            .await
-            .expect("value"),
-        Some("GPT production".into())
-    );
-    assert_eq!(
-        browser
-            .find("#field-secret_text")
-            .await
-            .prop("value")
-            .await
-            .expect("value"),
-        Some(String::new())
-    );
+    assert_eq!(browser.value("#display_name").await, "GPT production");
+    assert_eq!(browser.value("#field-secret_text").await, "");
     browser.screenshot("new-connection-error").await;
     browser.fill("#field-secret_text", OPENAI_KEY).await;
     browser.click("#save").await;
@@ -272,42 +251,16 @@ async fn a_custom_connection_form_has_every_field_kind_and_keeps_all_but_the_pas
     assert_eq!(browser.count(".pieces li").await, 1);
     browser.click("#piece-postgres").await;
     browser.wait_for_path("/connections/new/postgres").await;
+    assert_eq!(browser.tag("#field-ca_certificate").await, "textarea");
     assert_eq!(
-        browser
-            .find("#field-ca_certificate")
-            .await
-            .tag_name()
-            .await
-            .expect("tag"),
-        "textarea"
+        browser.attr("#field-port", "type").await.as_deref(),
+        Some("number")
     );
     assert_eq!(
-        browser
-            .find("#field-port")
-            .await
-            .attr("type")
-            .await
-            .expect("attr"),
-        Some("number".into())
+        browser.attr("#field-ssl", "type").await.as_deref(),
+        Some("checkbox")
     );
-    assert_eq!(
-        browser
-            .find("#field-ssl")
-            .await
-            .attr("type")
-            .await
-            .expect("attr"),
-        Some("checkbox".into())
-    );
-    assert_eq!(
-        browser
-            .find("#field-port")
-            .await
-            .prop("value")
-            .await
-            .expect("value"),
-        Some("5432".into())
-    );
+    assert_eq!(browser.value("#field-port").await, "5432");
     assert!(
         browser
             .text("main")
@@ -354,35 +307,15 @@ async fn a_custom_connection_form_has_every_field_kind_and_keeps_all_but_the_pas
         ("#field-user", "etl"),
         ("#field-verify", "verify-full"),
     ] {
-        assert_eq!(
-            browser
-                .find(field)
-                .await
-                .prop("value")
-                .await
-                .expect("value"),
-            Some(kept.into())
-        );
+        assert_eq!(browser.value(field).await, kept, "{field}");
     }
     assert!(
         browser
-            .find("#field-ca_certificate")
+            .value("#field-ca_certificate")
             .await
-            .prop("value")
-            .await
-            .expect("value")
-            .unwrap_or_default()
             .contains("BEGIN CERTIFICATE")
     );
-    assert_eq!(
-        browser
-            .find("#field-password")
-            .await
-            .prop("value")
-            .await
-            .expect("value"),
-        Some(String::new())
-    );
+    assert_eq!(browser.value("#field-password").await, "");
     browser.screenshot("custom-connection-form").await;
     browser.fill("#field-port", "5433").await;
     browser.fill("#field-password", "pg-planted-pw-31").await;
@@ -516,15 +449,7 @@ async fn an_oauth2_connection_is_made_in_a_popup_and_the_page_follows() {
         .goto(&format!("{}/connections/new/slack", s.server.base))
         .await;
     browser.fill("#display_name", "Team Slack").await;
-    assert_eq!(
-        browser
-            .find("#external_id")
-            .await
-            .prop("value")
-            .await
-            .expect("value"),
-        Some("team-slack".into())
-    );
+    assert_eq!(browser.value("#external_id").await, "team-slack");
     browser.screenshot("oauth-connect").await;
     let opener = browser.client.window().await.expect("window");
     browser.click("#connect").await;

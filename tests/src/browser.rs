@@ -128,6 +128,16 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// The `name` attribute of the element matching `selector`, if it has one.
+    pub async fn attr(&self, selector: &str, name: &str) -> Option<String> {
+        self.find(selector).await.attr(name).await.expect("attr")
+    }
+
+    /// The tag name of the element matching `selector`.
+    pub async fn tag(&self, selector: &str) -> String {
+        self.find(selector).await.tag_name().await.expect("tag")
+    }
+
     /// Chooses the option with `value` in the dropdown matching `selector` (which
     /// fires its `change` event, as a person's choice does).
     pub async fn select(&self, selector: &str, value: &str) {
