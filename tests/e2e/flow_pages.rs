@@ -97,11 +97,8 @@ async fn another_projects_flows_look_missing_and_forged_forms_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn hostile_names_are_escaped_and_the_way_back_leads_only_into_the_step_editor() {
+async fn hostile_flow_and_input_text_is_escaped_on_every_flow_page() {
     let c = ChatApp::start(Settings::default()).await;
-    c.home
-        .user("max@example.com", PASSWORD, false, &[&c.project])
-        .await;
     let (app, api) = (&c.app, c.api());
     openai_connection(&api, "gpt", CHAT_KEY).await;
     let hostile = "<img src=x onerror=alert(1)>";
@@ -132,8 +129,16 @@ async fn hostile_names_are_escaped_and_the_way_back_leads_only_into_the_step_edi
         list.contains("&#60;img src=x onerror=alert(1)&#62;"),
         "{list}"
     );
+}
 
-    // The way back from New Connection: only a path into the step editor.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_way_back_from_a_new_connection_leads_only_into_the_step_editor() {
+    let c = ChatApp::start(Settings::default()).await;
+    let (app, api) = (&c.app, c.api());
+    openai_connection(&api, "gpt", CHAT_KEY).await;
+    let id = openai_flow(&api, "Ask", "gpt", 1).await;
+    let ada = Visitor::new(&app.base);
+    ada.login("ada@example.com", PASSWORD).await;
     let csrf = ada.get("/connections/new/openai").await.csrf();
     let evil = ada
         .get("/connections/new/openai?return=//evil.example/flows/?x=1")
@@ -197,8 +202,15 @@ async fn hostile_names_are_escaped_and_the_way_back_leads_only_into_the_step_edi
     let form = ada.get(to).await;
     assert!(form.body.contains("name=\"return\""), "{}", form.body);
     assert!(form.body.contains("hello+%26+bye"), "{}", form.body);
+}
 
-    // Members who are not admins do not see the webhook setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn members_who_are_not_admins_see_flows_but_not_the_webhook_setting() {
+    let c = ChatApp::start(Settings::default()).await;
+    c.home
+        .user("max@example.com", PASSWORD, false, &[&c.project])
+        .await;
+    let app = &c.app;
     let max = Visitor::new(&app.base);
     max.login("max@example.com", PASSWORD).await;
     assert_eq!(max.get("/settings/webhook").await.status, 404);
