@@ -109,20 +109,18 @@ async fn run(app: &TestApp, token: &str, flow: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_connection_that_turns_error_sends_a_signed_event_retried_until_the_receiver_takes_it() {
-    let refuse = Arc::new(AtomicBool::new(false));
-    let chat = chat_mock(refuse.clone()).await;
-    let hook = receiver(2, Arc::default()).await;
+async fn the_webhook_setting_refuses_urls_that_are_not_public_https() {
+    let chat = chat_mock(Arc::default()).await;
+    let hook = receiver(0, Arc::default()).await;
     let home = DataHome::new().await;
-    let (project, token) = home.project("Acme").await;
+    let (project, _) = home.project("Acme").await;
     home.user("ops@example.com", PASSWORD, true, &[&project])
         .await;
     let app = TestApp::spawn(&home, settings(&chat, &hook, 5)).await;
-
-    // Refused URLs: not https, a loopback address, localhost.
     let visitor = Visitor::new(&app.base);
     visitor.login("ops@example.com", PASSWORD).await;
     let csrf = visitor.get("/settings/webhook").await.csrf();
+    // Not https, a loopback address, localhost, a user name and password in the URL.
     for (url, why) in [
         ("http://example.com/x", "https://"),
         ("https://127.0.0.1:9/x", "private or loopback"),
@@ -135,6 +133,21 @@ async fn a_connection_that_turns_error_sends_a_signed_event_retried_until_the_re
         assert_eq!(page.status, 422, "{url}");
         assert!(page.body.contains(why), "{url}: {}", page.body);
     }
+    let page = visitor.get("/settings/webhook").await;
+    assert!(!page.body.contains("example.com/x"), "nothing was set");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_that_turns_error_sends_a_signed_event_retried_until_the_receiver_takes_it() {
+    let refuse = Arc::new(AtomicBool::new(false));
+    let chat = chat_mock(refuse.clone()).await;
+    let hook = receiver(2, Arc::default()).await;
+    let home = DataHome::new().await;
+    let (project, token) = home.project("Acme").await;
+    home.user("ops@example.com", PASSWORD, true, &[&project])
+        .await;
+    let app = TestApp::spawn(&home, settings(&chat, &hook, 5)).await;
+
     let (visitor, secret) = set_webhook(&app, "ops@example.com").await;
 
     let api = app.client(&token);
