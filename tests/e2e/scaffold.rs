@@ -72,16 +72,7 @@ async fn a_new_piece_of_each_auth_kind_builds_out_of_the_tree_and_validates() {
     let service = example_service().await;
     let outside = tempfile::tempdir().expect("tempdir");
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffolded-pieces");
-    let host = std::process::Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .expect("rustc -vV");
-    let host = host
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .expect("host triple")
-        .to_owned();
+    let host = host_triple();
     for (kind, good, bad, overridden) in [
         ("none", &[][..], &[][..], "api.example.com"),
         (
@@ -161,12 +152,30 @@ async fn a_new_piece_of_each_auth_kind_builds_out_of_the_tree_and_validates() {
             );
         }
     }
-    // A name that is not a piece name, and a directory in use, are refused.
+}
+
+#[test]
+fn a_name_that_is_not_a_piece_name_or_a_directory_in_use_is_refused() {
     let (code, _, stderr) = thinkfleet(&["piece", "new", "Bad Name"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("lower-case letters"), "{stderr}");
-    let used = outside.path().join("acme-none").display().to_string();
+    let used = tempfile::tempdir().expect("tempdir");
+    std::fs::write(used.path().join("notes.txt"), "mine").expect("write");
+    let used = used.path().display().to_string();
     let (code, _, stderr) = thinkfleet(&["piece", "new", "again", "--dir", &used]);
     assert_eq!(code, 2);
     assert!(stderr.contains("not empty"), "{stderr}");
+}
+
+/// The host's target triple, from `rustc -vV` (the scaffold's tests run natively).
+fn host_triple() -> String {
+    let out = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .expect("rustc -vV");
+    out.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("host triple")
+        .to_owned()
 }
