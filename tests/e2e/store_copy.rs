@@ -9,35 +9,12 @@ use thinkfleet_tests::app::{Settings, TestApp};
 use thinkfleet_tests::home::{DataHome, fresh_database};
 use thinkfleet_tests::piece_path;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_sqlite_store_copied_to_postgresql_serves_everything_it_held() {
-    let Some(postgres) = fresh_database().await else {
-        eprintln!("SQLite run: the copy needs a PostgreSQL server; it runs in the PostgreSQL pass");
-        return;
-    };
-    let home = DataHome {
-        dir: tempfile::tempdir().expect("tempdir"),
-        database_url: None,
-    };
-    let (project, token) = home.project("acme").await;
-    home.user(
-        "ops@example.com",
-        "correct horse battery",
-        true,
-        &[&project],
-    )
-    .await;
-    let versioned = piece_path("versioned-1");
-    let (code, out, err) = home
-        .run(
-            &["piece", "install", versioned.to_str().expect("path")],
-            &[],
-        )
-        .await;
-    assert_eq!(code, 0, "{out}{err}");
-
-    let before = TestApp::spawn(&home, Settings::default()).await;
-    let api = before.client(&token);
+/// What a SQLite deployment holds before the copy: a PostgreSQL connection, a flow
+/// using it and one run of it. The flow's id, the run's output and how many audit
+/// events there are.
+async fn serve_a_while(home: &DataHome, token: &str) -> (String, serde_json::Value, usize) {
+    let before = TestApp::spawn(home, Settings::default()).await;
+    let api = before.client(token);
     let (status, made) = api
         .post(
             "/connections",
@@ -66,8 +43,44 @@ async fn a_sqlite_store_copied_to_postgresql_serves_everything_it_held() {
         "{report}"
     );
     let uri_before = report["steps"][0]["output"].clone();
-    let (_, audit_before) = api.get("/audit").await;
+    let (_, audit) = api.get("/audit").await;
     before.stop().await;
+    (flow_id, uri_before, events(&audit))
+}
+
+/// How many events an audit page holds.
+fn events(audit: &serde_json::Value) -> usize {
+    audit["events"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sqlite_store_copied_to_postgresql_serves_everything_it_held() {
+    let Some(postgres) = fresh_database().await else {
+        eprintln!("SQLite run: the copy needs a PostgreSQL server; it runs in the PostgreSQL pass");
+        return;
+    };
+    let home = DataHome {
+        dir: tempfile::tempdir().expect("tempdir"),
+        database_url: None,
+    };
+    let (project, token) = home.project("acme").await;
+    home.user(
+        "ops@example.com",
+        "correct horse battery",
+        true,
+        &[&project],
+    )
+    .await;
+    let versioned = piece_path("versioned-1");
+    let (code, out, err) = home
+        .run(
+            &["piece", "install", versioned.to_str().expect("path")],
+            &[],
+        )
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (flow_id, uri_before, events_before) = serve_a_while(&home, &token).await;
 
     let (code, out, err) = home.run(&["store", "copy", "--to", &postgres], &[]).await;
     assert_eq!(code, 0, "{out}{err}");
@@ -95,12 +108,7 @@ async fn a_sqlite_store_copied_to_postgresql_serves_everything_it_held() {
     let (_, runs) = api.get(&format!("/flows/{flow_id}/runs")).await;
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(2), "{runs}");
     let (_, audit_after) = api.get("/audit").await;
-    let events = |v: &serde_json::Value| v["events"].as_array().map_or(0, Vec::len);
-    assert_eq!(
-        events(&audit_after),
-        events(&audit_before) + 1,
-        "{audit_after}"
-    );
+    assert_eq!(events(&audit_after), events_before + 1, "{audit_after}");
     assert_eq!(api.get("/pieces/versioned").await.1["version"], "1.0.0");
     // A person can still sign in.
     let visitor = thinkfleet_tests::web::Visitor::new(&after.base);
