@@ -8,7 +8,7 @@
 //! docs/screenshots/.
 
 use crate::web_ui::{PASSWORD, log_in};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,6 +17,7 @@ use thinkfleet_tests::browser::Browser;
 use thinkfleet_tests::client::Client;
 use thinkfleet_tests::home::DataHome;
 use thinkfleet_tests::oauth_fixture::{connect_slack, register_app, setup, slack_flow};
+use thinkfleet_tests::requests::{NewConnection, NewFlow, Step};
 use thinkfleet_tests::{Mock, Recorded};
 
 /// The OpenAI key the chat mock accepts.
@@ -65,30 +66,26 @@ pub async fn openai_holding(hold: impl Fn(&Recorded) -> bool + Send + Sync + 'st
 
 /// Creates an OpenAI connection through the API.
 pub async fn openai_connection(api: &Client, external_id: &str, key: &str) {
-    let (status, body) = api
-        .post(
-            "/connections",
-            &json!({"piece": "openai", "display_name": format!("GPT {external_id}"),
-                    "external_id": external_id, "value": {"type": "secret_text", "secret_text": key}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let new =
+        NewConnection::secret_text("openai", external_id, key).named(&format!("GPT {external_id}"));
+    if let Err(refused) = api.create_connection(&new).await {
+        panic!("{external_id} not created: {refused:?}");
+    }
 }
 
 /// A flow of `steps` OpenAI steps, each asking through `connection`; its id.
 pub async fn openai_flow(api: &Client, name: &str, connection: &str, steps: usize) -> String {
-    let steps: Vec<Value> = (1..=steps)
+    let steps = (1..=steps)
         .map(|n| {
-            json!({"name": format!("ask{n}"), "piece": "openai", "action": "ask_chatgpt",
-                   "auth": format!("{{{{connections['{connection}']}}}}"),
-                   "input": {"prompt": "status?"}})
+            Step::new(&format!("ask{n}"), "openai", "ask_chatgpt")
+                .using(connection)
+                .input(json!({"prompt": "status?"}))
         })
         .collect();
-    let (status, body) = api
-        .post("/flows", &json!({"name": name, "steps": steps}))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().expect("id").to_owned()
+    match api.create_flow(&NewFlow::new(name, steps)).await {
+        Ok(flow) => flow.id,
+        Err(refused) => panic!("{name} not created: {refused:?}"),
+    }
 }
 
 /// A server whose OpenAI goes to the chat mock, with project "Acme" and its admin
@@ -188,35 +185,30 @@ impl Editor {
 
 /// The OpenAI connection "GPT main" (`gpt-main`), as the first test makes it.
 async fn gpt_main(api: &Client) {
-    let (status, body) = api
-        .post(
-            "/connections",
-            &json!({"piece": "openai", "display_name": "GPT main", "external_id": "gpt-main",
-                    "value": {"type": "secret_text", "secret_text": CHAT_KEY}}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    let new = NewConnection::secret_text("openai", "gpt-main", CHAT_KEY).named("GPT main");
+    api.create_connection(&new).await.expect("GPT main created");
 }
 
 /// "Morning brief": step `ask` (OpenAI through `gpt-main`), then, with `slack`, step
 /// `post` (Slack through `ops-slack`, posting the first step's reply); its id.
 async fn morning_brief(api: &Client, slack: bool) -> String {
     let mut steps = vec![
-        json!({"name": "ask", "piece": "openai", "action": "ask_chatgpt",
-        "auth": "{{connections['gpt-main']}}", "input": {"prompt": "Summarise the night"}}),
+        Step::new("ask", "openai", "ask_chatgpt")
+            .using("gpt-main")
+            .input(json!({"prompt": "Summarise the night"})),
     ];
     if slack {
         steps.push(
-            json!({"name": "post", "piece": "slack", "action": "send_message",
-            "auth": "{{connections['ops-slack']}}",
-            "input": {"channel": "#ops", "text": "{{steps.ask.output.reply}}"}}),
+            Step::new("post", "slack", "send_message")
+                .using("ops-slack")
+                .input(json!({"channel": "#ops", "text": "{{steps.ask.output.reply}}"})),
         );
     }
-    let (status, made) = api
-        .post("/flows", &json!({"name": "Morning brief", "steps": steps}))
-        .await;
-    assert_eq!(status, 201, "{made}");
-    made["id"].as_str().expect("id").to_owned()
+    let new = NewFlow::new("Morning brief", steps);
+    api.create_flow(&new)
+        .await
+        .expect("Morning brief created")
+        .id
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,6 +14,7 @@ pub mod load;
 pub mod mcp;
 pub mod oauth_fixture;
 pub mod oauth_provider;
+pub mod requests;
 pub mod web;
 
 use thinkfleet::runtime::{Limits, LoadedPiece, OutboundPolicy, Override, Runtime, RuntimeConfig};

@@ -7,6 +7,7 @@ use crate::app::{Settings, TestApp};
 use crate::client::Client;
 use crate::home::{DataHome, free_port};
 use crate::oauth_provider::{OAuthProvider, ProviderConfig};
+use crate::requests::{NewFlow, Step};
 use serde_json::{Value, json};
 
 /// The client id of the provider's one client.
@@ -173,17 +174,11 @@ pub async fn sheets_flow(api: &Client, connection: &str) -> String {
 
 /// A flow posting to Slack through `connection`; returns its id.
 pub async fn slack_flow(api: &Client, connection: &str) -> String {
-    let (status, flow) = api
-        .post(
-            "/flows",
-            &json!({"name": format!("notify via {connection}"), "steps": [{
-                "name": "post", "piece": "slack", "action": "send_message",
-                "auth": format!("{{{{connections['{connection}']}}}}"),
-                "input": {"channel": "#general", "text": "deployed"}}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{flow}");
-    flow["id"].as_str().expect("id").to_owned()
+    let step = Step::new("post", "slack", "send_message")
+        .using(connection)
+        .input(json!({"channel": "#general", "text": "deployed"}));
+    let new = NewFlow::new(&format!("notify via {connection}"), vec![step]);
+    api.create_flow(&new).await.expect("the flow is created").id
 }
 
 /// Runs a flow; the run report.
