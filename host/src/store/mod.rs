@@ -624,6 +624,28 @@ mod tests {
         store.insert_connection(new, created).await.expect("insert");
     }
 
+    /// A row whose status is no known word (written by hand, or by another version)
+    /// is left out of the changes to announce; the other rows' changes still come.
+    #[tokio::test]
+    async fn a_status_word_no_version_knows_does_not_hide_the_other_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store_with_two_flows(dir.path()).await;
+        add_connection(&store, "c1").await;
+        add_connection(&store, "c2").await;
+        for (id, status) in [("c1", "error"), ("c2", "paused")] {
+            sqlx::query("UPDATE connections SET status = $1 WHERE id = $2")
+                .bind(status)
+                .bind(id)
+                .execute(store.pool())
+                .await
+                .expect("update");
+        }
+        let changes = store.status_changes(10).await.expect("read");
+        let seen: Vec<(&str, ConnectionStatus)> =
+            changes.iter().map(|c| (c.id.as_str(), c.status)).collect();
+        assert_eq!(seen, [("c1", ConnectionStatus::Error)]);
+    }
+
     /// A batch whose runs use two connections, one refused in one run and fine in a
     /// later one, with a run of a deleted flow among them: every use is audited, each
     /// connection's row takes its latest use (the refusal sticking), and the runs get

@@ -146,14 +146,25 @@ impl Store {
     }
 
     /// Connections whose status changed since it was last announced (at most `limit`).
+    /// A row whose status is no [`ConnectionStatus`] word (written by hand, or by a
+    /// version that knew others) is left out, so it cannot stop the announcements of
+    /// every other row.
     pub async fn status_changes(&self, limit: i64) -> Result<Vec<StatusChange>> {
-        Ok(sqlx::query_as(
-            "SELECT id, project_id, external_id, display_name, piece, status, notified_status \
-             FROM connections WHERE status <> notified_status ORDER BY updated_at LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+        static STATEMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let words = ConnectionStatus::ALL
+                .map(|s| format!("'{}'", s.as_str()))
+                .join(", ");
+            format!(
+                "SELECT id, project_id, external_id, display_name, piece, status, notified_status \
+                 FROM connections WHERE status <> notified_status \
+                 AND status IN ({words}) AND notified_status IN ({words}) \
+                 ORDER BY updated_at LIMIT $1"
+            )
+        });
+        Ok(sqlx::query_as(STATEMENT.as_str())
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// Marks `change` announced and enqueues `delivery` with it, in one transaction;
