@@ -203,4 +203,15 @@ mod tests {
         }
         assert_eq!(ErrorCode::parse("nope"), None);
     }
+
+    #[test]
+    fn the_readme_lists_every_code() {
+        let readme = include_str!("../../README.md");
+        for code in ErrorCode::ALL {
+            assert!(
+                readme.contains(&format!("| `{code}` |")),
+                "README.md does not list `{code}`"
+            );
+        }
+    }
 }

@@ -154,7 +154,7 @@ impl ServerHandler for AgentTools {
 /// connection errors the fix and, for `busy`, when a retry is sensible (what an HTTP
 /// answer says in `Retry-After`).
 fn tool_error(e: &crate::flows::run::StepError) -> Value {
-    let fix = crate::trouble::Trouble::from_code(e.code).map(|t| t.fix());
+    let fix = crate::trouble::Trouble::from_code(e.code.as_str()).map(|t| t.fix());
     let mut error = json!({
         "code": e.code,
         "message": e.message,

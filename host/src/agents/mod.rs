@@ -331,7 +331,7 @@ impl Agents {
                 (row, outcome, status, answer)
             }
             // Audited too: an agent calling an expired connection leaves a trace.
-            Err(e) => (tool.connection.clone(), e.code, None, Err(e)),
+            Err(e) => (tool.connection.clone(), e.code.as_str(), None, Err(e)),
         };
         let at = now_ms();
         let record = UseRecord {

@@ -255,7 +255,7 @@ impl Flows {
             report
                 .steps
                 .iter()
-                .find_map(|s| s.error.as_ref().map(|e| e.code)),
+                .find_map(|s| s.error.as_ref().map(|e| e.code.as_str())),
             clock.elapsed(),
         );
         let record = RunRecord {

@@ -49,7 +49,7 @@ pub struct StepReport {
 pub struct StepError {
     /// Stable code.
     #[schema(value_type = String)]
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Human message.
     pub message: String,
     /// With `busy`: seconds after which a retry is sensible (not part of the report).
@@ -60,7 +60,7 @@ pub struct StepError {
 impl StepError {
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         StepError {
-            code: code.as_str(),
+            code,
             message: message.into(),
             retry_after_secs: None,
         }
@@ -317,7 +317,7 @@ pub(crate) async fn call_action(
         }
     }
     match (renewal_failed, result) {
-        (Some(e), _) => (e.code, None, Err(e)),
+        (Some(e), _) => (e.code.as_str(), None, Err(e)),
         (None, result) => call_outcome(&piece.info().name, caller, result),
     }
 }
