@@ -353,6 +353,7 @@ async fn initialize_status(url: &str, bearer: Option<&str>, host: Option<&str>) 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_agent_token_is_refused_at_once_and_stays_listed_as_revoked() {
     let t = OneProject::start().await;
+    let (live_id, _) = make_agent(&t.api, "kept", uri_tool()).await;
     let (revoked_id, revoked) = make_agent(&t.api, "gone", uri_tool()).await;
     let listed = mcp::client(&t.mcp_url(), &revoked, &json!([])).await;
     assert_eq!(names(&listed), ["db__connection_uri"]);
@@ -365,8 +366,14 @@ async fn a_revoked_agent_token_is_refused_at_once_and_stays_listed_as_revoked() 
     }
     assert_eq!(t.api.delete(&format!("/agents/{revoked_id}")).await.0, 404);
     let (_, agents) = t.api.get("/agents").await;
-    assert_eq!(agents["agents"][0]["id"], revoked_id.as_str(), "{agents}");
-    assert!(agents["agents"][0]["revoked_at"].is_string(), "{agents}");
+    let listed: Vec<(&str, bool)> = agents["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|a| (a["id"].as_str().expect("id"), a["revoked_at"].is_string()))
+        .collect();
+    assert!(listed.contains(&(live_id.as_str(), false)), "{agents}");
+    assert!(listed.contains(&(revoked_id.as_str(), true)), "{agents}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
