@@ -206,8 +206,17 @@ impl Webhooks {
         }
     }
 
-    /// One round: announce status changes, then send what is due.
+    /// One round: announce status changes, then send what is due. Each goes ahead when
+    /// the other failed (the first error is returned).
     pub async fn tick(&self) -> Result<(), WebhookError> {
+        let announced = self.announce_changes().await;
+        let sent = self.send_due().await;
+        announced.and(sent)
+    }
+
+    /// Turns each connection's change of status into a delivery (when it became
+    /// Expired or Error and the project has a webhook), once.
+    async fn announce_changes(&self) -> Result<(), WebhookError> {
         let store = self.connections.store();
         for change in store.status_changes(100).await? {
             let delivery = match change.status {
@@ -219,6 +228,12 @@ impl Webhooks {
             };
             store.announce(&change, delivery.as_ref()).await?;
         }
+        Ok(())
+    }
+
+    /// Sends the deliveries that are due, one claimed at a time.
+    async fn send_due(&self) -> Result<(), WebhookError> {
+        let store = self.connections.store();
         // One delivery claimed at a time, its lease longer than one attempt can take
         // (the receiver's 10 s, the name's 5 s): a lease never runs out mid-send.
         for _ in 0..MAX_PER_TICK {
