@@ -454,13 +454,9 @@ async fn a_tool_on_an_expired_connection_answers_the_products_error_and_fix() {
     );
 }
 
-/// A project with [`connect`]'s connections and its admin ada@example.com signed in.
+/// [`OneProject`] with its admin ada@example.com signed in.
 struct AdminSignedIn {
-    _openai: Mock,
-    home: DataHome,
-    project: String,
-    server: TestApp,
-    api: Client,
+    t: OneProject,
     ada: Visitor,
     /// The id of the PostgreSQL connection `db`.
     db_id: String,
@@ -468,46 +464,23 @@ struct AdminSignedIn {
 
 impl AdminSignedIn {
     async fn start() -> AdminSignedIn {
-        let openai = openai_mock().await;
-        let home = DataHome::new().await;
-        let (project, token) = home.project("a").await;
-        let server = TestApp::spawn(
-            &home,
-            Settings::default().route("api.openai.com", &openai.base),
-        )
-        .await;
-        let api = server.client(&token);
-        connect(&api).await;
-        let (_, db) = api.get("/connections/db").await;
+        let t = OneProject::start().await;
+        let (_, db) = t.api.get("/connections/db").await;
         let db_id = db["id"].as_str().expect("id").to_owned();
         let password = "admin-pw-planted-agents-77";
-        home.user("ada@example.com", password, true, &[&project])
+        t.home
+            .user("ada@example.com", password, true, &[&t.project])
             .await;
-        let ada = Visitor::new(&server.base);
+        let ada = Visitor::new(&t.server.base);
         ada.login("ada@example.com", password).await;
-        AdminSignedIn {
-            _openai: openai,
-            home,
-            project,
-            server,
-            api,
-            ada,
-            db_id,
-        }
+        AdminSignedIn { t, ada, db_id }
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_makes_an_agent_token_in_settings_sees_its_calls_and_revokes_it() {
-    // (The data home is bound: dropped, it would take the database with it.)
-    let AdminSignedIn {
-        home: _home,
-        server,
-        api,
-        ada,
-        db_id,
-        ..
-    } = AdminSignedIn::start().await;
+    let AdminSignedIn { t, ada, db_id } = AdminSignedIn::start().await;
+    let (server, api) = (&t.server, &t.api);
     let settings = ada.get("/settings").await;
     assert!(
         settings.body.contains("Agent tokens (MCP)"),
@@ -591,15 +564,8 @@ async fn an_admin_makes_an_agent_token_in_settings_sees_its_calls_and_revokes_it
 
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_tokens_are_made_only_by_an_admin_with_the_pages_csrf_token_and_a_tool() {
-    let AdminSignedIn {
-        home,
-        project,
-        server,
-        api,
-        ada,
-        db_id,
-        ..
-    } = AdminSignedIn::start().await;
+    let AdminSignedIn { t, ada, db_id } = AdminSignedIn::start().await;
+    let (home, project, server, api) = (&t.home, t.project.as_str(), &t.server, &t.api);
     // A form naming no tool says so, and makes nothing.
     let settings = ada.get("/settings").await;
     let empty = ada
@@ -611,7 +577,7 @@ async fn agent_tokens_are_made_only_by_an_admin_with_the_pages_csrf_token_and_a_
     assert!(empty.body.contains("tools must list"), "{}", empty.body);
     // Not for members who are not admins, nor without the page's CSRF token.
     let member_password = "member-pw-planted-agents-31";
-    home.user("gus@example.com", member_password, false, &[&project])
+    home.user("gus@example.com", member_password, false, &[project])
         .await;
     let gus = Visitor::new(&server.base);
     gus.login("gus@example.com", member_password).await;
