@@ -10,7 +10,7 @@
 pub mod tools;
 
 use crate::connections::{ConnectionError, Connections};
-use crate::flows::run::{Caller, StepError, call_action, resolve, revision_of};
+use crate::flows::run::{Caller, StepError, call_action, outcome_word, resolve, revision_of};
 use crate::oauth::OAuth;
 use crate::store::{
     AgentRow, AgentTool, BatchFuture, ConnectionRow, GroupCommit, Store, StoreError, UseRecord,
@@ -311,13 +311,13 @@ impl Agents {
                 Err(StepError::not_found())
             }
         });
-        let (row, outcome, status, answer) = match resolved {
+        let (row, status, answer) = match resolved {
             Ok((row, creds)) => {
                 let caller = Caller::Agent {
                     id: &agent.id,
                     name: &agent.name,
                 };
-                let (outcome, status, answer) = call_action(
+                let (status, answer) = call_action(
                     &self.oauth,
                     &agent.project,
                     &piece,
@@ -328,10 +328,10 @@ impl Agents {
                     &caller,
                 )
                 .await;
-                (row, outcome, status, answer)
+                (row, status, answer)
             }
             // Audited too: an agent calling an expired connection leaves a trace.
-            Err(e) => (tool.connection.clone(), e.code.as_str(), None, Err(e)),
+            Err(e) => (tool.connection.clone(), None, Err(e)),
         };
         let at = now_ms();
         let record = UseRecord {
@@ -344,7 +344,7 @@ impl Agents {
                 "agent": agent.name,
                 "agent_id": agent.id,
                 "tool": tool.name,
-                "outcome": outcome,
+                "outcome": outcome_word(&answer),
             })
             .to_string(),
             status,

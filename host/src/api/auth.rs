@@ -1,6 +1,6 @@
 //! Bearer-token authentication: the [`Project`], [`ProjectBy`] and [`ProjectAt`]
-//! extractors (project API tokens) and the [`Admin`] extractor (the operators' token), over one reading of the
-//! header.
+//! extractors (project API tokens) and the [`Admin`] extractor (the operators' token),
+//! over one reading of the header.
 
 use super::{ApiError, AppState};
 use crate::error_code::ErrorCode;

@@ -78,8 +78,8 @@ fn is_json(content_type: &str) -> bool {
 
 /// The API error for a body that did not deserialize.
 fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let unknown_field = e.inner().to_string().starts_with("unknown field");
-    let path = shown_path(e.path(), unknown_field);
+    let message = e.inner().to_string();
+    let path = shown_path(e.path(), message.starts_with("unknown field"));
     let inner = e.into_inner();
     match inner.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::new(
@@ -94,7 +94,7 @@ fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         serde_json::error::Category::Io | serde_json::error::Category::Data => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidBody,
-            format!("`{path}`: {}", describe(&inner.to_string())),
+            format!("`{path}`: {}", describe(&message)),
         ),
     }
 }

@@ -191,7 +191,7 @@ async fn run_step(
         flow: &flow.id,
         step: &step.name,
     };
-    let (outcome, status, answer) = call_action(
+    let (status, answer) = call_action(
         oauth,
         project,
         &piece,
@@ -212,7 +212,7 @@ async fn run_step(
             detail: serde_json::json!({
                 "flow": flow.definition.name,
                 "step": step.name,
-                "outcome": outcome,
+                "outcome": outcome_word(&answer),
             })
             .to_string(),
             status,
@@ -275,13 +275,13 @@ pub(crate) async fn revision_of(
     }
 }
 
-/// The outcome of one call: the use's outcome code, the connection status it sets, and
-/// the answer.
-pub(crate) type Outcome = (
-    &'static str,
-    Option<ConnectionStatus>,
-    Result<Value, StepError>,
-);
+/// The outcome of one call: the connection status it sets, and the answer.
+pub(crate) type Outcome = (Option<ConnectionStatus>, Result<Value, StepError>);
+
+/// The word a use's audit detail records for an answer: `ok`, or the error's code.
+pub(crate) fn outcome_word(answer: &Result<Value, StepError>) -> &'static str {
+    answer.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok")
+}
 
 /// Calls `action` of `piece` in the sandbox for `project` with the credentials of
 /// `connection`; a piece with sessions whose call is refused gets one new session
@@ -317,7 +317,7 @@ pub(crate) async fn call_action(
         }
     }
     match (renewal_failed, result) {
-        (Some(e), _) => (e.code.as_str(), None, Err(e)),
+        (Some(e), _) => (None, Err(e)),
         (None, result) => call_outcome(&piece.info().name, caller, result),
     }
 }
@@ -325,7 +325,7 @@ pub(crate) async fn call_action(
 /// What a call came to.
 fn call_outcome(piece: &str, caller: &Caller<'_>, result: Result<Value, CallError>) -> Outcome {
     match result {
-        Ok(output) => ("ok", None, Ok(output)),
+        Ok(output) => (None, Ok(output)),
         Err(CallError::Piece(PieceError::InvalidCredentials(why))) => {
             // The report says "Invalid API key"; the piece's own words (scrubbed by the
             // sandbox) go to the log, for whoever has to find out why.
@@ -339,7 +339,6 @@ fn call_outcome(piece: &str, caller: &Caller<'_>, result: Result<Value, CallErro
                 }
             }
             (
-                Trouble::InvalidApiKey.code(),
                 Some(ConnectionStatus::Error),
                 Err(StepError::trouble(Trouble::InvalidApiKey)),
             )
@@ -350,19 +349,14 @@ fn call_outcome(piece: &str, caller: &Caller<'_>, result: Result<Value, CallErro
                 PieceError::Upstream(_) => ErrorCode::UpstreamError,
                 _ => ErrorCode::ActionFailed,
             };
-            (
-                code.as_str(),
-                None,
-                Err(StepError::new(code, e.to_string())),
-            )
+            (None, Err(StepError::new(code, e.to_string())))
         }
         Err(e @ CallError::Busy { retry_after_secs }) => {
             let mut error = StepError::new(ErrorCode::Busy, e.to_string());
             error.retry_after_secs = Some(retry_after_secs);
-            (ErrorCode::Busy.as_str(), None, Err(error))
+            (None, Err(error))
         }
         Err(e) => (
-            ErrorCode::PieceError.as_str(),
             None,
             Err(StepError::new(ErrorCode::PieceError, e.to_string())),
         ),

@@ -313,22 +313,25 @@ pub fn logo(declared: &str) -> Result<String, String> {
 
 /// Checks a website: an `https://` URL with a host.
 pub fn website(declared: &str) -> Result<String, String> {
-    match url::Url::parse(declared.trim()) {
-        Ok(url) if url.scheme() == "https" && url.host_str().is_some() => Ok(url.into()),
-        _ => Err(format!("website {declared:?} must be an https:// URL")),
-    }
+    https_url(declared.trim())
+        .map(Into::into)
+        .ok_or_else(|| format!("website {declared:?} must be an https:// URL"))
 }
 
 /// Checks an OAuth2 endpoint a piece declares (`which`: authorization or token): an
 /// `https://` URL with a host. (An operator's outbound override may still send it to a
 /// local mock.)
 pub fn oauth2_endpoint(which: &str, declared: &str) -> Result<(), String> {
-    match url::Url::parse(declared) {
-        Ok(url) if url.scheme() == "https" && url.host_str().is_some() => Ok(()),
-        _ => Err(format!(
-            "the OAuth2 {which} URL {declared:?} must be an https:// URL"
-        )),
-    }
+    https_url(declared)
+        .map(drop)
+        .ok_or_else(|| format!("the OAuth2 {which} URL {declared:?} must be an https:// URL"))
+}
+
+/// `declared` as a URL, when it is an `https://` URL with a host.
+fn https_url(declared: &str) -> Option<url::Url> {
+    url::Url::parse(declared)
+        .ok()
+        .filter(|url| url.scheme() == "https" && url.host_str().is_some())
 }
 
 #[cfg(test)]
