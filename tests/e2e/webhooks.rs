@@ -163,6 +163,15 @@ async fn a_connection_that_turns_error_sends_a_signed_event_retried_until_the_re
     let report = run(&app, &token, &flow).await;
     assert_eq!(report["steps"][0]["error"]["code"], "invalid_api_key");
     assert_eq!(api.get("/connections/gpt").await.1["status"], "error");
+    // The uses' audit rows say how each call ended, newest first.
+    let (_, used) = api.get("/audit?event=used").await;
+    let outcomes: Vec<&str> = used["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["detail"]["outcome"].as_str().expect("outcome"))
+        .collect();
+    assert_eq!(outcomes, ["invalid_api_key", "ok"], "{used}");
 
     // Two failures of the receiver, then it takes the event: three identical requests.
     let seen = wait_for_requests(&hook, 3).await;
