@@ -82,25 +82,26 @@ struct TwoProjects {
 }
 
 impl TwoProjects {
+    /// [`OneProject`] as `a`, and `b` made beside it.
     async fn start() -> TwoProjects {
-        let openai = openai_mock().await;
-        let home = DataHome::new().await;
-        let (project_a, token_a) = home.project("a").await;
-        let (_, token_b) = home.project("b").await;
-        let server = TestApp::spawn(
-            &home,
-            Settings::default().route("api.openai.com", &openai.base),
-        )
-        .await;
-        let (a, b) = (server.client(&token_a), server.client(&token_b));
-        connect(&a).await;
+        let one = OneProject::start().await;
+        let (_, token_b) = one.home.project("b").await;
+        let b = one.server.client(&token_b);
         connect(&b).await;
+        let OneProject {
+            openai,
+            home,
+            project,
+            server,
+            api,
+            ..
+        } = one;
         TwoProjects {
             openai,
             home,
-            project_a,
+            project_a: project,
             server,
-            a,
+            a: api,
             b,
         }
     }
