@@ -18,6 +18,14 @@
 #                                           flows in the project before the load, so the
 #                                           run path's statements meet tables of a real
 #                                           size (rows written by SQL; never run)
+#   METRICS=1                               serve /metrics (the recorder costs a little)
+#                                           and print how many rows each group-committed
+#                                           batch held, per server
+#
+# Besides wrk's figures it prints the CPU time each run cost: the server(s)' and, on
+# PostgreSQL, the database's (every `postgres` process), user and system, from
+# /proc/<pid>/stat across the load. Throughput moves with the shared VM's speed from day
+# to day; CPU per run moves much less, so it is the figure to compare builds by.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 connections="${1:-16}"
@@ -56,7 +64,7 @@ ports=()
 for i in $(seq 1 "$servers"); do
     port=$((18079 + i))
     ports+=("$port")
-    RUST_LOG="$log" "$BIN" serve --data-dir "$data" --listen "127.0.0.1:$port" \
+    env ${METRICS:+THINKFLEET_METRICS_TOKEN=bench-metrics} RUST_LOG="$log" "$BIN" serve --data-dir "$data" --listen "127.0.0.1:$port" \
         >"$data/serve-$i.log" 2>&1 &
     pids+=("$!")
 done
@@ -89,6 +97,16 @@ if [ $((connections % servers)) -ne 0 ]; then
     exit 2
 fi
 per_server=$((connections / servers))
+# Clock ticks (user, system) spent so far by the given processes.
+ticks() {
+    local pid
+    for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
+        awk '{ sub(/^.*\) /, ""); u += $12; s += $13 } END { print u + 0, s + 0 }'
+}
+db_pids() { [ -n "$database" ] && pgrep -x postgres || true; }
+read -r server_u0 server_s0 < <(ticks "${pids[@]}")
+# shellcheck disable=SC2046
+read -r db_u0 db_s0 < <(ticks $(db_pids))
 wrks=()
 for i in "${!ports[@]}"; do
     wrk -t1 -c"$per_server" -d"${seconds}s" --latency -s "$data/run.lua" \
@@ -96,6 +114,9 @@ for i in "${!ports[@]}"; do
     wrks+=("$!")
 done
 for pid in "${wrks[@]}"; do wait "$pid"; done
+read -r server_u1 server_s1 < <(ticks "${pids[@]}")
+# shellcheck disable=SC2046
+read -r db_u1 db_s1 < <(ticks $(db_pids))
 total=0
 for i in "${!ports[@]}"; do
     echo "== server $((i + 1)) of $servers (${per_server} connections)"
@@ -108,3 +129,33 @@ done
 failed="$(grep -h "Non-2xx\|Socket errors" "$data"/wrk-*.txt || true)"
 [ -z "$failed" ] || { echo "runs failed: $failed" >&2; exit 1; }
 echo "== total: $total runs/s ($servers server(s), $([ -n "${PG:-}" ] && echo PostgreSQL || echo SQLite))"
+# CPU per run: ticks -> µs, divided by the runs wrk counted (its summary line).
+runs=0
+for f in "$data"/wrk-*.txt; do
+    runs=$((runs + $(awk '/requests in/ {print $1}' "$f")))
+done
+hz="$(getconf CLK_TCK)"
+python3 - "$runs" "$hz" "$server_u0" "$server_s0" "$server_u1" "$server_s1" \
+    "$db_u0" "$db_s0" "$db_u1" "$db_s1" <<'PY'
+import sys
+runs, hz, su0, ss0, su1, ss1, du0, ds0, du1, ds1 = map(int, sys.argv[1:])
+per = lambda t: t * 1e6 / hz / max(runs, 1)
+print(f"== CPU per run: server {per(su1 - su0 + ss1 - ss0):.0f} µs "
+      f"(user {per(su1 - su0):.0f}, system {per(ss1 - ss0):.0f})", end="")
+if du1 - du0 + ds1 - ds0:
+    print(f"; database {per(du1 - du0 + ds1 - ds0):.0f} µs "
+          f"(user {per(du1 - du0):.0f}, system {per(ds1 - ds0):.0f})", end="")
+print(f" over {runs} runs")
+PY
+# How full the group-committed batches were (rows per batch, from each server's /metrics).
+[ -n "${METRICS:-}" ] || exit 0
+for port in "${ports[@]}"; do
+    curl -sf -H 'Authorization: Bearer bench-metrics' "http://127.0.0.1:$port/metrics" |
+        awk -v port="$port" '
+            /^thinkfleet_store_batch_rows_(sum|count)\{/ {
+                match($0, /writer="[^"]*"/); w = substr($0, RSTART + 8, RLENGTH - 9)
+                if ($0 ~ /_sum/) sum[w] = $NF; else count[w] = $NF
+            }
+            END { for (w in count) if (count[w] > 0)
+                printf "== server :%s batches of %s: %d, %.1f rows each\n", port, w, count[w], sum[w] / count[w] }'
+done

@@ -17,6 +17,9 @@ const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
 ];
 
+/// Histogram buckets of the `_rows` metrics: 1 to 512 rows, by powers of two.
+const ROW_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process's recorder (once); the handle that renders it, if it could be
@@ -26,6 +29,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let built = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), &ROW_BUCKETS))
                 .and_then(PrometheusBuilder::install_recorder);
             built
                 .inspect_err(|e| tracing::error!(error = %e, "metrics recorder not installed"))
@@ -59,6 +63,13 @@ pub fn flow_run(status: &'static str, error_code: Option<&'static str>, took: Du
     )
     .increment(1);
     ::metrics::histogram!("thinkfleet_flow_run_seconds").record(took.as_secs_f64());
+}
+
+/// A group-committed batch (`store/group.rs`): `writer` names what it writes or reads
+/// (`flow runs`, `agent calls`, `API token reads`), `rows` how many requests it served.
+/// How full the batches are says what one commit or query costs each request.
+pub fn store_batch(writer: &'static str, rows: usize) {
+    ::metrics::histogram!("thinkfleet_store_batch_rows", "writer" => writer).record(rows as f64);
 }
 
 /// An OAuth2 token refresh: `stored`, `raced` (another replica stored first),

@@ -171,6 +171,7 @@ async fn metrics_are_off_unless_a_token_is_set_and_then_count_calls_runs_and_sta
         "thinkfleet_connections{status=\"active\"}",
         "thinkfleet_sandbox_slots 64",
         "thinkfleet_sandbox_slots_in_use",
+        "thinkfleet_store_batch_rows_bucket{writer=\"flow runs\",le=\"1\"}",
     ] {
         assert!(has(needle), "no line with {needle} in:\n{text}");
     }

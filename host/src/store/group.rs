@@ -70,6 +70,7 @@ async fn run<I, O: Clone>(
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (items, waiting): (Vec<I>, Vec<_>) = batch.drain(..).unzip();
         let count = items.len();
+        crate::metrics::store_batch(what, count);
         match write(store.clone(), items).await {
             Ok(answers) if answers.len() == count => {
                 for (done, answer) in waiting.into_iter().zip(answers) {
