@@ -139,7 +139,7 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         &public_url,
         config.webhooks,
     );
-    let mut state = AppState::new(
+    let state = AppState::new(
         connections,
         oauth,
         webhooks,
@@ -147,11 +147,13 @@ pub async fn state(config: &ServeConfig) -> Result<AppState, ServeError> {
         config.admin_token.clone(),
         &public_url,
     );
-    if let Some(token) = &config.metrics_token {
-        crate::metrics::install();
-        state.metrics_token = Some(Arc::new(token.clone()));
-    }
-    Ok(state)
+    Ok(match &config.metrics_token {
+        Some(token) => {
+            crate::metrics::install();
+            state.with_metrics_token(token.clone())
+        }
+        None => state,
+    })
 }
 
 /// Builds the state, binds, prints `listening on http://ADDR` on stdout and serves
