@@ -153,7 +153,7 @@ impl Store {
     /// connections' uses (see `record_uses`, each naming its agent) and each token's
     /// last call.
     pub async fn record_agent_calls(&self, calls: &[super::UseRecord]) -> Result<Vec<()>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.batch_pool().begin().await?;
         super::connections::record_uses_in(&mut tx, calls).await?;
         let mut latest: Vec<(&str, i64)> = Vec::new();
         for call in calls {

@@ -150,6 +150,9 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite on a file: one connection of its own for the group-committed batches (runs
+    /// and uses, [`Store::batch_pool`]).
+    batches: Option<AnyPool>,
     backend: Backend,
     /// SQLite only: the file other processes (the CLI) touch after a write that a
     /// server's process-local caches must not outlive (see [`Store::outside_writes`]).
@@ -280,14 +283,25 @@ impl Store {
         {
             private_database_file(&file);
         }
-        let pool = options.connect(url).await.map_err(|e| StoreError::Open {
+        let open_error = |e: sqlx::Error| StoreError::Open {
             backend: backend.name(),
             error: redact_url_errors(&e.to_string(), url),
-        })?;
+        };
+        let pool = options.clone().connect(url).await.map_err(open_error)?;
         migrator(backend)
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
+        let batches = match (backend, sqlite_file(url)) {
+            (Backend::Sqlite, Some(_)) => Some(
+                options
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .map_err(open_error)?,
+            ),
+            _ => None,
+        };
         if backend == Backend::Sqlite {
             tokio::spawn(checkpointer(pool.clone()));
         }
@@ -297,6 +311,7 @@ impl Store {
             .map(|db| Arc::from(marker_path(&db)));
         Ok(Store {
             pool,
+            batches,
             backend,
             outside_writes,
             unpruned: Arc::default(),
@@ -366,11 +381,25 @@ impl Store {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        if let Some(batches) = &self.batches {
+            batches.close().await;
+        }
         self.pool.close().await;
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool the group-committed batches write through. On a SQLite file, a
+    /// connection of its own: a connection's page cache holds only while no other
+    /// connection writes, and the shared pool hands out its idle connections in turn,
+    /// so each batch found the pages the previous one wrote stale and read them again
+    /// (about 2.4 page reads per run). With the hot path's writes on one connection, its
+    /// pages stay cached. On PostgreSQL (and an in-memory SQLite database, which a
+    /// second pool could not share) the shared pool.
+    pub(crate) fn batch_pool(&self) -> &AnyPool {
+        self.batches.as_ref().unwrap_or(&self.pool)
     }
 }
 

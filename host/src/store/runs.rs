@@ -68,7 +68,7 @@ impl Store {
     pub async fn record_runs(&self, records: &[RunRecord]) -> Result<Vec<i64>> {
         let uses: Vec<UseRecord> = records.iter().flat_map(|r| r.uses.clone()).collect();
         if self.backend() == Backend::Postgres && super::batch_pg::fits(records, &uses) {
-            let mut conn = self.pool().acquire().await?;
+            let mut conn = self.batch_pool().acquire().await?;
             let ids = super::batch_pg::record(&mut conn, records, &uses).await?;
             // Pruning needs no atomicity with the runs: its own statement, when due. The
             // runs are committed by now, so a failed pruning is only logged (the next
@@ -104,7 +104,7 @@ impl Store {
         records: &[RunRecord],
         uses: &[UseRecord],
     ) -> Result<Vec<i64>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.batch_pool().begin().await?;
         record_uses_in(&mut tx, uses).await?;
         let mut ids = Vec::with_capacity(records.len());
         for run in records.iter().map(|r| &r.run) {
