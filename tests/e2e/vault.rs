@@ -28,6 +28,7 @@ async fn service(home: &DataHome, current: &str, previous: Option<&str>) -> Conn
         .await
         .expect("state")
         .connections
+        .clone()
 }
 
 /// What `serve` builds for `home` with these keys, or why it refuses to start.
