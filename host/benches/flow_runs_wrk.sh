@@ -18,12 +18,13 @@
 #                                           flows in the project before the load, so the
 #                                           run path's statements meet tables of a real
 #                                           size (rows written by SQL; never run)
-#   METRICS=1                               serve /metrics (the recorder costs a little)
+#   METRICS=1                               serve /metrics (its recorder cost nothing
+#                                           measurable here)
 #                                           and print how many rows each group-committed
 #                                           batch held, per server
 #
 # Besides wrk's figures it prints the CPU time each run cost: the server(s)' and, on
-# PostgreSQL, the database's (every `postgres` process), user and system, from
+# PostgreSQL, the database's (the local postmaster and its children), user and system, from
 # /proc/<pid>/stat across the load. Throughput moves with the shared VM's speed from day
 # to day; CPU per run moves much less, so it is the figure to compare builds by.
 set -euo pipefail
@@ -97,16 +98,29 @@ if [ $((connections % servers)) -ne 0 ]; then
     exit 2
 fi
 per_server=$((connections / servers))
-# Clock ticks (user, system) spent so far by the given processes.
+# CPU ticks of processes: one line per pid, "pid utime stime cutime cstime" (cutime and
+# cstime: the children it has reaped, which is how an exited PostgreSQL backend's time
+# stays counted, on the postmaster).
 ticks() {
     local pid
-    for pid in "$@"; do cat "/proc/$pid/stat" 2>/dev/null || true; done |
-        awk '{ sub(/^.*\) /, ""); u += $12; s += $13 } END { print u + 0, s + 0 }'
+    for pid in "$@"; do
+        awk -v pid="$pid" '{ sub(/^.*\) /, ""); print pid, $12, $13, $14, $15 }' \
+            "/proc/$pid/stat" 2>/dev/null || true
+    done
 }
-db_pids() { [ -n "$database" ] && pgrep -x postgres || true; }
-read -r server_u0 server_s0 < <(ticks "${pids[@]}")
+# This machine's PostgreSQL postmaster and its children (the database figure assumes
+# PG names a server on this machine; nothing without PG).
+db_pids() {
+    local postmaster
+    [ -n "$database" ] || return 0
+    postmaster="$(pgrep -o -x postgres || true)"
+    [ -n "$postmaster" ] || return 0
+    echo "$postmaster"
+    pgrep -P "$postmaster" || true
+}
+ticks "${pids[@]}" >"$data/server-ticks-0"
 # shellcheck disable=SC2046
-read -r db_u0 db_s0 < <(ticks $(db_pids))
+ticks $(db_pids) >"$data/db-ticks-0"
 wrks=()
 for i in "${!ports[@]}"; do
     wrk -t1 -c"$per_server" -d"${seconds}s" --latency -s "$data/run.lua" \
@@ -114,9 +128,9 @@ for i in "${!ports[@]}"; do
     wrks+=("$!")
 done
 for pid in "${wrks[@]}"; do wait "$pid"; done
-read -r server_u1 server_s1 < <(ticks "${pids[@]}")
+ticks "${pids[@]}" >"$data/server-ticks-1"
 # shellcheck disable=SC2046
-read -r db_u1 db_s1 < <(ticks $(db_pids))
+ticks $(db_pids) >"$data/db-ticks-1"
 total=0
 for i in "${!ports[@]}"; do
     echo "== server $((i + 1)) of $servers (${per_server} connections)"
@@ -134,23 +148,52 @@ runs=0
 for f in "$data"/wrk-*.txt; do
     runs=$((runs + $(awk '/requests in/ {print $1}' "$f")))
 done
-hz="$(getconf CLK_TCK)"
-python3 - "$runs" "$hz" "$server_u0" "$server_s0" "$server_u1" "$server_s1" \
-    "$db_u0" "$db_s0" "$db_u1" "$db_s1" <<'PY'
+python3 - "$runs" "$(getconf CLK_TCK)" "$data" <<'PY'
 import sys
-runs, hz, su0, ss0, su1, ss1, du0, ds0, du1, ds1 = map(int, sys.argv[1:])
-per = lambda t: t * 1e6 / hz / max(runs, 1)
-print(f"== CPU per run: server {per(su1 - su0 + ss1 - ss0):.0f} µs "
-      f"(user {per(su1 - su0):.0f}, system {per(ss1 - ss0):.0f})", end="")
-if du1 - du0 + ds1 - ds0:
-    print(f"; database {per(du1 - du0 + ds1 - ds0):.0f} µs "
-          f"(user {per(du1 - du0):.0f}, system {per(ds1 - ds0):.0f})", end="")
-print(f" over {runs} runs")
+
+runs, hz, data = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+
+
+def load(name):
+    rows = {}
+    for line in open(f"{data}/{name}"):
+        pid, *t = line.split()
+        rows[pid] = list(map(int, t))
+    return rows
+
+
+def spent(who):
+    """(user, system) ticks over the load: each process's own, plus what its reaped
+    children added (an exited backend's whole time) less what they had at the start."""
+    before, after = load(f"{who}-ticks-0"), load(f"{who}-ticks-1")
+    user = system = 0
+    for pid, (u, s, cu, cs) in after.items():
+        u0, s0, cu0, cs0 = before.get(pid, [0, 0, cu, cs])
+        user += u - u0 + cu - cu0
+        system += s - s0 + cs - cs0
+    for pid, (u0, s0, _, _) in before.items():
+        if pid not in after:
+            user -= u0
+            system -= s0
+    return user, system
+
+
+def per(t):
+    return t * 1e6 / hz / max(runs, 1)
+
+
+line = "== CPU per run:"
+for who, name in (("server", "server"), ("db", "database")):
+    user, system = spent(who)
+    if user + system:
+        line += f" {name} {per(user + system):.0f} µs (user {per(user):.0f}, system {per(system):.0f});"
+print(f"{line} over {runs} runs")
 PY
 # How full the group-committed batches were (rows per batch, from each server's /metrics).
 [ -n "${METRICS:-}" ] || exit 0
 for port in "${ports[@]}"; do
-    curl -sf -H 'Authorization: Bearer bench-metrics' "http://127.0.0.1:$port/metrics" |
+    { curl -sf -H 'Authorization: Bearer bench-metrics' "http://127.0.0.1:$port/metrics" ||
+        echo "no /metrics on :$port" >&2; } |
         awk -v port="$port" '
             /^thinkfleet_store_batch_rows_(sum|count)\{/ {
                 match($0, /writer="[^"]*"/); w = substr($0, RSTART + 8, RLENGTH - 9)

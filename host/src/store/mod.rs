@@ -293,11 +293,11 @@ impl Store {
             .await
             .map_err(StoreError::Migrate)?;
         let batches = match (backend, sqlite_file(url)) {
+            // Lazy: a CLI command that writes no batch never opens it.
             (Backend::Sqlite, Some(_)) => Some(
                 options
                     .max_connections(1)
-                    .connect(url)
-                    .await
+                    .connect_lazy(url)
                     .map_err(open_error)?,
             ),
             _ => None,
