@@ -29,7 +29,9 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let built = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), &ROW_BUCKETS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), &ROW_BUCKETS)
+                })
                 .and_then(PrometheusBuilder::install_recorder);
             built
                 .inspect_err(|e| tracing::error!(error = %e, "metrics recorder not installed"))
