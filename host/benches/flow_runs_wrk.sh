@@ -108,13 +108,18 @@ ticks() {
             "/proc/$pid/stat" 2>/dev/null || true
     done
 }
-# This machine's PostgreSQL postmaster and its children (the database figure assumes
-# PG names a server on this machine; nothing without PG).
+# The postmaster of the PostgreSQL that PG names, and its children: found through its
+# checkpointer's pid, taken only when that pid is a local `postgres` process (nothing
+# for a server on another machine, or without PG). A backend reaped between the reads
+# of the postmaster and of its children is miscounted; rare with pooled connections.
 db_pids() {
-    local postmaster
+    local checkpointer postmaster
     [ -n "$database" ] || return 0
-    postmaster="$(pgrep -o -x postgres || true)"
-    [ -n "$postmaster" ] || return 0
+    checkpointer="$(psql "$PG/postgres" -Atc \
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'" || true)"
+    [ -n "$checkpointer" ] && [ "$(ps -o comm= -p "$checkpointer" || true)" = postgres ] ||
+        return 0
+    postmaster="$(ps -o ppid= -p "$checkpointer" | tr -d ' ')"
     echo "$postmaster"
     pgrep -P "$postmaster" || true
 }
@@ -182,12 +187,13 @@ def per(t):
     return t * 1e6 / hz / max(runs, 1)
 
 
-line = "== CPU per run:"
+parts = []
 for who, name in (("server", "server"), ("db", "database")):
     user, system = spent(who)
     if user + system:
-        line += f" {name} {per(user + system):.0f} µs (user {per(user):.0f}, system {per(system):.0f});"
-print(f"{line} over {runs} runs")
+        parts.append(f"{name} {per(user + system):.0f} µs "
+                     f"(user {per(user):.0f}, system {per(system):.0f})")
+print(f"== CPU per run: {'; '.join(parts)} over {runs} runs")
 PY
 # How full the group-committed batches were (rows per batch, from each server's /metrics).
 [ -n "${METRICS:-}" ] || exit 0

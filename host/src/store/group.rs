@@ -71,7 +71,9 @@ async fn run<I, O: Clone>(
     let mut batch: Vec<Job<I, O>> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Let the requests already under way reach the queue before the batch is taken.
-        tokio::task::yield_now().await;
+        if batch.len() < MAX_BATCH {
+            tokio::task::yield_now().await;
+        }
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
