@@ -278,10 +278,13 @@ impl Store {
         } else {
             options
         };
-        if backend == Backend::Sqlite
-            && let Some(file) = sqlite_file(url)
-        {
-            private_database_file(&file);
+        // The SQLite database's file (none on PostgreSQL or in memory).
+        let file = match backend {
+            Backend::Sqlite => sqlite_file(url),
+            Backend::Postgres => None,
+        };
+        if let Some(file) = &file {
+            private_database_file(file);
         }
         let open_error = |e: sqlx::Error| StoreError::Open {
             backend: backend.name(),
@@ -292,23 +295,20 @@ impl Store {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        let batches = match (backend, sqlite_file(url)) {
+        let batches = match &file {
             // Lazy: a CLI command that writes no batch never opens it.
-            (Backend::Sqlite, Some(_)) => Some(
+            Some(_) => Some(
                 options
                     .max_connections(1)
                     .connect_lazy(url)
                     .map_err(open_error)?,
             ),
-            _ => None,
+            None => None,
         };
         if backend == Backend::Sqlite {
             tokio::spawn(checkpointer(pool.clone()));
         }
-        let outside_writes = (backend == Backend::Sqlite)
-            .then(|| sqlite_file(url))
-            .flatten()
-            .map(|db| Arc::from(marker_path(&db)));
+        let outside_writes = file.map(|db| Arc::from(marker_path(&db)));
         Ok(Store {
             pool,
             batches,
